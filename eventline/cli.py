@@ -1,0 +1,134 @@
+"""The ``eventline`` command: run the pipeline, its parts, the local broker, and the demo."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import typer
+
+from eventline.settings import get_settings
+
+app = typer.Typer(pretty_exceptions_enable=False, help="eventline: event tracking pipeline (gateway -> Kafka -> Faust -> "
+                  "ClickHouse).", no_args_is_help=True)  # fmt: skip
+kafka_app = typer.Typer(pretty_exceptions_enable=False, help="The project's local single-node Kafka broker (KRaft).")
+app.add_typer(kafka_app, name="kafka")
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+
+
+@app.command()
+def up(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
+    """Run the whole pipeline in the foreground until Ctrl-C."""
+    from eventline.pipeline import Pipeline
+
+    _logging(verbose)
+    settings = get_settings()
+    pipeline = Pipeline(settings)
+    pipeline.start()
+    typer.echo(f"eventline is up: gateway {pipeline.gateway.url if pipeline.gateway else ''} "
+               f"(docs at /docs, metrics at /metrics); Ctrl-C stops it")  # fmt: skip
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        typer.echo("stopping...")
+        pipeline.stop()
+
+
+@app.command()
+def demo(
+    keep_running: bool = typer.Option(False, help="Leave the pipeline running afterwards."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Start the pipeline, send a few events, print what came out, stop."""
+    from eventline.demo import run_demo
+
+    _logging(verbose)
+    run_demo(get_settings(), keep_running=keep_running)
+
+
+@app.command()
+def worker() -> None:
+    """Run only the Faust worker (Kafka to Kafka)."""
+    from streams.__main__ import main
+
+    main()
+
+
+@app.command()
+def gateway() -> None:
+    """Run only the HTTP gateway; read endpoints need EVENTLINE_CLICKHOUSE_URL."""
+    import uvicorn
+
+    from eventline.topics import ensure_topics
+    from producers.gateway.app import create_app
+    from sinks.store import open_store
+
+    settings = get_settings()
+    ensure_topics(settings)
+    store = None if settings.uses_embedded_clickhouse else open_store(settings)
+    uvicorn.run(create_app(settings, store), host=settings.gateway_host,
+                port=settings.gateway_port)  # fmt: skip
+
+
+@app.command()
+def sink() -> None:
+    """Run only the ClickHouse sink."""
+    from eventline.topics import ensure_topics
+    from sinks.sink import ClickHouseSink
+    from sinks.store import open_store
+
+    _logging(True)
+    settings = get_settings()
+    ensure_topics(settings)
+    runner = ClickHouseSink(settings, open_store(settings))
+    signal.signal(signal.SIGTERM, lambda *_: runner.stop())
+    try:
+        runner.run()
+    except KeyboardInterrupt:
+        runner.stop()
+
+
+@kafka_app.command("fetch")
+def kafka_fetch() -> None:
+    """Resolve the pinned Kafka broker jars from Maven Central into the cache folder."""
+    from eventline.local_kafka import LocalKafka
+
+    typer.echo(LocalKafka.from_settings(get_settings()).fetch())
+
+
+@kafka_app.command("start")
+def kafka_start() -> None:
+    """Start the local broker (no-op when it runs) and wait until it answers."""
+    from eventline.local_kafka import LocalKafka
+
+    _logging(True)
+    typer.echo(f"Kafka answers on {LocalKafka.from_settings(get_settings()).start()}")
+
+
+@kafka_app.command("stop")
+def kafka_stop() -> None:
+    """Stop the local broker."""
+    from eventline.local_kafka import LocalKafka
+
+    LocalKafka.from_settings(get_settings()).stop()
+    typer.echo("Kafka stopped")
+
+
+@kafka_app.command("status")
+def kafka_status() -> None:
+    """Say whether the local broker runs."""
+    from eventline.local_kafka import LocalKafka
+
+    broker = LocalKafka.from_settings(get_settings())
+    pid = broker.pid()
+    typer.echo(f"running, pid {pid}, {broker.bootstrap}" if pid else "stopped")
+    raise typer.Exit(0 if pid else 1)

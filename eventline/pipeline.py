@@ -1,0 +1,162 @@
+"""The whole local pipeline in one place: broker, topics, ClickHouse, sink, worker, gateway.
+
+Process layout (chDB allows one engine per process, so one process owns it):
+- this process: the gateway (uvicorn, in a thread), the ClickHouse sink (a thread) and the
+  Store they share;
+- a child process: the Faust worker (it only talks to Kafka);
+- a child process: the local Kafka broker, when no EVENTLINE_KAFKA_BOOTSTRAP is set.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+from confluent_kafka.admin import AdminClient
+
+from eventline.errors import EventlineError
+from eventline.local_kafka import LocalKafka
+from eventline.settings import Settings
+from eventline.topics import Topics, ensure_topics
+from producers.gateway.app import create_app
+from sinks.sink import ClickHouseSink
+from sinks.store import Store, open_store
+
+log = logging.getLogger(__name__)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as EVENTLINE_* variables, so a child process sees the same configuration."""
+    env = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        text = json.dumps(value) if isinstance(value, dict) else str(value)
+        env[f"EVENTLINE_{name.upper()}"] = text
+    env["EVENTLINE_HOME"] = str(settings.home.resolve())
+    return env
+
+
+class WorkerProcess:
+    """The Faust worker as a child process (``python -m streams``)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = settings.home.resolve() / "worker.log"
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **settings_env(self.settings), "PYTHONUNBUFFERED": "1"}
+        out = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        self.proc = subprocess.Popen([sys.executable, "-m", "streams"], env=env, stdout=out,
+                                     stderr=subprocess.STDOUT, cwd=_project_root())  # fmt: skip
+
+    def wait_ready(self, timeout_s: float = 120.0) -> None:
+        """Wait until the worker's consumer group is stable with every partition assigned."""
+        group = Topics(self.settings.topic_prefix).worker_app_id
+        admin = AdminClient({"bootstrap.servers": self.settings.bootstrap()})
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise EventlineError(f"worker exited with {self.proc.returncode}; see "
+                                     f"{self.log_path}")  # fmt: skip
+            if _group_stable(admin, group):
+                return
+            time.sleep(0.5)
+        raise EventlineError(f"worker not ready after {timeout_s:.0f}s; see {self.log_path}")
+
+    def stop(self, timeout_s: float = 30.0, kill: bool = False) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        if kill:
+            self.proc.kill()
+        else:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _group_stable(admin: AdminClient, group: str) -> bool:
+    try:
+        described = admin.describe_consumer_groups([group])[group].result(timeout=5)
+    except Exception:
+        return False
+    state = str(getattr(described, "state", "")).upper()
+    return "STABLE" in state and bool(described.members)
+
+
+def _project_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+class GatewayServer:
+    """uvicorn serving the gateway app in a background thread."""
+
+    def __init__(self, settings: Settings, store: Store | None) -> None:
+        config = uvicorn.Config(create_app(settings, store), host=settings.gateway_host,
+                                port=settings.gateway_port, log_level="warning")  # fmt: skip
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="gateway", daemon=True)
+        self.url = f"http://{settings.gateway_host}:{settings.gateway_port}"
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise EventlineError(f"gateway did not start on {self.url}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+class Pipeline:
+    """Start and stop every part of a pipeline, in dependency order."""
+
+    def __init__(self, settings: Settings, *, with_worker: bool = True) -> None:
+        self.settings = settings
+        self.kafka = LocalKafka.from_settings(settings) if settings.uses_local_kafka else None
+        self.worker = WorkerProcess(settings) if with_worker else None
+        self.store: Store | None = None
+        self.sink: ClickHouseSink | None = None
+        self.sink_thread: threading.Thread | None = None
+        self.gateway: GatewayServer | None = None
+
+    def start(self) -> None:
+        if self.kafka is not None:
+            self.kafka.start()
+        ensure_topics(self.settings)
+        self.store = open_store(self.settings)
+        self.sink = ClickHouseSink(self.settings, self.store)
+        self.sink_thread = threading.Thread(target=self.sink.run, name="sink", daemon=True)
+        self.sink_thread.start()
+        if self.worker is not None:
+            self.worker.start()
+        self.gateway = GatewayServer(self.settings, self.store)
+        self.gateway.start()
+        if self.worker is not None:
+            self.worker.wait_ready()
+
+    def stop(self, *, stop_kafka: bool = True) -> None:
+        if self.gateway is not None:
+            self.gateway.stop()
+        if self.worker is not None:
+            self.worker.stop()
+        if self.sink is not None and self.sink_thread is not None:
+            self.sink.stop()
+            self.sink_thread.join(timeout=30)
+        if self.kafka is not None and stop_kafka:
+            self.kafka.stop()

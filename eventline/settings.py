@@ -1,0 +1,105 @@
+"""The one typed settings object, read from ``EVENTLINE_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+UnknownContactPolicy = Literal["create", "fail"]
+
+
+class Settings(BaseSettings):
+    """Every knob of eventline. Each field is documented in the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="EVENTLINE_", extra="ignore")
+
+    # --- where state lives -------------------------------------------------------------
+    home: Path = Field(
+        default=Path(".eventline"),
+        description="Folder for local state: Kafka jars and data, embedded ClickHouse, logs.",
+    )
+
+    # --- Kafka --------------------------------------------------------------------------
+    kafka_bootstrap: str | None = Field(
+        default=None,
+        description="Kafka bootstrap servers. Unset: the project's own local broker is used.",
+    )
+    kafka_version: str = Field(default="4.1.1", description="Apache Kafka version of the local broker.")
+    local_kafka_port: int = Field(default=19092, description="Client port of the local broker.")
+    local_kafka_controller_port: int = Field(default=19093, description="KRaft controller port.")
+    local_kafka_heap: str = Field(default="768m", description="JVM heap of the local broker.")
+    topic_prefix: str = Field(default="eventline", description="Prefix of every topic name.")
+    partitions: int = Field(default=3, ge=1, description="Partitions of every pipeline topic.")
+    replication_factor: int = Field(
+        default=1, ge=1, description="Replication factor of created topics (3 in production)."
+    )
+    min_insync_replicas: int = Field(default=1, ge=1, description="min.insync.replicas of topics.")
+    produce_timeout_s: float = Field(
+        default=10.0, gt=0, description="How long the gateway waits for Kafka's ack before 503."
+    )
+
+    # --- ClickHouse ---------------------------------------------------------------------
+    clickhouse_url: str | None = Field(
+        default=None,
+        description="ClickHouse HTTP URL (http://user:pass@host:8123). Unset: embedded chDB.",
+    )
+    clickhouse_database: str = Field(default="eventline", description="ClickHouse database.")
+    clickhouse_dedup_window: int = Field(
+        default=10000, ge=1, description="Insert blocks remembered for retried-insert dedup."
+    )
+
+    # --- pipeline behaviour -------------------------------------------------------------
+    unknown_contact: UnknownContactPolicy = Field(
+        default="create",
+        description="What an event for an unknown contact does: create the contact, or fail.",
+    )
+    unknown_contact_by_account: dict[str, UnknownContactPolicy] = Field(
+        default_factory=dict,
+        description='Per-account override of unknown_contact, JSON: {"acme": "fail"}.',
+    )
+    idempotency_window_hours: int = Field(
+        default=168, ge=1, description="How long an idempotency key is remembered (hours)."
+    )
+    bulk_max_events: int = Field(default=1000, ge=1, description="Largest bulk request accepted.")
+    default_account: str = Field(
+        default="default", description="Account used when a request names none."
+    )
+
+    # --- services -----------------------------------------------------------------------
+    gateway_host: str = Field(default="127.0.0.1", description="Gateway bind address.")
+    gateway_port: int = Field(default=8000, description="Gateway port (also serves /metrics).")
+    worker_web_port: int = Field(default=6066, description="Faust worker web port.")
+    worker_metrics_port: int = Field(default=9101, description="Worker Prometheus port.")
+    worker_store: str = Field(
+        default="memory://", description="Faust table store; tables recover from changelogs."
+    )
+    sink_batch_size: int = Field(default=2000, ge=1, description="Rows per ClickHouse insert.")
+    sink_batch_wait_s: float = Field(
+        default=0.5, gt=0, description="Longest wait to fill a sink batch."
+    )
+
+    def bootstrap(self) -> str:
+        """The Kafka bootstrap servers in effect (the local broker when none is configured)."""
+        return self.kafka_bootstrap or f"127.0.0.1:{self.local_kafka_port}"
+
+    def policy_for(self, account: str) -> UnknownContactPolicy:
+        """The unknown-contact policy of one account."""
+        return self.unknown_contact_by_account.get(account, self.unknown_contact)
+
+    @property
+    def uses_local_kafka(self) -> bool:
+        return self.kafka_bootstrap is None
+
+    @property
+    def uses_embedded_clickhouse(self) -> bool:
+        return self.clickhouse_url is None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings of this process, read once from the environment."""
+    return Settings()

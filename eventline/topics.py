@@ -1,0 +1,107 @@
+"""Topic names, their keys, and their creation with the settings we want (never broker defaults)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from eventline.errors import ConfigurationError
+from eventline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Faust names table changelogs "<app id>-<table>-changelog"; we create them ourselves so they
+# get our replication settings and compaction only (pitfalls: faust #651/#597 hang on deleted
+# changelog segments).
+TABLES = ("identities", "contacts", "seen")
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Every topic of one deployment, derived from the configured prefix."""
+
+    prefix: str
+
+    @property
+    def incoming(self) -> str:
+        """Accepted requests, keyed by routing identity (account/email|user|contact/value)."""
+        return f"{self.prefix}.incoming"
+
+    @property
+    def by_contact(self) -> str:
+        """Resolved requests, keyed by account/contact_id."""
+        return f"{self.prefix}.by-contact"
+
+    @property
+    def events(self) -> str:
+        """Canonical events, keyed by account/contact_id: the stream automation consumes."""
+        return f"{self.prefix}.events"
+
+    @property
+    def contacts(self) -> str:
+        """Contact state (compacted), keyed by account/contact_id."""
+        return f"{self.prefix}.contacts"
+
+    @property
+    def event_status(self) -> str:
+        """Status changes of incoming records, keyed by event_id."""
+        return f"{self.prefix}.event-status"
+
+    @property
+    def worker_app_id(self) -> str:
+        return f"{self.prefix}-worker"
+
+    def changelog(self, table: str) -> str:
+        return f"{self.worker_app_id}-{table}-changelog"
+
+    def all(self) -> dict[str, dict[str, str]]:
+        """Topic name -> topic config, for every topic the pipeline needs."""
+        compacted = {"cleanup.policy": "compact"}
+        topics: dict[str, dict[str, str]] = {
+            self.incoming: {},
+            self.by_contact: {},
+            self.events: {},
+            self.contacts: dict(compacted),
+            self.event_status: {},
+        }
+        for table in TABLES:
+            topics[self.changelog(table)] = dict(compacted)
+        return topics
+
+
+def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> Topics:
+    """Create missing topics; refuse to run when an existing one has another partition count.
+
+    Every topic has the same partition count because the worker's joins rely on it: a key
+    lands on the same partition number of every topic (co-partitioning).
+    """
+    topics = Topics(settings.topic_prefix)
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap()})
+    existing = admin.list_topics(timeout=timeout_s).topics
+    for name in topics.all():
+        if name in existing and len(existing[name].partitions) != settings.partitions:
+            raise ConfigurationError(
+                f"topic {name} has {len(existing[name].partitions)} partitions, "
+                f"EVENTLINE_PARTITIONS says {settings.partitions}: co-partitioning would break"
+            )
+    new = [
+        NewTopic(
+            name,
+            num_partitions=settings.partitions,
+            replication_factor=settings.replication_factor,
+            config={"min.insync.replicas": str(settings.min_insync_replicas), **config},
+        )
+        for name, config in topics.all().items()
+        if name not in existing
+    ]
+    if new:
+        for name, future in admin.create_topics(new, operation_timeout=timeout_s).items():
+            try:
+                future.result(timeout=timeout_s)
+                log.info("created topic %s", name)
+            except Exception as exc:
+                if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                    raise ConfigurationError(f"cannot create topic {name}: {exc}") from exc
+    return topics

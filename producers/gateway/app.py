@@ -1,0 +1,62 @@
+"""The HTTP gateway: FastAPI app, clients created in the lifespan hook and kept on app.state."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from eventline import __version__
+from eventline.errors import TransientError
+from eventline.settings import Settings
+from eventline.topics import Topics
+from producers.gateway import contacts, events, status
+from producers.gateway.deps import Gateway
+from producers.kafka import KafkaWriter
+from sinks.store import Store
+
+DESCRIPTION = """
+eventline accepts events and contact registrations, writes them to Kafka, and answers once Kafka
+has acknowledged the write. Every request gets an id whose status you can look up.
+"""
+
+
+def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
+    """The gateway app. ``store`` serves the read endpoints (status, timelines) when given."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        writer = KafkaWriter(settings.bootstrap())
+        app.state.gateway = Gateway(settings, Topics(settings.topic_prefix), writer, store)
+        try:
+            yield
+        finally:
+            writer.close()
+
+    app = FastAPI(title="eventline", version=__version__, description=DESCRIPTION,
+                  lifespan=lifespan)  # fmt: skip
+    app.include_router(events.router)
+    app.include_router(contacts.router)
+    app.include_router(status.router)
+
+    @app.exception_handler(TransientError)
+    async def unavailable(_request: Request, exc: TransientError) -> JSONResponse:
+        return JSONResponse(
+            status_code=503,
+            content={"error": "unavailable", "reason": str(exc),
+                     "retry": "safe with the same idempotency_key"},
+            headers={"Retry-After": "1"},
+        )  # fmt: skip
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/health", tags=["operations"])
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

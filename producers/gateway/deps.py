@@ -1,0 +1,147 @@
+"""Gateway dependencies: the Gateway service object and request-body decoding."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, HTTPException, Request
+from prometheus_client import Counter, Histogram
+
+from eventline.settings import Settings
+from eventline.topics import Topics
+from producers.kafka import KafkaWriter
+from producers.validation import ACCOUNT_PATTERN, Problem, form_to_dict
+from schemas.codec import codec
+from schemas.model import now, routing_key
+from sinks.store import Store
+
+ACCEPTED = Counter("eventline_gateway_accepted_total", "Records accepted", ["kind", "source"])
+REJECTED = Counter("eventline_gateway_rejected_total", "Records rejected", ["field", "reason"])
+PRODUCE_SECONDS = Histogram(
+    "eventline_gateway_produce_seconds", "Time from produce to Kafka's ack (acks=all)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+)  # fmt: skip
+RECENT_KEYS = 100_000
+
+
+@dataclass
+class Gateway:
+    """What request handlers need: settings, topic names, the Kafka writer, the read store."""
+
+    settings: Settings
+    topics: Topics
+    writer: KafkaWriter
+    store: Store | None
+    # (account, event_id) of recently accepted keyed events: lets the HTTP answer say
+    # "duplicate" at once for a quick resend; the worker's guarantee does not depend on it.
+    recent: OrderedDict[tuple[str, str], str] = field(default_factory=OrderedDict)
+
+    def seen_recently(self, account: str, event_id: str) -> bool:
+        return (account, event_id) in self.recent
+
+    def remember(self, record: dict[str, Any]) -> None:
+        if record.get("idempotency_key"):
+            self.recent[(record["account_id"], record["event_id"])] = record["receipt_id"]
+            while len(self.recent) > RECENT_KEYS:
+                self.recent.popitem(last=False)
+
+    async def publish(
+        self,
+        accepted: list[dict[str, Any]],
+        rejected: Sequence[tuple[dict[str, Any], list[Problem], str | None]] = (),
+        claims: Sequence[tuple[str, dict[str, Any]]] = (),
+    ) -> None:
+        """Write accepted records, identity claims (key, record) and rejection statuses;
+        return once Kafka acknowledged them all."""
+        out: list[tuple[str, str, bytes]] = [
+            (self.topics.incoming, key, codec().encode("IncomingRecord", claim))
+            for key, claim in claims
+        ]
+        for record in accepted:
+            out.append((self.topics.incoming, routing_key(record),
+                        codec().encode("IncomingRecord", record)))  # fmt: skip
+        for record, problems, raw in rejected:
+            status = {"record": record, "status": "REJECTED", "raw": raw, "updated_at": now(),
+                      "process_error": "; ".join(f"{p.field}: {p.reason}" for p in problems)}
+            out.append((self.topics.event_status, record["event_id"],
+                        codec().encode("EventStatus", status)))  # fmt: skip
+        if not out:
+            return
+        started = time.perf_counter()
+        await self.writer.produce_many(out, self.settings.produce_timeout_s)
+        PRODUCE_SECONDS.observe(time.perf_counter() - started)
+        for record in accepted:
+            ACCEPTED.labels(record["kind"].lower(), record["source"]).inc()
+            self.remember(record)
+        for _record, problems, _raw in rejected:
+            for p in problems:
+                REJECTED.labels(p.field, p.reason[:60]).inc()
+
+    def require_store(self) -> Store:
+        if self.store is None:
+            raise HTTPException(
+                503, "this gateway process has no ClickHouse connection: run it with "
+                "'eventline up' (embedded) or set EVENTLINE_CLICKHOUSE_URL",
+            )  # fmt: skip
+        return self.store
+
+
+def get_gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+GatewayDep = Annotated[Gateway, Depends(get_gateway)]
+
+ACCOUNT_ID = re.compile(ACCOUNT_PATTERN)
+
+
+def get_account(
+    gateway: GatewayDep,
+    x_eventline_account: Annotated[
+        str | None, Header(description="Account (tenant); the default account when absent.")
+    ] = None,
+) -> str:
+    """The account a request acts for."""
+    account = x_eventline_account or gateway.settings.default_account
+    if not ACCOUNT_ID.match(account):
+        raise HTTPException(400, {"error": "invalid_account", "field": "X-Eventline-Account",
+                                  "reason": f"must match {ACCOUNT_PATTERN}"})  # fmt: skip
+    return account
+
+
+AccountDep = Annotated[str, Depends(get_account)]
+
+
+@dataclass
+class Body:
+    """A decoded request body: the data, how it came (json/form), and its raw text."""
+
+    data: Any
+    source: str
+    raw: str
+    error: Problem | None = None
+
+
+async def read_body(request: Request) -> Body:
+    """Decode JSON or form-data; undecodable JSON is returned with an error, not raised."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        form = await request.form()
+        data = form_to_dict({k: v for k, v in form.items() if isinstance(v, str)})
+        return Body(data=data, source="http:form", raw=json.dumps(data)[:65536])
+    raw = (await request.body()).decode("utf-8", "replace")
+    try:
+        return Body(data=json.loads(raw), source="http:json", raw=raw[:65536])
+    except ValueError as exc:
+        return Body(data=None, source="http:json", raw=raw[:65536],
+                    error=Problem(field="body", reason=f"is not valid JSON: {exc}"))  # fmt: skip
+
+
+BodyDep = Annotated[Body, Depends(read_body)]

@@ -1,0 +1,140 @@
+"""Native event API: POST /v1/events (one event, or a bulk array), JSON or form-data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Header
+from fastapi.responses import JSONResponse
+
+from producers.gateway.deps import AccountDep, Body, BodyDep, Gateway, GatewayDep
+from producers.validation import EventIn, InputRejected, Problem, parse_event, rejected_record
+from schemas.model import now
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+EXAMPLE = {
+    "email": "ada@example.com",
+    "name": "purchase",
+    "properties": {"sku": "MUG-1", "color": "blue"},
+    "value": 12.5,
+    "occurred_at": "2026-11-23T10:00:00Z",
+    "idempotency_key": "order-1001",
+}
+OPENAPI_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"oneOf": [{"$ref": "#/components/schemas/EventIn"},
+                                     {"type": "array",
+                                      "items": {"$ref": "#/components/schemas/EventIn"}}]},
+                "examples": {"one": {"value": EXAMPLE}, "bulk": {"value": [EXAMPLE]}},
+            },
+            "application/x-www-form-urlencoded": {
+                "schema": {"$ref": "#/components/schemas/EventIn"},
+            },
+        },
+    }
+}  # fmt: skip
+
+
+def _result(record: dict[str, Any], duplicate: bool) -> dict[str, Any]:
+    return {
+        "event_id": record["event_id"],
+        "status": "duplicate" if duplicate else "received",
+        "received_at": record["received_at"].isoformat(),
+    }
+
+
+def _rejection(record: dict[str, Any], problems: list[Problem]) -> dict[str, Any]:
+    return {
+        "event_id": record["event_id"],
+        "status": "rejected",
+        "errors": [p.model_dump() for p in problems],
+    }
+
+
+async def _accept(
+    gateway: Gateway, body: Body, account: str, idempotency_key: str | None
+) -> JSONResponse:
+    received_at = now()
+    bulk = isinstance(body.data, list)
+    items = body.data if bulk else [body.data]
+    if bulk and len(items) > gateway.settings.bulk_max_events:
+        return JSONResponse(status_code=413, content={
+            "error": "too_many_events", "field": "body",
+            "reason": f"at most {gateway.settings.bulk_max_events} events per request"})  # fmt: skip
+    if bulk and not items:
+        return JSONResponse(status_code=400, content={
+            "error": "invalid_event", "errors": [{"field": "body", "reason": "is empty"}]})  # fmt: skip
+    accepted, rejected, results = [], [], []
+    for index, item in enumerate(items):
+        prefix = f"[{index}]." if bulk else ""
+        try:
+            if body.error is not None:
+                raise InputRejected([body.error])
+            record = parse_event(item, account=account, source=body.source,
+                                 received_at=received_at, prefix=prefix,
+                                 idempotency_key=None if bulk else idempotency_key)  # fmt: skip
+        except InputRejected as exc:
+            record = rejected_record(item, account=account, source=body.source,
+                                     received_at=received_at)  # fmt: skip
+            rejected.append((record, exc.problems, body.raw if not bulk else _text(item)))
+            results.append(_rejection(record, exc.problems))
+            continue
+        duplicate = gateway.seen_recently(record["account_id"], record["event_id"])
+        accepted.append(record)
+        results.append(_result(record, duplicate))
+    await gateway.publish(accepted, rejected)
+    if not bulk:
+        code = 202 if accepted else 400
+        if not accepted:
+            return JSONResponse(status_code=400, content={"error": "invalid_event", **results[0]})
+        return JSONResponse(status_code=code, content=results[0])
+    code = 202 if not rejected else (400 if not accepted else 207)
+    return JSONResponse(status_code=code, content={
+        "accepted": len(accepted), "rejected": len(rejected), "results": results})  # fmt: skip
+
+
+def _text(item: Any) -> str:
+    import json
+
+    try:
+        return json.dumps(item)[:65536]
+    except (TypeError, ValueError):
+        return repr(item)[:65536]
+
+
+@router.post(
+    "/events",
+    status_code=202,
+    openapi_extra=OPENAPI_BODY,
+    responses={
+        202: {"description": "Accepted: Kafka has the event. Body: event_id, status, received_at."},
+        207: {"description": "Bulk with some events rejected: a result per event, in order."},
+        400: {"description": "Rejected: `errors` names each field and reason. Still recorded."},
+        413: {"description": "Bulk larger than EVENTLINE_BULK_MAX_EVENTS."},
+        503: {"description": "Kafka did not acknowledge in time: retry with the same key."},
+    },
+)
+async def post_events(
+    gateway: GatewayDep,
+    account: AccountDep,
+    body: BodyDep,
+    idempotency_key: str | None = Header(default=None),
+) -> JSONResponse:
+    """Send one event (JSON object or form fields) or many (JSON array).
+
+    Identify the contact by `email` (case-insensitive), `user_id` (your own id) or `contact_id`.
+    A resend with the same `idempotency_key` (body field or `Idempotency-Key` header) is counted
+    once and reported as `duplicate`. The answer comes after Kafka acknowledged the write.
+    """
+    return await _accept(gateway, body, account, idempotency_key)
+
+
+# Registers the EventIn model in the OpenAPI components for the $ref above.
+@router.post("/events/validate", response_model=None, include_in_schema=True, tags=["events"])
+async def validate_event(event: EventIn) -> dict[str, str]:
+    """Check an event without sending it: 200 when valid, 422 naming the fields otherwise."""
+    return {"status": "valid", "name": event.name}

@@ -1,0 +1,71 @@
+"""Status of every incoming record, the failures list, and re-drive of failed events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Header, HTTPException, Query
+
+from producers.gateway.deps import AccountDep, GatewayDep
+from schemas.codec import codec
+from schemas.model import now, routing_key
+from sinks import queries
+
+router = APIRouter(prefix="/v1", tags=["status"])
+
+
+@router.get("/events/{event_id}")
+def event_status(
+    gateway: GatewayDep, event_id: str, account: AccountDep
+) -> dict[str, Any]:
+    """Where an event is: received, processed, duplicate, rejected or failed (with the reason).
+
+    `receipts` lists every time the event was sent (a resend shows as `duplicate`).
+    """
+    receipts = queries.incoming(gateway.require_store(), account, event_id)
+    if not receipts:
+        if gateway.seen_recently(account, event_id):
+            return {"event_id": event_id, "status": "received", "process_error": None,
+                    "receipts": []}  # fmt: skip
+        raise HTTPException(404, f"no event {event_id!r} in account {account!r}")
+    primary = next((r for r in receipts if r["status"] != "duplicate"), receipts[0])
+    return {"event_id": event_id, "status": primary["status"],
+            "process_error": primary["process_error"], "receipts": receipts}  # fmt: skip
+
+
+@router.get("/incoming")
+def list_incoming(
+    gateway: GatewayDep,
+    account: AccountDep,
+    status: str | None = Query(default=None, description="received, processed, duplicate, "
+                               "rejected or failed"),
+    count: int = Query(default=50, ge=1, le=1000),
+    offset: int = Query(default=0, ge=0),
+) -> dict[str, Any]:
+    """Incoming records, newest first, optionally filtered by status (the dead-letter view)."""
+    rows, total = queries.incoming_list(gateway.require_store(), account, status, count, offset)
+    return {"incoming": rows, "total_items": total}
+
+
+@router.post("/events/{event_id}/redrive", status_code=202)
+async def redrive(
+    gateway: GatewayDep, event_id: str, account: AccountDep
+) -> dict[str, Any]:
+    """Send a failed event through the pipeline again, once its cause is fixed."""
+    receipts = queries.incoming(gateway.require_store(), account, event_id)
+    failed = [r for r in receipts if r["status"] == "failed"]
+    if not failed:
+        state = receipts[0]["status"] if receipts else "unknown"
+        raise HTTPException(409, f"event {event_id!r} is {state}, not failed: nothing to re-drive")
+    record = queries.record_from_row(failed[0])
+    record["attempt"] += 1
+    received = {"record": record, "status": "RECEIVED", "process_error": None, "raw": None,
+                "updated_at": now()}  # fmt: skip
+    await gateway.writer.produce_many(
+        [(gateway.topics.event_status, event_id, codec().encode("EventStatus", received)),
+         (gateway.topics.incoming, routing_key(record), codec().encode("IncomingRecord", record))],
+        gateway.settings.produce_timeout_s,
+    )  # fmt: skip
+    return {"event_id": event_id, "status": "received", "attempt": record["attempt"]}
+
+

@@ -1,0 +1,216 @@
+"""Validation of the native API's input (JSON or form-data) into incoming records. Pure logic."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
+
+from schemas.model import CONTACT, EVENT, event_id_for, normalize_email
+
+MAX_FUTURE = timedelta(days=1)
+# Account ids appear inside identity keys ("account/kind/value"): no slash, no spaces.
+ACCOUNT_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+
+
+class Problem(BaseModel):
+    """One reason an input is refused: which field, and what is wrong with it."""
+
+    field: str
+    reason: str
+
+
+class InputRejected(Exception):
+    """The input cannot be accepted; ``problems`` says why, field by field."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(f"{p.field}: {p.reason}" for p in problems))
+        self.problems = problems
+
+
+class _Identified(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    account_id: str | None = Field(default=None, pattern=ACCOUNT_PATTERN)
+    email: EmailStr | None = None
+    user_id: str | None = Field(default=None, min_length=1, max_length=255)
+    contact_id: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class EventIn(_Identified):
+    """An event as the native API accepts it."""
+
+    name: str = Field(min_length=1, max_length=200)
+    occurred_at: datetime | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+    value: float | None = None
+    is_syncing: bool = False
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # naive timestamps are read as UTC
+        return value
+
+
+class ContactIn(_Identified):
+    """A contact registration or update as the native API accepts it."""
+
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+def _problems(exc: ValidationError, prefix: str = "") -> list[Problem]:
+    out = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "body"
+        out.append(Problem(field=prefix + field, reason=err["msg"]))
+    return out
+
+
+def _identity_problem(model: _Identified) -> list[Problem]:
+    if model.email or model.user_id or model.contact_id:
+        return []
+    return [Problem(field="email", reason="one of email, user_id or contact_id is required")]
+
+
+def form_to_dict(form: Mapping[str, Any]) -> dict[str, Any]:
+    """Form fields to the JSON shape: ``properties`` as JSON text or ``properties[key]`` fields."""
+    out: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for key, value in form.items():
+        for group in ("properties", "attributes"):
+            if key.startswith(f"{group}[") and key.endswith("]"):
+                nested.setdefault(group, {})[key[len(group) + 1 : -1]] = value
+                break
+        else:
+            out[key] = value
+    for group in ("properties", "attributes"):
+        if isinstance(out.get(group), str):
+            try:
+                out[group] = json.loads(out[group]) if out[group] else {}
+            except ValueError:
+                pass  # left as text: validation reports "must be an object"
+        if group in nested:
+            base = out.get(group) if isinstance(out.get(group), dict) else {}
+            out[group] = {**base, **nested[group]}
+    return out
+
+
+def _base_record(model: _Identified, account: str, source: str, received_at: datetime) -> dict:
+    return {
+        "account_id": model.account_id or account,
+        "receipt_id": str(uuid.uuid4()),
+        "received_at": received_at,
+        "source": source,
+        "email": normalize_email(model.email) if model.email else None,
+        "user_id": model.user_id,
+        "contact_id": model.contact_id,
+        "attempt": 0,
+    }
+
+
+def parse_event(
+    data: Any,
+    *,
+    account: str,
+    source: str,
+    received_at: datetime,
+    idempotency_key: str | None = None,
+    prefix: str = "",
+) -> dict[str, Any]:
+    """Validate one event; return its incoming record. Raises InputRejected naming each field."""
+    if not isinstance(data, Mapping):
+        raise InputRejected([Problem(field=prefix + "body", reason="must be a JSON object")])
+    payload = dict(data)
+    if idempotency_key and not payload.get("idempotency_key"):
+        payload["idempotency_key"] = idempotency_key
+    try:
+        event = EventIn.model_validate(payload)
+    except ValidationError as exc:
+        raise InputRejected(_problems(exc, prefix)) from exc
+    problems = _identity_problem(event)
+    occurred = event.occurred_at or received_at
+    if occurred - received_at > MAX_FUTURE:
+        problems.append(Problem(field="occurred_at", reason="is more than a day in the future"))
+    if problems:
+        raise InputRejected([Problem(field=prefix + p.field, reason=p.reason) for p in problems])
+    record = _base_record(event, account, source, received_at)
+    record.update(
+        kind=EVENT,
+        event_id=event_id_for(record["account_id"], event.idempotency_key),
+        idempotency_key=event.idempotency_key,
+        name=event.name,
+        occurred_at=occurred,
+        properties_json=json.dumps(event.properties, separators=(",", ":"), sort_keys=True),
+        value=event.value,
+        is_syncing=event.is_syncing,
+        attributes_json="{}",
+    )
+    return record
+
+
+def parse_contact(
+    data: Any, *, account: str, source: str, received_at: datetime
+) -> dict[str, Any]:
+    """Validate a contact registration/update; return its incoming record."""
+    if not isinstance(data, Mapping):
+        raise InputRejected([Problem(field="body", reason="must be a JSON object")])
+    try:
+        contact = ContactIn.model_validate(dict(data))
+    except ValidationError as exc:
+        raise InputRejected(_problems(exc)) from exc
+    problems = _identity_problem(contact)
+    if problems:
+        raise InputRejected(problems)
+    record = _base_record(contact, account, source, received_at)
+    record.update(
+        kind=CONTACT,
+        event_id=str(uuid.uuid4()),
+        idempotency_key=None,
+        name=None,
+        occurred_at=received_at,
+        properties_json="{}",
+        value=None,
+        is_syncing=False,
+        attributes_json=json.dumps(contact.attributes, separators=(",", ":"), sort_keys=True),
+    )
+    return record
+
+
+def rejected_record(
+    data: Any, *, account: str, source: str, received_at: datetime, kind: str = EVENT
+) -> dict[str, Any]:
+    """A best-effort incoming record for input that failed validation, so it can be recorded."""
+    fields = data if isinstance(data, Mapping) else {}
+
+    def text(name: str) -> str | None:
+        value = fields.get(name)
+        return str(value)[:255] if value not in (None, "") else None
+
+    idem = text("idempotency_key")
+    account_id = text("account_id") or account
+    return {
+        "kind": kind,
+        "account_id": account_id,
+        "event_id": event_id_for(account_id, idem),
+        "receipt_id": str(uuid.uuid4()),
+        "idempotency_key": idem,
+        "received_at": received_at,
+        "source": source,
+        "email": text("email"),
+        "user_id": text("user_id"),
+        "contact_id": text("contact_id"),
+        "name": text("name"),
+        "occurred_at": None,
+        "properties_json": "{}",
+        "value": None,
+        "is_syncing": False,
+        "attributes_json": "{}",
+        "attempt": 0,
+    }

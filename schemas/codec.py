@@ -1,0 +1,110 @@
+"""Avro encoding of every topic's records: single-object encoding with a schema fingerprint.
+
+Wire format (Avro spec, "single object encoding"): ``C3 01`` + the writer schema's 8-byte
+CRC-64-AVRO fingerprint (little endian) + the schemaless Avro body.
+
+Evolution rule (checked by tests/unit/test_schemas.py): a new version only *appends* fields,
+each with a default. A reader decodes a record of a known writer version by Avro schema
+resolution; a record of an unknown, newer writer is decoded with the reader's own schema,
+which is a prefix of the newer one, and the appended fields are ignored. So an older reader
+reads a newer writer's records without a schema registry.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import fastavro
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+from eventline.errors import InvalidEvent
+
+MAGIC = b"\xc3\x01"
+HEADER_LEN = len(MAGIC) + 8
+
+# Record name -> schema file. Order matters: a schema may use the names defined before it.
+SCHEMA_FILES: dict[str, str] = {
+    "IncomingRecord": "incoming_record.avsc",
+    "EventStatus": "event_status.avsc",
+    "CanonicalEvent": "canonical_event.avsc",
+    "Contact": "contact.avsc",
+}
+
+Record = dict[str, Any]
+
+
+def load_schema_json(name: str) -> dict[str, Any]:
+    """The raw JSON of one schema, as stored in ``schemas/avro``."""
+    text = (resources.files("schemas") / "avro" / SCHEMA_FILES[name]).read_text()
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def schema_fingerprint(parsed: Mapping[str, Any]) -> bytes:
+    """The 8-byte CRC-64-AVRO fingerprint of a parsed schema, little endian as the spec says."""
+    hex_digest = fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO")
+    return int(hex_digest, 16).to_bytes(8, "little")
+
+
+class Codec:
+    """Encodes and decodes records of the named schemas; parses each schema once."""
+
+    def __init__(self, extra_writer_schemas: Mapping[str, list[dict[str, Any]]] | None = None):
+        self._named: dict[str, Any] = {}
+        self._schemas: dict[str, Any] = {}
+        self._fingerprints: dict[str, bytes] = {}
+        # fingerprint -> (record name, parsed writer schema), for schema resolution.
+        self._writers: dict[bytes, tuple[str, Any]] = {}
+        for name in SCHEMA_FILES:
+            parsed = fastavro.parse_schema(load_schema_json(name), named_schemas=self._named)
+            self._schemas[name] = parsed
+            self._fingerprints[name] = schema_fingerprint(parsed)
+            self._writers[self._fingerprints[name]] = (name, parsed)
+        for name, versions in (extra_writer_schemas or {}).items():
+            for raw in versions:
+                named = dict(self._named)
+                parsed = fastavro.parse_schema(raw, named_schemas=named)
+                self._writers[schema_fingerprint(parsed)] = (name, parsed)
+
+    def schema(self, name: str) -> Any:
+        return self._schemas[name]
+
+    def encode(self, name: str, record: Mapping[str, Any]) -> bytes:
+        """Encode ``record`` with the current version of schema ``name``."""
+        buf = io.BytesIO()
+        buf.write(MAGIC)
+        buf.write(self._fingerprints[name])
+        fastavro.schemaless_writer(buf, self._schemas[name], dict(record))
+        return buf.getvalue()
+
+    def decode(self, name: str, data: bytes) -> Record:
+        """Decode bytes written by any version of schema ``name`` into the current version.
+
+        Raises InvalidEvent when the bytes are not an eventline Avro record of that schema.
+        """
+        if len(data) < HEADER_LEN or data[:2] != MAGIC:
+            raise InvalidEvent("value", f"not an Avro single-object {name} record")
+        reader = self._schemas[name]
+        writer_name, writer = self._writers.get(data[2:HEADER_LEN], (name, reader))
+        if writer_name != name:
+            raise InvalidEvent("value", f"record is a {writer_name}, expected {name}")
+        try:
+            decoded = fastavro.schemaless_reader(
+                io.BytesIO(data[HEADER_LEN:]), writer, reader
+            )
+        except Exception as exc:  # fastavro raises several types for corrupt input
+            raise InvalidEvent("value", f"undecodable {name} record: {exc}") from exc
+        if not isinstance(decoded, dict):
+            raise InvalidEvent("value", f"{name} record did not decode to an object")
+        return decoded
+
+
+@cache
+def codec() -> Codec:
+    """The process-wide codec (schemas parsed once)."""
+    return Codec()

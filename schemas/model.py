@@ -1,0 +1,106 @@
+"""The canonical model shared by gateway, worker and sink: ids, keys, and record checks."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from eventline.errors import InvalidEvent
+
+# Fixed namespace: ids derived from it are stable across processes, restarts and versions.
+NAMESPACE = uuid.UUID("6f1d1c7e-5b0e-4d4e-9a57-2a0c5d9e7b11")
+SEP = "\x1f"
+
+EVENT = "EVENT"
+CONTACT = "CONTACT"
+IDENTITY = "IDENTITY"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def event_id_for(account_id: str, idempotency_key: str | None) -> str:
+    """The event id: derived from (account, idempotency key) so a resend gets the same id."""
+    if idempotency_key is None:
+        return str(uuid.uuid4())
+    return str(uuid.uuid5(NAMESPACE, f"{account_id}{SEP}idem{SEP}{idempotency_key}"))
+
+
+def minted_contact_id(routing_key: str) -> str:
+    """Contact id for a contact first seen under ``routing_key``: deterministic, so a replay or
+    a concurrent registration of the same email mints the same contact."""
+    return str(uuid.uuid5(NAMESPACE, routing_key))
+
+
+def normalize_email(email: str) -> str:
+    """Emails match case-insensitively: we store and compare them lower-cased and trimmed."""
+    return email.strip().lower()
+
+
+def routing_key(record: dict[str, Any]) -> str:
+    """Key of a record on the incoming topic: the identifier the resolver looks up.
+
+    Precedence: a forwarding route_key, then contact_id (exact), then email, then user_id.
+    """
+    if record.get("route_key"):
+        return str(record["route_key"])
+    account = record["account_id"]
+    if record.get("contact_id"):
+        return f"{account}/contact/{record['contact_id']}"
+    if record.get("email"):
+        return f"{account}/email/{record['email']}"
+    if record.get("user_id"):
+        return f"{account}/user/{record['user_id']}"
+    raise InvalidEvent("email", "one of email, user_id or contact_id is required")
+
+
+def identity_key(account_id: str, kind: str, value: str) -> str:
+    return f"{account_id}/{kind}/{value}"
+
+
+def identity_keys(record: dict[str, Any]) -> list[str]:
+    """Every identity key a record names, primary (routing) key first."""
+    account = record["account_id"]
+    keys = [routing_key(record)]
+    for kind, field in (("contact", "contact_id"), ("email", "email"), ("user", "user_id")):
+        if record.get(field):
+            key = identity_key(account, kind, record[field])
+            if key not in keys:
+                keys.append(key)
+    return keys
+
+
+def alias_claims(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """IDENTITY records that point a contact registration's other identifiers at its primary key.
+
+    The gateway writes them, keyed by each secondary identity, before it acknowledges the
+    registration: any later event naming a secondary identifier finds the alias first on its
+    own partition, and is forwarded to the primary key's partition, where the registration
+    already is. Causal order holds without cross-partition coordination.
+    """
+    primary, *others = identity_keys(record)
+    return [(key, {**record, "kind": IDENTITY, "route_key": primary}) for key in others]
+
+
+def contact_key(account_id: str, contact_id: str) -> str:
+    """Key of every per-contact topic and table: the unit of ordering and co-partitioning."""
+    return f"{account_id}/{contact_id}"
+
+
+def check_record(record: dict[str, Any]) -> None:
+    """Re-check a decoded incoming record (it may come straight from Kafka, not the gateway)."""
+    if not record.get("account_id"):
+        raise InvalidEvent("account_id", "is required")
+    routing_key(record)
+    if record["kind"] == EVENT and not (record.get("name") or "").strip():
+        raise InvalidEvent("name", "is required")
+    for field in ("properties_json", "attributes_json"):
+        try:
+            parsed = json.loads(record.get(field) or "{}")
+        except ValueError as exc:
+            raise InvalidEvent(field, f"is not valid JSON: {exc}") from exc
+        if not isinstance(parsed, dict):
+            raise InvalidEvent(field, "must be a JSON object")

@@ -1,0 +1,117 @@
+"""The read side: the queries behind the gateway's status and timeline endpoints.
+
+Every read uses FINAL so that rows not yet collapsed by a merge are never shown twice.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sinks.store import Store
+
+_INCOMING_COLUMNS = (
+    "event_id, receipt_id, kind, status, process_error, source, idempotency_key, email, "
+    "user_id, contact_id, name, occurred_at, received_at, updated_at, properties, value, "
+    "is_syncing, attributes, attempt, account_id"
+)
+_EVENT_COLUMNS = (
+    "event_id, contact_id, name, occurred_at, received_at, processed_at, properties, value, "
+    "is_syncing, source, idempotency_key"
+)
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in row.items():
+        if isinstance(value, datetime):
+            value = (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+        elif key in ("properties", "attributes") and isinstance(value, str):
+            value = json.loads(value or "{}")
+        out[key] = value
+    return out
+
+
+def incoming(store: Store, account: str, event_id: str) -> list[dict[str, Any]]:
+    """Every receipt of one event id, oldest first."""
+    rows = store.query(
+        f"SELECT {_INCOMING_COLUMNS} FROM {{db}}.incoming_events FINAL "
+        "WHERE account_id = {a:String} AND event_id = {e:String} ORDER BY received_at",
+        {"a": account, "e": event_id},
+    )
+    return [_jsonable(r) for r in rows]
+
+
+def incoming_list(
+    store: Store, account: str, status: str | None, count: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    where = "account_id = {a:String}" + (" AND status = {s:String}" if status else "")
+    params = {"a": account, "s": status or "", "n": count, "o": offset}
+    rows = store.query(
+        f"SELECT {_INCOMING_COLUMNS} FROM {{db}}.incoming_events FINAL WHERE {where} "
+        "ORDER BY received_at DESC LIMIT {n:UInt32} OFFSET {o:UInt32}",
+        params,
+    )
+    total = store.query(f"SELECT count() AS n FROM {{db}}.incoming_events FINAL WHERE {where}",
+                        params)[0]["n"]  # fmt: skip
+    return [_jsonable(r) for r in rows], int(total)
+
+
+def timeline(
+    store: Store, account: str, contact_id: str, count: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """A contact's events, newest first, and how many there are."""
+    params = {"a": account, "c": contact_id, "n": count, "o": offset}
+    where = "account_id = {a:String} AND contact_id = {c:String}"
+    rows = store.query(
+        f"SELECT {_EVENT_COLUMNS} FROM {{db}}.events FINAL WHERE {where} "
+        "ORDER BY occurred_at DESC, event_id DESC LIMIT {n:UInt32} OFFSET {o:UInt32}",
+        params,
+    )
+    total = store.query(f"SELECT count() AS n FROM {{db}}.events FINAL WHERE {where}",
+                        params)[0]["n"]  # fmt: skip
+    return [_jsonable(r) for r in rows], int(total)
+
+
+def find_contacts(
+    store: Store,
+    account: str,
+    *,
+    email: str | None = None,
+    user_id: str | None = None,
+    contact_id: str | None = None,
+) -> list[dict[str, Any]]:
+    conditions, params = ["account_id = {a:String}"], {"a": account}
+    for column, value in (("email", email), ("user_id", user_id), ("contact_id", contact_id)):
+        if value is not None:
+            conditions.append(f"{column} = {{{column}:String}}")
+            params[column] = value
+    rows = store.query(
+        "SELECT contact_id, email, user_id, attributes, created_at, updated_at "
+        f"FROM {{db}}.contacts FINAL WHERE {' AND '.join(conditions)} ORDER BY contact_id",
+        params,
+    )
+    return [_jsonable(r) for r in rows]
+
+
+def record_from_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Rebuild an incoming record (for re-drive) from an incoming_events row."""
+
+    def ts(value: Any) -> datetime | None:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+        if parsed is not None and parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)  # ClickHouse columns are UTC
+        return parsed
+
+    return {
+        "kind": row["kind"].upper(), "account_id": row["account_id"],
+        "event_id": row["event_id"], "receipt_id": row["receipt_id"],
+        "idempotency_key": row["idempotency_key"], "received_at": ts(row["received_at"]),
+        "source": row["source"], "email": row["email"], "user_id": row["user_id"],
+        "contact_id": row["contact_id"], "name": row["name"], "occurred_at": ts(row["occurred_at"]),
+        "properties_json": json.dumps(row["properties"], separators=(",", ":"), sort_keys=True),
+        "value": row["value"], "is_syncing": bool(row["is_syncing"]),
+        "attributes_json": json.dumps(row["attributes"], separators=(",", ":"), sort_keys=True),
+        "attempt": int(row["attempt"]),
+    }  # fmt: skip

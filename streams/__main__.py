@@ -1,0 +1,27 @@
+"""Run the worker: ``python -m streams`` (or ``eventline worker``)."""
+
+from __future__ import annotations
+
+import sys
+
+from prometheus_client import start_http_server
+
+from eventline.settings import get_settings
+from eventline.topics import ensure_topics
+from streams.agents import attach_agents
+from streams.app import create_worker
+
+
+def main() -> None:
+    """Create the topics if needed, then run the Faust worker in the foreground."""
+    settings = get_settings()
+    ensure_topics(settings)
+    worker = create_worker(settings)
+    attach_agents(worker)
+    start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
+    sys.argv = [sys.argv[0], "worker", "--loglevel", "warn", "--without-web"]
+    worker.app.main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""The worker's two agents: resolve (identity -> contact) and process (join -> canonical event).
+
+Faust rules we follow (docs/architecture.md, pitfalls):
+- concurrency=1 per agent: higher concurrency can commit past an in-flight event (faust #606).
+- no exception leaves an agent: a raised exception acks the event and skips it. Transient
+  errors block the partition and retry; everything else marks the record ``failed``.
+- every effect is idempotent, because replays re-apply table updates (faust #273): outputs
+  are keyed by event id and tables are written after the outputs they guard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from faust.types import EventT
+from prometheus_client import Counter, Histogram
+
+from eventline.errors import InvalidEvent
+from schemas.codec import codec
+from schemas.model import CONTACT, EVENT, check_record, contact_key, now, routing_key
+from streams.app import Worker
+from streams.canonical import apply_registration, canonical_event, new_contact
+from streams.resolve import resolve
+
+log = logging.getLogger(__name__)
+
+RECORDS = Counter("eventline_worker_records_total", "Records handled", ["stage", "outcome"])
+PROCESS_SECONDS = Histogram("eventline_worker_process_seconds", "Time to handle one record",
+                            ["stage"])  # fmt: skip
+EVENT_AGE = Histogram(
+    "eventline_worker_event_age_seconds", "Lag: gateway receipt to processing",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)  # fmt: skip
+RETRY_MAX_DELAY_S = 30.0
+
+
+def attach_agents(w: Worker) -> None:
+    """Register the agents of the worker on its Faust app."""
+
+    @w.app.agent(w.incoming, concurrency=1)
+    async def resolve_identities(stream: Any) -> None:
+        async for event in stream.events():
+            key = event.key.decode("utf-8", "replace") if event.key else ""
+            await _guarded(w, "resolve", event, lambda rec: _resolve(w, rec, key))
+
+    @w.app.agent(w.by_contact, concurrency=1)
+    async def process_by_contact(stream: Any) -> None:
+        async for event in stream.events():
+            await _guarded(w, "process", event, lambda rec: _process(w, rec))
+
+
+async def _guarded(
+    w: Worker, stage: str, event: EventT, handle: Callable[[dict[str, Any]], Awaitable[str]]
+) -> None:
+    """Run ``handle`` on the decoded record; never let an exception escape the agent."""
+    started = time.perf_counter()
+    msg = event.message
+    where = f"{msg.topic}[{msg.partition}]@{msg.offset}"
+    try:
+        record = codec().decode("IncomingRecord", event.value)
+    except InvalidEvent:
+        await _retrying(where, lambda: _emit_undecodable(w, event, str(exc)))
+        RECORDS.labels(stage, "failed").inc()
+        return
+    delay = 0.5
+    while True:
+        try:
+            outcome = await handle(record)
+            break
+        except InvalidEvent:
+            outcome = "failed"
+            await _retrying(where, lambda: _emit_status(w, record, "FAILED", str(exc)))
+            break
+        except (ConnectionError, TimeoutError, OSError) as exc:
+            # Kafka is unreachable: block this partition and retry; skipping would lose data.
+            log.warning("%s: transient error, retry in %.1fs: %s", where, delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_DELAY_S)
+        except Exception as exc:
+            log.exception("%s: event %s failed", where, record.get("event_id"))
+            outcome = "failed"
+            error = f"internal error: {type(exc).__name__}: {exc}"
+            await _retrying(where, lambda: _emit_status(w, record, "FAILED", error))
+            break
+    RECORDS.labels(stage, outcome).inc()
+    PROCESS_SECONDS.labels(stage).observe(time.perf_counter() - started)
+
+
+async def _retrying(where: str, send: Callable[[], Awaitable[None]]) -> None:
+    delay = 0.5
+    while True:
+        try:
+            await send()
+            return
+        except Exception as exc:
+            log.warning("%s: cannot record failure yet, retry in %.1fs: %s", where, delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_DELAY_S)
+
+
+async def _send(topic: Any, key: str, value: bytes) -> None:
+    """Send and wait for the broker's ack, so a committed offset implies a written output."""
+    future = await topic.send(key=key.encode(), value=value)
+    await future
+
+
+async def _emit_status(
+    w: Worker, record: dict[str, Any], status: str, error: str | None = None,
+    raw: str | None = None,
+) -> None:  # fmt: skip
+    value = codec().encode(
+        "EventStatus",
+        {"record": record, "status": status, "process_error": error, "raw": raw,
+         "updated_at": now()},
+    )  # fmt: skip
+    await _send(w.status, record["event_id"], value)
+
+
+async def _emit_undecodable(w: Worker, event: EventT, error: str) -> None:
+    msg = event.message
+    received = datetime.fromtimestamp(msg.timestamp or time.time(), UTC)
+    record = {
+        "kind": EVENT, "account_id": "unknown", "event_id": f"kafka:{msg.topic}:{msg.partition}:"
+        f"{msg.offset}", "receipt_id": f"{msg.partition}:{msg.offset}", "idempotency_key": None,
+        "received_at": received, "source": "kafka", "email": None, "user_id": None,
+        "contact_id": None, "name": None, "occurred_at": None, "properties_json": "{}",
+        "value": None, "is_syncing": False, "attributes_json": "{}", "attempt": 0,
+    }  # fmt: skip
+    raw = (event.value or b"")[:4096].decode("utf-8", "replace")
+    await _emit_status(w, record, "FAILED", error, raw)
+
+
+async def _resolve(w: Worker, record: dict[str, Any], message_key: str) -> str:
+    """Incoming stage, keyed by identity: find the contact, forward keyed by contact."""
+    check_record(record)
+    # An identity claim is about the key it was sent under; any other record resolves under
+    # its own routing key (equal to the message key when written by eventline's producers).
+    key = message_key if record["kind"] == "IDENTITY" else routing_key(record)
+    resolution = resolve(record, key, w.identities.get, w.settings.policy_for(record["account_id"]))
+    if resolution.error:
+        await _emit_status(w, record, "FAILED", resolution.error)
+        return "failed"
+    if resolution.forward_to is not None:
+        forwarded = {**record, "route_key": resolution.forward_to}
+        await _send(w.incoming, resolution.forward_to, codec().encode("IncomingRecord", forwarded))
+        return "forwarded"
+    if resolution.contact_id is not None:
+        resolved = {**record, "contact_id": resolution.contact_id}
+        await _send(w.by_contact, contact_key(record["account_id"], resolution.contact_id),
+                    codec().encode("IncomingRecord", resolved))  # fmt: skip
+    # After the sends: a replay re-sends (deduplicated downstream) and re-stores the same ids.
+    w.identities.update(resolution.store)
+    return "claimed" if record["kind"] == "IDENTITY" else "resolved"
+
+
+async def _process(w: Worker, record: dict[str, Any]) -> str:
+    """By-contact stage: join with the contact table, emit the canonical event and status."""
+    key = contact_key(record["account_id"], record["contact_id"])
+    now_ms = int(time.time() * 1000)
+    if record["kind"] == CONTACT:
+        contact = apply_registration(w.contacts.get(key), record, now_ms)
+        await _send(w.contacts_out, key, codec().encode("Contact", contact))
+        await _emit_status(w, record, "PROCESSED")
+        w.contacts[key] = contact
+        return "processed"
+    seen = w.seen.get(record["event_id"])
+    if seen is not None and seen["r"] != record["receipt_id"] and _within_window(w, seen):
+        await _emit_status(w, record, "DUPLICATE",
+                           f"duplicate of event {record['event_id']} (idempotency key "
+                           f"{record['idempotency_key']!r})")  # fmt: skip
+        return "duplicate"
+    contact = w.contacts.get(key)
+    if contact is None:
+        if w.settings.policy_for(record["account_id"]) == "fail" and not (
+            record.get("email") or record.get("user_id")
+        ):
+            raise InvalidEvent(
+                "contact_id", f"unknown contact: no contact {record['contact_id']!r} in account "
+                f"{record['account_id']!r} (this account's unknown-contact policy is 'fail')",
+            )  # fmt: skip
+        contact = new_contact(record, now_ms)
+        await _send(w.contacts_out, key, codec().encode("Contact", contact))
+        w.contacts[key] = contact
+    processed_at = now()
+    EVENT_AGE.observe(max(0.0, (processed_at - record["received_at"]).total_seconds()))
+    event = canonical_event(record, contact, processed_at)
+    await _send(w.events, key, codec().encode("CanonicalEvent", event))
+    await _emit_status(w, record, "PROCESSED")
+    w.seen[record["event_id"]] = {"r": record["receipt_id"], "t": now_ms}
+    return "processed"
+
+
+def _within_window(w: Worker, seen: dict[str, Any]) -> bool:
+    age_ms = time.time() * 1000 - seen["t"]
+    return age_ms < w.settings.idempotency_window_hours * 3600 * 1000

@@ -1,0 +1,74 @@
+"""The Faust application: topics, tables and settings of the worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from eventline.settings import Settings
+from eventline.topics import Topics
+
+
+@dataclass
+class Worker:
+    """Everything the agents use: the app, its topics, its tables, and the settings."""
+
+    settings: Settings
+    names: Topics
+    app: faust.App
+    incoming: Any
+    by_contact: Any
+    events: Any
+    contacts_out: Any
+    status: Any
+    identities: Any
+    contacts: Any
+    seen: Any
+
+
+def create_worker(settings: Settings) -> Worker:
+    """Build the Faust app for ``settings`` (agents are attached by ``streams.agents``)."""
+    names = Topics(settings.topic_prefix)
+    app = faust.App(
+        names.worker_app_id,
+        broker=f"kafka://{settings.bootstrap()}",
+        store=settings.worker_store,
+        # at-least-once, with idempotent effects: exactly_once is unreliable (faust #517, #323).
+        processing_guarantee="at_least_once",
+        producer_acks=-1,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        # Topics and changelogs are created by eventline.topics with our settings.
+        topic_allow_declare=False,
+        web_port=settings.worker_web_port,
+        datadir=str(settings.home.resolve() / "worker"),
+        web_host="127.0.0.1",
+        key_serializer="raw",
+        value_serializer="raw",
+        stream_wait_empty=False,
+    )
+
+    def topic(name: str) -> Any:
+        return app.topic(name, key_serializer="raw", value_serializer="raw",
+                         partitions=settings.partitions)  # fmt: skip
+
+    def table(name: str) -> Any:
+        # JSON keys and values: a key reads back as the same str after changelog recovery.
+        schema = faust.Schema(key_serializer="json", value_serializer="json")
+        return app.Table(name, default=None, schema=schema, partitions=settings.partitions)
+
+    return Worker(
+        settings=settings,
+        names=names,
+        app=app,
+        incoming=topic(names.incoming),
+        by_contact=topic(names.by_contact),
+        events=topic(names.events),
+        contacts_out=topic(names.contacts),
+        status=topic(names.event_status),
+        identities=table("identities"),
+        contacts=table("contacts"),
+        seen=table("seen"),
+    )
