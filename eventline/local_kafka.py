@@ -33,6 +33,7 @@ class LocalKafka:
     port: int
     controller_port: int
     heap: str = "768m"
+    jars: Path | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalKafka:
@@ -42,11 +43,12 @@ class LocalKafka:
             port=settings.local_kafka_port,
             controller_port=settings.local_kafka_controller_port,
             heap=settings.local_kafka_heap,
+            jars=settings.kafka_jars_dir.resolve() if settings.kafka_jars_dir else None,
         )
 
     @property
     def libs(self) -> Path:
-        return self.root / f"libs-{self.version}"
+        return self.jars or self.root / f"libs-{self.version}"
 
     @property
     def data(self) -> Path:
@@ -72,7 +74,7 @@ class LocalKafka:
         mvn = shutil.which("mvn")
         if mvn is None:
             raise LocalKafkaError("Maven ('mvn') is needed to fetch the Kafka broker; install it")
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.libs.mkdir(parents=True, exist_ok=True)
         pom = resources.files("eventline") / "kafka" / "pom.xml"
         with resources.as_file(pom) as pom_path:
             cmd = [

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
         description="Kafka bootstrap servers. Unset: the project's own local broker is used.",
     )
     kafka_version: str = Field(default="4.1.1", description="Apache Kafka version of the local broker.")
+    kafka_jars_dir: Path | None = Field(
+        default=None, description="Where Maven puts the broker jars (default: <home>/kafka/libs-<version>)."
+    )
     local_kafka_port: int = Field(default=19092, description="Client port of the local broker.")
     local_kafka_controller_port: int = Field(default=19093, description="KRaft controller port.")
     local_kafka_heap: str = Field(default="768m", description="JVM heap of the local broker.")

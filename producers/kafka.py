@@ -22,6 +22,9 @@ def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
         "bootstrap.servers": bootstrap,
         "enable.idempotence": True,  # no duplicates or reordering on librdkafka's own retries
         "acks": "all",
+        # Java-compatible murmur2, the partitioner of aiokafka (the Faust worker) too: a key must
+        # land on the same partition whoever writes it, or identity lookups miss.
+        "partitioner": "murmur2_random",
         "linger.ms": 5,
         "compression.type": "lz4",
         **extra,

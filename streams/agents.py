@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from faust.types import EventT
@@ -46,12 +47,12 @@ def attach_agents(w: Worker) -> None:
     async def resolve_identities(stream: Any) -> None:
         async for event in stream.events():
             key = event.key.decode("utf-8", "replace") if event.key else ""
-            await _guarded(w, "resolve", event, lambda rec: _resolve(w, rec, key))
+            await _guarded(w, "resolve", event, partial(_resolve, w, message_key=key))
 
     @w.app.agent(w.by_contact, concurrency=1)
     async def process_by_contact(stream: Any) -> None:
         async for event in stream.events():
-            await _guarded(w, "process", event, lambda rec: _process(w, rec))
+            await _guarded(w, "process", event, partial(_process, w))
 
 
 async def _guarded(
@@ -63,18 +64,18 @@ async def _guarded(
     where = f"{msg.topic}[{msg.partition}]@{msg.offset}"
     try:
         record = codec().decode("IncomingRecord", event.value)
-    except InvalidEvent:
-        await _retrying(where, lambda: _emit_undecodable(w, event, str(exc)))
+    except InvalidEvent as exc:
+        await _retrying(where, _emit_undecodable, w, event, str(exc))
         RECORDS.labels(stage, "failed").inc()
         return
+    error: str | None = None
     delay = 0.5
     while True:
         try:
             outcome = await handle(record)
             break
-        except InvalidEvent:
-            outcome = "failed"
-            await _retrying(where, lambda: _emit_status(w, record, "FAILED", str(exc)))
+        except InvalidEvent as exc:
+            error = str(exc)
             break
         except (ConnectionError, TimeoutError, OSError) as exc:
             # Kafka is unreachable: block this partition and retry; skipping would lose data.
@@ -83,22 +84,24 @@ async def _guarded(
             delay = min(delay * 2, RETRY_MAX_DELAY_S)
         except Exception as exc:
             log.exception("%s: event %s failed", where, record.get("event_id"))
-            outcome = "failed"
             error = f"internal error: {type(exc).__name__}: {exc}"
-            await _retrying(where, lambda: _emit_status(w, record, "FAILED", error))
             break
+    if error is not None:
+        outcome = "failed"
+        await _retrying(where, _emit_status, w, record, "FAILED", error)
     RECORDS.labels(stage, outcome).inc()
     PROCESS_SECONDS.labels(stage).observe(time.perf_counter() - started)
 
 
-async def _retrying(where: str, send: Callable[[], Awaitable[None]]) -> None:
+async def _retrying(where: str, send: Callable[..., Awaitable[None]], *args: Any) -> None:
+    """Record a failure, retrying until Kafka takes it: a failure is never dropped."""
     delay = 0.5
     while True:
         try:
-            await send()
+            await send(*args)
             return
         except Exception as exc:
-            log.warning("%s: cannot record failure yet, retry in %.1fs: %s", where, delay, exc)
+            log.error("%s: cannot record failure yet, retry in %.1fs: %s", where, delay, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_DELAY_S)
 

@@ -53,9 +53,11 @@ async def redrive(
 ) -> dict[str, Any]:
     """Send a failed event through the pipeline again, once its cause is fixed."""
     receipts = queries.incoming(gateway.require_store(), account, event_id)
+    if not receipts:
+        raise HTTPException(404, f"no event {event_id!r} in account {account!r}")
     failed = [r for r in receipts if r["status"] == "failed"]
     if not failed:
-        state = receipts[0]["status"] if receipts else "unknown"
+        state = receipts[0]["status"]
         raise HTTPException(409, f"event {event_id!r} is {state}, not failed: nothing to re-drive")
     record = queries.record_from_row(failed[0])
     record["attempt"] += 1

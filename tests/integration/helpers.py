@@ -1,0 +1,85 @@
+"""Waiting for conditions with deadlines (never sleeping for luck), and reading topics."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import httpx
+from confluent_kafka import Consumer, TopicPartition
+
+from schemas.codec import codec
+
+T = TypeVar("T")
+DEADLINE_S = 90.0
+FINAL = {"processed", "duplicate", "failed", "rejected"}
+
+
+def eventually(check: Callable[[], T | None], timeout_s: float = DEADLINE_S,
+               what: str = "condition") -> T:  # fmt: skip
+    """Call ``check`` until it returns something truthy; fail with ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"{what} not reached in {timeout_s:.0f}s (last: {last!r})")
+
+
+def unique_email(label: str = "user") -> str:
+    return f"{label}.{uuid.uuid4().hex[:10]}@example.com"
+
+
+def status_of(http: httpx.Client, event_id: str, account: str | None = None) -> dict[str, Any]:
+    headers = {"X-Eventline-Account": account} if account else {}
+    answer = http.get(f"/v1/events/{event_id}", headers=headers)
+    return answer.json() if answer.status_code == 200 else {}
+
+
+def wait_status(http: httpx.Client, event_id: str, want: set[str] | str = "processed",
+                account: str | None = None, receipts: int = 1) -> dict[str, Any]:  # fmt: skip
+    """Wait until the event's status is in ``want`` and ``receipts`` receipts are final."""
+    wanted = {want} if isinstance(want, str) else want
+
+    def check() -> dict[str, Any] | None:
+        body = status_of(http, event_id, account)
+        done = [r for r in body.get("receipts", []) if r["status"] in FINAL]
+        if body.get("status") in wanted and len(done) >= receipts:
+            return body
+        return None
+
+    return eventually(check, what=f"event {event_id} status {wanted}")
+
+
+def read_topic(bootstrap: str, topic: str, schema: str,
+               match: Callable[[dict[str, Any]], bool], expect: int = 1,
+               settle_s: float = 0.0) -> list[tuple[bytes | None, dict[str, Any]]]:  # fmt: skip
+    """Read ``topic`` from the beginning until ``expect`` matching records were seen.
+
+    ``settle_s`` keeps reading a little longer after that, to prove no extra record follows.
+    """
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4()}",
+                         "enable.auto.commit": False})  # fmt: skip
+    metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+    consumer.assign([TopicPartition(topic, p, 0) for p in metadata.partitions])
+    found: list[tuple[bytes | None, dict[str, Any]]] = []
+    deadline = time.monotonic() + DEADLINE_S
+    settle_until: float | None = None
+    try:
+        while time.monotonic() < deadline:
+            if settle_until is not None and time.monotonic() > settle_until:
+                break
+            for msg in consumer.consume(500, 0.5):
+                if msg.error() is None:
+                    record = codec().decode(schema, msg.value())
+                    if match(record):
+                        found.append((msg.key(), record))
+            if len(found) >= expect and settle_until is None:
+                settle_until = time.monotonic() + settle_s
+    finally:
+        consumer.close()
+    return found

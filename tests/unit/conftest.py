@@ -1,0 +1,107 @@
+"""Shared fixtures of the unit tests: a clean environment and realistic records of each schema."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+RECEIVED = datetime(2026, 3, 14, 15, 9, 26, 535897, tzinfo=UTC)
+OCCURRED = datetime(2026, 3, 14, 15, 1, 2, 345678, tzinfo=UTC)
+PROCESSED = datetime(2026, 3, 14, 15, 9, 27, 123456, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _clean_eventline_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the EVENTLINE_* variables of the shell that runs pytest."""
+    for name in list(os.environ):
+        if name.startswith("EVENTLINE_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def incoming_record() -> dict[str, Any]:
+    return {
+        "kind": "EVENT",
+        "account_id": "acme",
+        "event_id": "4a0f6f39-94c5-5c0c-9f55-0b1b9b8e3d11",
+        "receipt_id": "0d9b3a52-6f87-4a55-a9a0-6f0a7c1e2b33",
+        "idempotency_key": "order-1001",
+        "received_at": RECEIVED,
+        "source": "http:json",
+        "email": "ada@example.com",
+        "user_id": "u-42",
+        "contact_id": None,
+        "name": "purchase",
+        "occurred_at": OCCURRED,
+        "properties_json": '{"color":"blue","sku":"MUG-1"}',
+        "value": 12.5,
+        "is_syncing": False,
+        "attributes_json": "{}",
+        "attempt": 0,
+        "route_key": None,
+    }
+
+
+@pytest.fixture
+def status_record(incoming_record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "record": incoming_record,
+        "status": "REJECTED",
+        "process_error": "name: Field required",
+        "raw": '{"email": "ada@example.com"}',
+        "updated_at": PROCESSED,
+    }
+
+
+@pytest.fixture
+def canonical_record() -> dict[str, Any]:
+    return {
+        "event_id": "4a0f6f39-94c5-5c0c-9f55-0b1b9b8e3d11",
+        "account_id": "acme",
+        "contact_id": "7c1d4c55-0f4e-5b8e-8a3a-3e3f1f2f9a01",
+        "name": "purchase",
+        "occurred_at": OCCURRED,
+        "received_at": RECEIVED,
+        "processed_at": PROCESSED,
+        "properties_json": '{"sku":"MUG-1"}',
+        "value": 12.5,
+        "is_syncing": True,
+        "source": "http:form",
+        "idempotency_key": None,
+        "contact_email": "ada@example.com",
+        "contact_user_id": "u-42",
+        "contact_attributes_json": '{"plan":"pro"}',
+    }
+
+
+@pytest.fixture
+def contact_record() -> dict[str, Any]:
+    return {
+        "account_id": "acme",
+        "contact_id": "7c1d4c55-0f4e-5b8e-8a3a-3e3f1f2f9a01",
+        "email": "ada@example.com",
+        "user_id": None,
+        "attributes_json": '{"plan":"pro"}',
+        "created_at": OCCURRED,
+        "updated_at": RECEIVED,
+        "last_change_id": "4a0f6f39-94c5-5c0c-9f55-0b1b9b8e3d11",
+    }
+
+
+@pytest.fixture
+def records(
+    incoming_record: dict[str, Any],
+    status_record: dict[str, Any],
+    canonical_record: dict[str, Any],
+    contact_record: dict[str, Any],
+) -> dict[str, dict[str, Any]]:
+    """Schema name -> one realistic record of it."""
+    return {
+        "IncomingRecord": incoming_record,
+        "EventStatus": status_record,
+        "CanonicalEvent": canonical_record,
+        "Contact": contact_record,
+    }

@@ -1,0 +1,70 @@
+"""The gateway app with its Kafka writer replaced by an in-memory fake."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar
+
+import pytest
+from fastapi.testclient import TestClient
+
+from eventline.settings import Settings
+from producers.gateway import app as gateway_app
+from schemas.codec import codec
+
+
+class FakeWriter:
+    """Stands in for producers.kafka.KafkaWriter: every write is acknowledged at once."""
+
+    instances: ClassVar[list[FakeWriter]] = []
+
+    def __init__(self, bootstrap: str, **_extra: Any) -> None:
+        self.bootstrap = bootstrap
+        self.records: list[tuple[str, str, bytes]] = []
+        self.closed = False
+        FakeWriter.instances.append(self)
+
+    async def produce_many(
+        self, records: Sequence[tuple[str, str, bytes]], timeout_s: float
+    ) -> None:
+        assert timeout_s > 0
+        self.records.extend(records)
+
+    async def produce(self, topic: str, key: str, value: bytes, timeout_s: float) -> None:
+        await self.produce_many([(topic, key, value)], timeout_s)
+
+    def flush(self, timeout_s: float = 10.0) -> int:
+        return 0
+
+    def close(self) -> None:
+        self.closed = True
+
+    def on(self, topic: str, schema: str) -> list[tuple[str, dict[str, Any]]]:
+        """(key, decoded record) of every write to ``topic``."""
+        return [(key, codec().decode(schema, value))
+                for t, key, value in self.records if t == topic]  # fmt: skip
+
+    def incoming(self) -> list[tuple[str, dict[str, Any]]]:
+        return self.on("eventline.incoming", "IncomingRecord")
+
+    def statuses(self) -> list[tuple[str, dict[str, Any]]]:
+        return self.on("eventline.event-status", "EventStatus")
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(bulk_max_events=3)
+
+
+@pytest.fixture
+def client(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Iterator[TestClient]:
+    monkeypatch.setattr(gateway_app, "KafkaWriter", FakeWriter)
+    FakeWriter.instances.clear()
+    with TestClient(gateway_app.create_app(settings, store=None)) as test_client:
+        yield test_client
+    assert FakeWriter.instances[-1].closed
+
+
+@pytest.fixture
+def writer(client: TestClient) -> FakeWriter:
+    return FakeWriter.instances[-1]
