@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     worker_store: str = Field(
         default="memory://", description="Faust table store; tables recover from changelogs."
     )
+    worker_session_timeout_s: float = Field(
+        default=30.0, gt=0, description="Kafka session timeout: how soon a dead worker's partitions move."
+    )
     sink_batch_size: int = Field(default=2000, ge=1, description="Rows per ClickHouse insert.")
     sink_batch_wait_s: float = Field(
         default=0.5, gt=0, description="Longest wait to fill a sink batch."

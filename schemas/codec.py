@@ -3,11 +3,15 @@
 Wire format (Avro spec, "single object encoding"): ``C3 01`` + the writer schema's 8-byte
 CRC-64-AVRO fingerprint (little endian) + the schemaless Avro body.
 
-Evolution rule (checked by tests/unit/test_schemas.py): a new version only *appends* fields,
-each with a default. A reader decodes a record of a known writer version by Avro schema
-resolution; a record of an unknown, newer writer is decoded with the reader's own schema,
-which is a prefix of the newer one, and the appended fields are ignored. So an older reader
-reads a newer writer's records without a schema registry.
+Evolution rule (checked by tests/unit/schemas/test_codec_evolution.py): a new version only
+*appends* fields, each with a default. A reader decodes a record of a known writer version by
+Avro schema resolution; a record of an unknown, newer writer is decoded with the reader's own
+schema, which is a prefix of the newer one, and the appended fields are ignored. So an older
+reader reads a newer writer's records without a schema registry.
+
+The prefix argument holds for top-level fields only, so a record never embeds another as a
+nested Avro record: it embeds its single-object encoding as ``bytes`` (EMBEDDED below), and
+each schema evolves on its own.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ SCHEMA_FILES: dict[str, str] = {
     "CanonicalEvent": "canonical_event.avsc",
     "Contact": "contact.avsc",
 }
+
+# Record name -> {bytes field: embedded record name}, encoded and decoded transparently.
+EMBEDDED: dict[str, dict[str, str]] = {"EventStatus": {"record": "IncomingRecord"}}
 
 Record = dict[str, Any]
 
@@ -76,6 +83,9 @@ class Codec:
 
     def encode(self, name: str, record: Mapping[str, Any]) -> bytes:
         """Encode ``record`` with the current version of schema ``name``."""
+        if name in EMBEDDED:
+            record = {**record, **{field: self.encode(inner, record[field])
+                                   for field, inner in EMBEDDED[name].items()}}  # fmt: skip
         buf = io.BytesIO()
         buf.write(MAGIC)
         buf.write(self._fingerprints[name])
@@ -89,6 +99,8 @@ class Codec:
         """
         if len(data) < HEADER_LEN or data[:2] != MAGIC:
             raise InvalidEvent("value", f"not an Avro single-object {name} record")
+        if name not in self._schemas:
+            raise InvalidEvent("value", f"no schema named {name}")
         reader = self._schemas[name]
         writer_name, writer = self._writers.get(data[2:HEADER_LEN], (name, reader))
         if writer_name != name:
@@ -101,6 +113,8 @@ class Codec:
             raise InvalidEvent("value", f"undecodable {name} record: {exc}") from exc
         if not isinstance(decoded, dict):
             raise InvalidEvent("value", f"{name} record did not decode to an object")
+        for field, inner in EMBEDDED.get(name, {}).items():
+            decoded[field] = self.decode(inner, decoded[field])
         return decoded
 
 

@@ -48,6 +48,8 @@ def create_worker(settings: Settings) -> Worker:
         key_serializer="raw",
         value_serializer="raw",
         stream_wait_empty=False,
+        broker_session_timeout=settings.worker_session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.worker_session_timeout_s / 4),
     )
 
     def topic(name: str) -> Any:

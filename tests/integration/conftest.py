@@ -14,7 +14,6 @@ import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -24,7 +23,6 @@ from eventline.pipeline import Pipeline
 from eventline.settings import Settings
 from sinks.store import Store
 
-ROOT = Path(__file__).resolve().parents[2]
 STRICT = "strict"  # an account whose unknown-contact policy is 'fail'
 
 pytestmark = pytest.mark.integration
@@ -62,13 +60,14 @@ def kafka_bootstrap(docker: bool, tmp_path_factory: pytest.TempPathFactory) -> I
         with KafkaContainer().with_kraft() as container:
             yield container.get_bootstrap_server()
         return
+    defaults = LocalKafka.from_settings(Settings())  # shares the jar cache of `make kafka`
     broker = LocalKafka(
         root=tmp_path_factory.mktemp("kafka"),
-        version=Settings().kafka_version,
+        version=defaults.version,
         port=_free_port(),
         controller_port=_free_port(),
         heap="512m",
-        jars=ROOT / ".eventline" / "kafka" / f"libs-{Settings().kafka_version}",
+        jars=defaults.libs,
     )
     yield broker.start()
     broker.stop()
@@ -105,6 +104,7 @@ def settings(
         worker_metrics_port=_free_port(),
         unknown_contact_by_account={STRICT: "fail"},
         sink_batch_wait_s=0.2,
+        worker_session_timeout_s=10.0,
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from eventline.errors import InvalidEvent
-from schemas.codec import HEADER_LEN, MAGIC, SCHEMA_FILES, Codec, codec, load_schema_json
+from schemas.codec import EMBEDDED, HEADER_LEN, MAGIC, SCHEMA_FILES, Codec, codec, load_schema_json
 
 NAMES = list(SCHEMA_FILES)
 
@@ -36,6 +36,8 @@ def as_stored(name: str, record: dict[str, Any]) -> dict[str, Any]:
             out[field] = value.replace(microsecond=value.microsecond // 1000 * 1000)
         elif kind in SCHEMA_FILES and isinstance(value, dict):
             out[field] = as_stored(kind, value)
+    for field, inner in EMBEDDED.get(name, {}).items():
+        out[field] = as_stored(inner, out[field])
     return out
 
 
