@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     worker_store: str = Field(
         default="memory://", description="Faust table store; tables recover from changelogs."
     )
+    worker_commit_interval_s: float = Field(
+        default=0.25, gt=0, description="How often the worker publishes outputs and commits."
+    )
     worker_session_timeout_s: float = Field(
         default=30.0, gt=0, description="Kafka session timeout: how soon a dead worker's partitions move."
     )

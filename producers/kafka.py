@@ -25,7 +25,7 @@ def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
         # Java-compatible murmur2, the partitioner of aiokafka (the Faust worker) too: a key must
         # land on the same partition whoever writes it, or identity lookups miss.
         "partitioner": "murmur2_random",
-        "linger.ms": 5,
+        "linger.ms": 1,  # an HTTP client waits for the ack: batch briefly, not for long
         "compression.type": "lz4",
         **extra,
     }

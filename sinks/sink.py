@@ -42,7 +42,7 @@ Mapper = Callable[[dict[str, Any]], tuple[Any, ...] | None]
 class ClickHouseSink:
     """Consumes the output topics and writes them to ClickHouse; run it with ``run()``."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, group_id: str | None = None) -> None:
         self.settings = settings
         self.store = store
         topics = Topics(settings.topic_prefix)
@@ -59,7 +59,7 @@ class ClickHouseSink:
         self._consumer = Consumer(
             {
                 "bootstrap.servers": settings.bootstrap(),
-                "group.id": f"{settings.topic_prefix}-clickhouse-sink",
+                "group.id": group_id or f"{settings.topic_prefix}-clickhouse-sink",
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "isolation.level": "read_committed",

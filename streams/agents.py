@@ -107,9 +107,10 @@ async def _retrying(where: str, send: Callable[..., Awaitable[None]], *args: Any
 
 
 async def _send(topic: Any, key: str, value: bytes) -> None:
-    """Send and wait for the broker's ack, so a committed offset implies a written output."""
-    future = await topic.send(key=key.encode(), value=value)
-    await future
+    """Send, attached to the source offset (stream_publish_on_commit): Faust publishes it and
+    waits for the broker's ack before it commits that offset, so a committed offset implies a
+    written output. Never await the returned future here: it resolves only at commit."""
+    await topic.send(key=key.encode(), value=value)
 
 
 async def _emit_status(

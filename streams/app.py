@@ -48,6 +48,10 @@ def create_worker(settings: Settings) -> Worker:
         key_serializer="raw",
         value_serializer="raw",
         stream_wait_empty=False,
+        # Outputs are attached to the offset of the event that caused them and flushed, with
+        # acks, before that offset is committed: at-least-once without an ack wait per event.
+        stream_publish_on_commit=True,
+        broker_commit_interval=settings.worker_commit_interval_s,
         broker_session_timeout=settings.worker_session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.worker_session_timeout_s / 4),
     )

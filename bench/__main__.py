@@ -1,0 +1,209 @@
+"""Throughput and latency of the local pipeline on this machine: ``python -m bench``.
+
+Starts its own broker (free ports, temporary data) and embedded ClickHouse, then measures:
+gateway events/s (single and bulk posts), worker events/s, sink rows/s, and the latency from
+the gateway's 202 to the row in ClickHouse (p50/p99). Prints one line per figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from confluent_kafka import Consumer, TopicPartition
+
+from eventline.local_kafka import LocalKafka
+from eventline.pipeline import Pipeline, WorkerProcess
+from eventline.settings import Settings
+from eventline.topics import Topics
+from sinks.sink import ROWS_WRITTEN, ClickHouseSink
+
+
+def _port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _event(i: int, run: str) -> dict[str, Any]:
+    return {"email": f"bench{i % 1000}.{run}@example.com", "name": "viewed_product",
+            "properties": {"sku": f"SKU-{i % 50}", "i": i}, "value": 1.0}  # fmt: skip
+
+
+async def _post_all(url: str, bodies: list[Any], concurrency: int) -> float:
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            body = queue.get_nowait()
+            answer = await client.post("/v1/events", json=body)
+            if answer.status_code != 202:
+                raise RuntimeError(f"gateway answered {answer.status_code}: {answer.text[:200]}")
+
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        return time.perf_counter() - started
+
+
+def _high_watermarks(bootstrap: str, topic: str) -> int:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4()}"})
+    try:
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                   for p in parts)  # fmt: skip
+    finally:
+        consumer.close()
+
+
+def _wait_until(check: Any, timeout_s: float, what: str) -> float:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return time.monotonic()
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} not reached in {timeout_s:.0f}s")
+
+
+def bench_gateway(url: str, n_single: int, n_bulk: int, bulk_size: int, run: str) -> None:
+    singles = [_event(i, run) for i in range(n_single)]
+    took = asyncio.run(_post_all(url, singles, concurrency=16))
+    print(f"gateway single posts : {n_single / took:8.0f} events/s ({n_single} events, "
+          f"16 concurrent clients, {took:.1f}s)")  # fmt: skip
+    bulks = [[_event(i * bulk_size + j, run) for j in range(bulk_size)] for i in range(n_bulk)]
+    took = asyncio.run(_post_all(url, bulks, concurrency=4))
+    total = n_bulk * bulk_size
+    print(f"gateway bulk posts   : {total / took:8.0f} events/s ({n_bulk} posts of {bulk_size}, "
+          f"4 concurrent clients, {took:.1f}s)")  # fmt: skip
+
+
+def bench_worker(pipeline: Pipeline, settings: Settings, n: int, run: str) -> None:
+    """Stop the worker, queue n events, start it: time until n canonical events are out."""
+    assert pipeline.worker is not None and pipeline.gateway is not None
+    topics = Topics(settings.topic_prefix)
+    pipeline.worker.stop()
+    before = _high_watermarks(settings.bootstrap(), topics.events)
+    bulks = [[_event(i * 500 + j, run + "w") for j in range(500)] for i in range(n // 500)]
+    asyncio.run(_post_all(pipeline.gateway.url, bulks, concurrency=4))
+    pipeline.worker = WorkerProcess(settings)
+    pipeline.worker.start()
+    pipeline.worker.wait_ready()
+    started = time.monotonic()
+    done = _wait_until(lambda: _high_watermarks(settings.bootstrap(), topics.events) - before >= n,
+                       600, "worker output")  # fmt: skip
+    print(f"worker               : {n / (done - started):8.0f} events/s ({n} queued events, "
+          f"resolve + join + canonical emit, 1 worker, {settings.partitions} partitions)")
+
+
+def bench_sink(pipeline: Pipeline, settings: Settings) -> None:
+    """A second sink, new consumer group, re-reads every output topic into ClickHouse."""
+    assert pipeline.store is not None
+    topics = Topics(settings.topic_prefix)
+    total = sum(_high_watermarks(settings.bootstrap(), t)
+                for t in (topics.incoming, topics.event_status, topics.events, topics.contacts))
+    sink = ClickHouseSink(settings, pipeline.store, group_id=f"bench-sink-{uuid.uuid4()}")
+    written = lambda: sum(s.get() for s in _row_counters())  # noqa: E731
+    start_rows = written()
+    thread = threading.Thread(target=sink.run, daemon=True)
+    started = time.monotonic()
+    thread.start()
+    # identity claims are not rows: stop at >= 95% of the records, then count what was written
+    done = _wait_until(lambda: written() - start_rows >= total * 0.95, 600, "sink replay")
+    rows = written() - start_rows
+    sink.stop()
+    thread.join(30)
+    print(f"sink                 : {rows / (done - started):8.0f} rows/s ({rows} rows, batches "
+          f"of up to {settings.sink_batch_size}, embedded ClickHouse)")  # fmt: skip
+
+
+def _row_counters() -> list[Any]:
+    return [ROWS_WRITTEN.labels(t)._value for t in ("events", "incoming_events", "contacts")]
+
+
+def bench_latency(pipeline: Pipeline, n: int, rate: float, run: str) -> None:
+    """Send n single events at ``rate``/s; time from each 202 to its row in ClickHouse."""
+    assert pipeline.gateway is not None and pipeline.store is not None
+    store = pipeline.store
+    # Start from an idle pipeline: the sink has written every canonical event so far.
+    out = _high_watermarks(pipeline.settings.bootstrap(), Topics(pipeline.settings.topic_prefix).events)
+    _wait_until(lambda: store.query("SELECT count() AS n FROM {db}.events")[0]["n"] >= out,
+                600, "sink catch-up")  # fmt: skip
+    acked: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            pending = [e for e in acked if e not in seen]
+            if pending:
+                rows = store.query("SELECT event_id FROM {db}.events WHERE event_id IN "
+                                   "{ids:Array(String)}", {"ids": pending})  # fmt: skip
+                now = time.monotonic()
+                for row in rows:
+                    seen.setdefault(row["event_id"], now)
+            time.sleep(0.02)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    with httpx.Client(base_url=pipeline.gateway.url, timeout=30) as client:
+        for i in range(n):
+            answer = client.post("/v1/events", json=_event(i, run + "l"))
+            acked[answer.json()["event_id"]] = time.monotonic()
+            time.sleep(1 / rate)
+    _wait_until(lambda: len(seen) >= n, 300, "latency rows")
+    stop.set()
+    latencies = sorted((seen[e] - acked[e]) * 1000 for e in acked)
+    p50 = statistics.median(latencies)
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    print(f"202 -> ClickHouse row: p50 {p50:6.0f} ms, p99 {p99:6.0f} ms ({n} events at {rate:.0f}/s,"
+          f" sink batch wait {pipeline.settings.sink_batch_wait_s}s, polling every 20 ms)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--single", type=int, default=3000, help="single posts")
+    parser.add_argument("--bulk", type=int, default=100, help="bulk posts")
+    parser.add_argument("--bulk-size", type=int, default=100, help="events per bulk post")
+    parser.add_argument("--worker-events", type=int, default=20000)
+    parser.add_argument("--latency-events", type=int, default=300)
+    parser.add_argument("--latency-rate", type=float, default=50.0)
+    args = parser.parse_args()
+
+    run = uuid.uuid4().hex[:6]
+    jars = LocalKafka.from_settings(Settings()).libs
+    with tempfile.TemporaryDirectory(prefix="eventline-bench-") as home:
+        broker = LocalKafka(root=Path(home) / "kafka", version=Settings().kafka_version,
+                            port=_port(), controller_port=_port(), jars=jars)  # fmt: skip
+        settings = Settings(home=Path(home), kafka_bootstrap=broker.start(),
+                            topic_prefix=f"bench-{run}", gateway_port=_port(),
+                            worker_web_port=_port(), worker_metrics_port=_port(),
+                            sink_batch_wait_s=0.1)  # fmt: skip
+        pipeline = Pipeline(settings)
+        try:
+            pipeline.start()
+            print(f"eventline bench: Kafka {settings.kafka_version} local broker, "
+                  f"{settings.partitions} partitions, embedded ClickHouse")  # fmt: skip
+            assert pipeline.gateway is not None
+            bench_gateway(pipeline.gateway.url, args.single, args.bulk, args.bulk_size, run)
+            bench_worker(pipeline, settings, args.worker_events, run)
+            bench_latency(pipeline, args.latency_events, args.latency_rate, run)
+            bench_sink(pipeline, settings)
+        finally:
+            pipeline.stop()
+            broker.stop()
+
+
+if __name__ == "__main__":
+    main()
