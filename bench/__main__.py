@@ -188,7 +188,7 @@ def main() -> None:
                             port=_port(), controller_port=_port(), jars=jars)  # fmt: skip
         settings = Settings(home=Path(home), kafka_bootstrap=broker.start(),
                             topic_prefix=f"bench-{run}", gateway_port=_port(),
-                            worker_web_port=_port(), worker_metrics_port=_port(),
+                            worker_metrics_port=_port(),
                             sink_batch_wait_s=0.1)  # fmt: skip
         pipeline = Pipeline(settings)
         try:

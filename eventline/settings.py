@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     replication_factor: int = Field(
         default=1, ge=1, description="Replication factor of created topics (3 in production)."
     )
-    min_insync_replicas: int = Field(default=1, ge=1, description="min.insync.replicas of topics.")
+    min_insync_replicas: int | None = Field(
+        default=None, ge=1, description="min.insync.replicas of topics (unset: min(2, replication factor))."
+    )
     produce_timeout_s: float = Field(
         default=10.0, gt=0, description="How long the gateway waits for Kafka's ack before 503."
     )
@@ -75,7 +77,6 @@ class Settings(BaseSettings):
     # --- services -----------------------------------------------------------------------
     gateway_host: str = Field(default="127.0.0.1", description="Gateway bind address.")
     gateway_port: int = Field(default=8000, description="Gateway port (also serves /metrics).")
-    worker_web_port: int = Field(default=6066, description="Faust worker web port.")
     worker_metrics_port: int = Field(default=9101, description="Worker Prometheus port.")
     worker_store: str = Field(
         default="memory://", description="Faust table store; tables recover from changelogs."
@@ -95,6 +96,10 @@ class Settings(BaseSettings):
         """The Kafka bootstrap servers in effect (the local broker when none is configured)."""
         return self.kafka_bootstrap or f"127.0.0.1:{self.local_kafka_port}"
 
+    def insync_replicas(self) -> int:
+        """min.insync.replicas in effect: with acks=all, a write survives losing one broker."""
+        return self.min_insync_replicas or min(2, self.replication_factor)
+
     def policy_for(self, account: str) -> UnknownContactPolicy:
         """The unknown-contact policy of one account."""
         return self.unknown_contact_by_account.get(account, self.unknown_contact)
@@ -112,3 +117,17 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """Settings of this process, read once from the environment."""
     return Settings()
+
+
+def markdown_table() -> str:
+    """The configuration table of the README, generated from the fields above."""
+    lines = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+        shown = "unset" if default is None else f"`{default}`" if default != {} else "`{}`"
+        lines.append(f"| `EVENTLINE_{name.upper()}` | {shown} | {field.description} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

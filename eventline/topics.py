@@ -91,7 +91,7 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> Topics:
             name,
             num_partitions=settings.partitions,
             replication_factor=settings.replication_factor,
-            config={"min.insync.replicas": str(settings.min_insync_replicas), **config},
+            config={"min.insync.replicas": str(settings.insync_replicas()), **config},
         )
         for name, config in topics.all().items()
         if name not in existing

@@ -34,7 +34,7 @@ class EventlineProducer:
         account: str = DEFAULT_ACCOUNT,
         timeout_s: float = 10.0,
     ) -> None:
-        self._writer = KafkaWriter(bootstrap)
+        self._writer = KafkaWriter(bootstrap, timeout_s=timeout_s)
         self._topic = f"{topic_prefix}.incoming"
         self._account = account
         self._timeout_s = timeout_s

@@ -38,8 +38,15 @@ class KafkaWriter:
     we recreate it rather than wedge every later request.
     """
 
-    def __init__(self, bootstrap: str, **extra: Any) -> None:
-        self._config = producer_config(bootstrap, **extra)
+    def __init__(self, bootstrap: str, timeout_s: float = 10.0, **extra: Any) -> None:
+        self._config = producer_config(
+            bootstrap,
+            # librdkafka gives up on a record before we answer 503: a 503 means "not written",
+            # so a client retry cannot double a record that was merely late.
+            **{"delivery.timeout.ms": int(timeout_s * 1000), "error_cb": self._on_error, **extra},
+        )
+        self._timeout_s = timeout_s
+        self._fatal = threading.Event()
         self._producer = Producer(self._config)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -50,11 +57,23 @@ class KafkaWriter:
         while not self._stop.is_set():
             self._producer.poll(0.1)
 
-    def _recreate(self, reason: KafkaError) -> None:
+    def _on_error(self, err: KafkaError) -> None:
+        # Called from librdkafka's threads; a fatal error (e.g. an idempotence sequence error)
+        # leaves the producer unusable, so the next produce recreates it.
+        if err.fatal():
+            log.error("producer fatal error: %s", err)
+            self._fatal.set()
+
+    def _recreate_if_fatal(self) -> None:
+        if not self._fatal.is_set():
+            return
         with self._lock:
-            log.error("producer fatal error %s: recreating the producer", reason)
+            if not self._fatal.is_set():
+                return
+            log.error("recreating the Kafka producer after a fatal error")
             old, self._producer = self._producer, Producer(self._config)
-        old.flush(1)
+            self._fatal.clear()
+        old.flush(0)
 
     def produce_sync(self, topic: str, key: str, value: bytes, timeout_s: float) -> None:
         """Write one record and block until Kafka acknowledged it."""
@@ -66,11 +85,11 @@ class KafkaWriter:
                 errors.append(err)
             done.set()
 
-        self._produce(topic, key, value, delivered)
-        if not done.wait(timeout_s):
+        self._produce_now(topic, key, value, delivered)
+        if not done.wait(timeout_s + 1):
             raise TransientError(f"Kafka did not acknowledge {topic} key={key} in {timeout_s}s")
         if errors:
-            self._raise(errors[0], topic, key)
+            raise TransientError(f"Kafka refused {topic} key={key}: {errors[0]}")
 
     async def produce(self, topic: str, key: str, value: bytes, timeout_s: float) -> None:
         """Write one record; return once Kafka acknowledged it (``acks=all``)."""
@@ -82,34 +101,41 @@ class KafkaWriter:
         """Write records; return once Kafka acknowledged every one of them."""
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[None]] = []
+        deadline = loop.time() + timeout_s
         for topic, key, value in records:
             future: asyncio.Future[None] = loop.create_future()
             futures.append(future)
-            self._produce(topic, key, value, _callback(loop, future, topic, key, self))
+            callback = _callback(loop, future, topic, key)
+            while not self._try_produce(topic, key, value, callback):
+                # Local queue full: wait for deliveries to drain, without blocking the loop.
+                if loop.time() > deadline:
+                    raise TransientError("the producer's local queue stayed full")
+                await asyncio.sleep(0.01)
         try:
-            await asyncio.wait_for(asyncio.gather(*futures), timeout_s)
+            # librdkafka reports a timeout itself at delivery.timeout.ms; the margin lets its
+            # verdict arrive first.
+            await asyncio.wait_for(asyncio.gather(*futures), timeout_s + 1)
         except TimeoutError as exc:
             raise TransientError(f"Kafka did not acknowledge {len(futures)} records") from exc
 
-    def _produce(self, topic: str, key: str, value: bytes, on_delivery: Any) -> None:
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                with self._lock:
-                    self._producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
-                return
-            except BufferError as exc:
-                # Local queue full: wait for deliveries to drain instead of failing the request.
-                if time.monotonic() > deadline:
-                    raise TransientError("producer queue is full") from exc
-                self._producer.poll(0.05)
-            except KafkaException as exc:
-                raise TransientError(f"cannot produce to {topic}: {exc}") from exc
+    def _try_produce(self, topic: str, key: str, value: bytes, on_delivery: Any) -> bool:
+        """Queue one record; False when librdkafka's local queue is full."""
+        self._recreate_if_fatal()
+        try:
+            with self._lock:
+                self._producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
+            return True
+        except BufferError:
+            return False
+        except KafkaException as exc:
+            raise TransientError(f"cannot produce to {topic}: {exc}") from exc
 
-    def _raise(self, err: KafkaError, topic: str, key: str) -> None:
-        if err.fatal():
-            self._recreate(err)
-        raise TransientError(f"Kafka refused {topic} key={key}: {err}")
+    def _produce_now(self, topic: str, key: str, value: bytes, on_delivery: Any) -> None:
+        deadline = time.monotonic() + self._timeout_s
+        while not self._try_produce(topic, key, value, on_delivery):
+            if time.monotonic() > deadline:
+                raise TransientError("the producer's local queue stayed full")
+            time.sleep(0.01)
 
     def flush(self, timeout_s: float = 10.0) -> int:
         return int(self._producer.flush(timeout_s))
@@ -121,11 +147,7 @@ class KafkaWriter:
 
 
 def _callback(
-    loop: asyncio.AbstractEventLoop,
-    future: asyncio.Future[None],
-    topic: str,
-    key: str,
-    writer: KafkaWriter,
+    loop: asyncio.AbstractEventLoop, future: asyncio.Future[None], topic: str, key: str
 ) -> Any:
     def delivered(err: KafkaError | None, _msg: Message) -> None:
         def settle() -> None:
@@ -133,11 +155,8 @@ def _callback(
                 return
             if err is None:
                 future.set_result(None)
-                return
-            try:
-                writer._raise(err, topic, key)
-            except TransientError as exc:
-                future.set_exception(exc)
+            else:
+                future.set_exception(TransientError(f"Kafka refused {topic} key={key}: {err}"))
 
         loop.call_soon_threadsafe(settle)
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, fi
 from schemas.model import CONTACT, EVENT, event_id_for, normalize_email
 
 MAX_FUTURE = timedelta(days=1)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 # Account ids appear inside identity keys ("account/kind/value"): no slash, no spaces.
 ACCOUNT_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 
@@ -35,7 +36,6 @@ class InputRejected(Exception):
 class _Identified(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    account_id: str | None = Field(default=None, pattern=ACCOUNT_PATTERN)
     email: EmailStr | None = None
     user_id: str | None = Field(default=None, min_length=1, max_length=255)
     contact_id: str | None = Field(default=None, min_length=1, max_length=128)
@@ -104,7 +104,7 @@ def form_to_dict(form: Mapping[str, Any]) -> dict[str, Any]:
 
 def _base_record(model: _Identified, account: str, source: str, received_at: datetime) -> dict:
     return {
-        "account_id": model.account_id or account,
+        "account_id": account,
         "receipt_id": str(uuid.uuid4()),
         "received_at": received_at,
         "source": source,
@@ -138,6 +138,8 @@ def parse_event(
     occurred = event.occurred_at or received_at
     if occurred - received_at > MAX_FUTURE:
         problems.append(Problem(field="occurred_at", reason="is more than a day in the future"))
+    if occurred < EARLIEST:
+        problems.append(Problem(field="occurred_at", reason="is before 1970-01-01"))
     if problems:
         raise InputRejected([Problem(field=prefix + p.field, reason=p.reason) for p in problems])
     record = _base_record(event, account, source, received_at)
@@ -194,7 +196,7 @@ def rejected_record(
         return str(value)[:255] if value not in (None, "") else None
 
     idem = text("idempotency_key")
-    account_id = text("account_id") or account
+    account_id = account
     return {
         "kind": kind,
         "account_id": account_id,

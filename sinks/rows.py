@@ -14,8 +14,16 @@ EVENT_COLUMNS = (
 INCOMING_COLUMNS = (
     "account_id", "event_id", "receipt_id", "kind", "status", "process_error", "source",
     "idempotency_key", "email", "user_id", "contact_id", "name", "occurred_at", "received_at",
-    "updated_at", "properties", "value", "is_syncing", "attributes", "attempt", "raw",
+    "updated_at", "version", "properties", "value", "is_syncing", "attributes", "attempt", "raw",
 )  # fmt: skip
+
+# Rank of a status within one attempt: anything final outranks "received".
+STATUS_RANK = {"received": 1, "processed": 2, "duplicate": 2, "rejected": 2, "failed": 2}
+
+
+def status_version(status: str, attempt: int) -> int:
+    """Row version in incoming_events: later attempts win, then final over received."""
+    return attempt * 10 + STATUS_RANK[status.lower()]
 
 CONTACT_COLUMNS = (
     "account_id", "contact_id", "email", "user_id", "attributes", "created_at", "updated_at",
@@ -44,7 +52,8 @@ def incoming_row(
         record["account_id"], record["event_id"], record["receipt_id"], record["kind"].lower(),
         status.lower(), process_error, record["source"], record["idempotency_key"],
         record["email"], record["user_id"], record["contact_id"], record["name"],
-        record["occurred_at"], record["received_at"], updated_at, record["properties_json"],
+        record["occurred_at"], record["received_at"], updated_at,
+        status_version(status, record["attempt"]), record["properties_json"],
         record["value"], record["is_syncing"], record["attributes_json"], record["attempt"], raw,
     )  # fmt: skip
 

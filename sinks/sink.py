@@ -16,10 +16,10 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from prometheus_client import Counter, Histogram
 
-from eventline.errors import InvalidEvent, TransientError
+from eventline.errors import InvalidEvent
 from eventline.settings import Settings
 from eventline.topics import Topics
 from schemas.codec import codec
@@ -74,27 +74,48 @@ class ClickHouseSink:
         self._consumer.subscribe(list(self._routes))
         try:
             while not self._stop.is_set():
-                batch = self._consumer.consume(
-                    self.settings.sink_batch_size, self.settings.sink_batch_wait_s
-                )
+                try:
+                    batch = self._consumer.consume(
+                        self.settings.sink_batch_size, self.settings.sink_batch_wait_s
+                    )
+                except KafkaException as exc:
+                    SINK_ERRORS.labels("consume").inc()
+                    log.warning("consume failed, retrying: %s", exc)
+                    self._stop.wait(1.0)
+                    continue
                 if batch:
                     self._write_until_done(batch)
         finally:
             self._consumer.close()
 
     def _write_until_done(self, batch: list[Message]) -> None:
+        """Insert the batch, retrying until ClickHouse takes it, then commit its offsets."""
         delay = 0.2
+        paused = False
         while True:
             try:
                 self.write_batch(batch)
-                self._consumer.commit(offsets=_next_offsets(batch), asynchronous=False)
-                return
-            except TransientError as exc:
+                break
+            except Exception as exc:
                 SINK_ERRORS.labels("insert").inc()
                 log.warning("sink batch failed, retrying in %.1fs: %s", delay, exc)
-                if self._stop.wait(delay):
-                    raise
+                if not paused:
+                    # Backpressure: fetch nothing new, but keep polling so the group keeps us.
+                    self._consumer.pause(self._consumer.assignment())
+                    paused = True
+                self._consumer.poll(delay)
+                if self._stop.is_set():
+                    return  # uncommitted: the batch is consumed again on restart
                 delay = min(delay * 2, 10.0)
+        if paused:
+            self._consumer.resume(self._consumer.assignment())
+        try:
+            self._consumer.commit(offsets=_next_offsets(batch), asynchronous=False)
+        except KafkaException as exc:
+            # E.g. partitions moved during a long retry: their new owner re-reads the batch,
+            # and the re-insert collapses (dedup token, ReplacingMergeTree).
+            SINK_ERRORS.labels("commit").inc()
+            log.warning("offset commit failed, batch will be replayed: %s", exc)
 
     def write_batch(self, batch: list[Message]) -> None:
         """Write one batch of Kafka messages to ClickHouse (no commit)."""
@@ -148,12 +169,17 @@ def _next_offsets(batch: list[Message]) -> list[TopicPartition]:
 
 
 def _batch_token(batch: list[Message]) -> str:
-    """Identity of a batch: its offset ranges. A retry of the same batch has the same token."""
+    """Identity of a batch: its offset ranges and contents. A retry of the same batch has the
+    same token; a batch of recreated topics that reuses offsets does not."""
     ranges: dict[tuple[str, int], tuple[int, int]] = {}
-    for msg in batch:
+    content = hashlib.blake2b(digest_size=16)
+    ok = sorted((m for m in batch if m.error() is None),
+                key=lambda m: (m.topic(), m.partition(), m.offset()))  # fmt: skip
+    for msg in ok:
         if msg.error() is None:
             key = (msg.topic(), msg.partition())
             lo, hi = ranges.get(key, (msg.offset(), msg.offset()))
             ranges[key] = (min(lo, msg.offset()), max(hi, msg.offset()))
+            content.update(msg.value() or b"")
     text = ";".join(f"{t}/{p}/{lo}-{hi}" for (t, p), (lo, hi) in sorted(ranges.items()))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    return hashlib.sha256(text.encode()).hexdigest()[:24] + content.hexdigest()[:16]

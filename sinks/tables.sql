@@ -5,7 +5,10 @@
 --     non_replicated_deduplication_window keeps the last {dedup_window} tokens, so a retried
 --     insert of the same batch is dropped by ClickHouse.
 --  2. A replay after a crash may cut batches differently; ReplacingMergeTree's ORDER BY key is
---     the record's identity, so replayed rows collapse. Exact reads use FINAL (the views do).
+--     the record's identity (events: the event id, whatever contact it resolved to), so
+--     replayed rows collapse. Exact reads use FINAL (the views and the API do).
+-- Statuses of one receipt are ordered by version = attempt * 10 + rank (received 1, a final
+-- status 2), not by clocks: a re-drive's statuses outrank the first attempt's.
 
 CREATE DATABASE IF NOT EXISTS {db};
 
@@ -25,11 +28,12 @@ CREATE TABLE IF NOT EXISTS {db}.events
     idempotency_key         Nullable(String),
     contact_email           Nullable(String),
     contact_user_id         Nullable(String),
-    contact_attributes      String COMMENT 'Contact attributes when processed (JSON object)'
+    contact_attributes      String COMMENT 'Contact attributes when processed (JSON object)',
+    INDEX contact_idx contact_id TYPE bloom_filter GRANULARITY 4
 )
 ENGINE = ReplacingMergeTree(processed_at)
-PARTITION BY toYYYYMM(occurred_at)
-ORDER BY (account_id, contact_id, occurred_at, event_id)
+PARTITION BY toYear(occurred_at)
+ORDER BY (account_id, event_id)
 SETTINGS non_replicated_deduplication_window = {dedup_window};
 
 CREATE TABLE IF NOT EXISTS {db}.incoming_events
@@ -48,7 +52,8 @@ CREATE TABLE IF NOT EXISTS {db}.incoming_events
     name                    Nullable(String),
     occurred_at             Nullable(DateTime64(3, 'UTC')),
     received_at             DateTime64(3, 'UTC'),
-    updated_at              DateTime64(6, 'UTC') COMMENT 'When this status was set, the latest wins',
+    updated_at              DateTime64(6, 'UTC') COMMENT 'When this status was set',
+    version                 UInt64 COMMENT 'attempt * 10 + status rank: the highest row wins',
     properties              String,
     value                   Nullable(Float64),
     is_syncing              Bool,
@@ -56,7 +61,7 @@ CREATE TABLE IF NOT EXISTS {db}.incoming_events
     attempt                 UInt32 COMMENT 'Re-drives so far',
     raw                     Nullable(String) COMMENT 'Raw input of a rejected request'
 )
-ENGINE = ReplacingMergeTree(updated_at)
+ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(received_at)
 ORDER BY (account_id, event_id, receipt_id)
 SETTINGS non_replicated_deduplication_window = {dedup_window};

@@ -4,8 +4,13 @@ Faust rules we follow (docs/architecture.md, pitfalls):
 - concurrency=1 per agent: higher concurrency can commit past an in-flight event (faust #606).
 - no exception leaves an agent: a raised exception acks the event and skips it. Transient
   errors block the partition and retry; everything else marks the record ``failed``.
-- every effect is idempotent, because replays re-apply table updates (faust #273): outputs
-  are keyed by event id and tables are written after the outputs they guard.
+- outputs are attached to the source offset (stream_publish_on_commit): Faust publishes them
+  and waits for the acks before committing that offset.
+- every effect is idempotent, because replays re-apply table updates (faust #273) and the
+  changelog may be ahead of the committed offset: a replayed record (same receipt) is
+  processed again and re-emits the same outputs, keyed by event id, which every consumer
+  (our sink included) deduplicates; a resend (new receipt, same idempotency key) is only
+  marked ``duplicate``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from aiokafka.errors import KafkaError
+from faust.exceptions import ProducerSendError
 from faust.types import EventT
 from prometheus_client import Counter, Histogram
 
@@ -38,6 +45,8 @@ EVENT_AGE = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )  # fmt: skip
 RETRY_MAX_DELAY_S = 30.0
+# Kafka being unreachable or moving leaders: retry the record, never mark it failed.
+TRANSIENT = (ConnectionError, TimeoutError, OSError, KafkaError, ProducerSendError)
 
 
 def attach_agents(w: Worker) -> None:
@@ -63,8 +72,8 @@ async def _guarded(
     msg = event.message
     where = f"{msg.topic}[{msg.partition}]@{msg.offset}"
     try:
-        record = codec().decode("IncomingRecord", event.value)
-    except InvalidEvent as exc:
+        record = codec().decode("IncomingRecord", event.value or b"")
+    except Exception as exc:  # whatever the bytes are, the record gets a visible status
         await _retrying(where, _emit_undecodable, w, event, str(exc))
         RECORDS.labels(stage, "failed").inc()
         return
@@ -77,7 +86,7 @@ async def _guarded(
         except InvalidEvent as exc:
             error = str(exc)
             break
-        except (ConnectionError, TimeoutError, OSError) as exc:
+        except TRANSIENT as exc:
             # Kafka is unreachable: block this partition and retry; skipping would lose data.
             log.warning("%s: transient error, retry in %.1fs: %s", where, delay, exc)
             await asyncio.sleep(delay)
@@ -172,7 +181,8 @@ async def _process(w: Worker, record: dict[str, Any]) -> str:
         await _emit_status(w, record, "PROCESSED")
         w.contacts[key] = contact
         return "processed"
-    seen = w.seen.get(record["event_id"])
+    keyed = record["idempotency_key"] is not None
+    seen = w.seen.get(record["event_id"]) if keyed else None
     if seen is not None and seen["r"] != record["receipt_id"] and _within_window(w, seen):
         await _emit_status(w, record, "DUPLICATE",
                            f"duplicate of event {record['event_id']} (idempotency key "
@@ -180,9 +190,9 @@ async def _process(w: Worker, record: dict[str, Any]) -> str:
         return "duplicate"
     contact = w.contacts.get(key)
     if contact is None:
-        if w.settings.policy_for(record["account_id"]) == "fail" and not (
-            record.get("email") or record.get("user_id")
-        ):
+        # Under 'fail' the resolver mints contacts only for registrations, and a registration
+        # precedes its contact's events on this partition: a missing contact is unknown.
+        if w.settings.policy_for(record["account_id"]) == "fail":
             raise InvalidEvent(
                 "contact_id", f"unknown contact: no contact {record['contact_id']!r} in account "
                 f"{record['account_id']!r} (this account's unknown-contact policy is 'fail')",
@@ -195,7 +205,8 @@ async def _process(w: Worker, record: dict[str, Any]) -> str:
     event = canonical_event(record, contact, processed_at)
     await _send(w.events, key, codec().encode("CanonicalEvent", event))
     await _emit_status(w, record, "PROCESSED")
-    w.seen[record["event_id"]] = {"r": record["receipt_id"], "t": now_ms}
+    if keyed:  # only idempotency keys need remembering: a keyless resend is a new event
+        w.seen[record["event_id"]] = {"r": record["receipt_id"], "t": now_ms}
     return "processed"
 
 

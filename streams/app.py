@@ -42,9 +42,8 @@ def create_worker(settings: Settings) -> Worker:
         topic_replication_factor=settings.replication_factor,
         # Topics and changelogs are created by eventline.topics with our settings.
         topic_allow_declare=False,
-        web_port=settings.worker_web_port,
         datadir=str(settings.home.resolve() / "worker"),
-        web_host="127.0.0.1",
+        web_enabled=False,  # metrics are served by prometheus-client instead
         key_serializer="raw",
         value_serializer="raw",
         stream_wait_empty=False,

@@ -29,7 +29,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        writer = KafkaWriter(settings.bootstrap())
+        writer = KafkaWriter(settings.bootstrap(), timeout_s=settings.produce_timeout_s)
         app.state.gateway = Gateway(settings, Topics(settings.topic_prefix), writer, store)
         try:
             yield

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Header, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query
+from starlette.concurrency import run_in_threadpool
 
 from producers.gateway.deps import AccountDep, GatewayDep
 from schemas.codec import codec
@@ -12,6 +13,9 @@ from schemas.model import now, routing_key
 from sinks import queries
 
 router = APIRouter(prefix="/v1", tags=["status"])
+
+# Which receipt speaks for the event: a success anywhere beats an earlier failed try.
+PRECEDENCE = ("processed", "received", "failed", "rejected", "duplicate")
 
 
 @router.get("/events/{event_id}")
@@ -28,7 +32,7 @@ def event_status(
             return {"event_id": event_id, "status": "received", "process_error": None,
                     "receipts": []}  # fmt: skip
         raise HTTPException(404, f"no event {event_id!r} in account {account!r}")
-    primary = next((r for r in receipts if r["status"] != "duplicate"), receipts[0])
+    primary = min(receipts, key=lambda r: PRECEDENCE.index(r["status"]))
     return {"event_id": event_id, "status": primary["status"],
             "process_error": primary["process_error"], "receipts": receipts}  # fmt: skip
 
@@ -52,7 +56,8 @@ async def redrive(
     gateway: GatewayDep, event_id: str, account: AccountDep
 ) -> dict[str, Any]:
     """Send a failed event through the pipeline again, once its cause is fixed."""
-    receipts = queries.incoming(gateway.require_store(), account, event_id)
+    store = gateway.require_store()
+    receipts = await run_in_threadpool(queries.incoming, store, account, event_id)
     if not receipts:
         raise HTTPException(404, f"no event {event_id!r} in account {account!r}")
     failed = [r for r in receipts if r["status"] == "failed"]

@@ -100,7 +100,6 @@ def settings(
         topic_prefix=f"test-{run}",
         partitions=3,
         gateway_port=_free_port(),
-        worker_web_port=_free_port(),
         worker_metrics_port=_free_port(),
         unknown_contact_by_account={STRICT: "fail"},
         sink_batch_wait_s=0.2,

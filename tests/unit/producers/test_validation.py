@@ -149,10 +149,13 @@ def test_bulk_prefix_is_put_on_every_field() -> None:
     assert fields_of(event(occurred_at=ahead), prefix="[2].") == ["[2].occurred_at"]
 
 
-def test_account_id_in_body_overrides_and_is_checked() -> None:
-    assert parse_event(event(account_id="globex"), **KW)["account_id"] == "globex"
-    assert fields_of(event(account_id="a/b")) == ["account_id"]
-    assert fields_of(event(account_id="has space")) == ["account_id"]
+def test_account_comes_from_the_caller_never_from_the_body() -> None:
+    # The body cannot move an event to another account (the header, later the API key, does).
+    assert fields_of(event(account_id="globex")) == ["account_id"]
+
+
+def test_occurred_at_before_1970_is_rejected() -> None:
+    assert fields_of(event(occurred_at="1969-12-31T23:59:59Z")) == ["occurred_at"]
 
 
 def test_several_problems_are_all_reported() -> None:

@@ -14,6 +14,10 @@ class FakeMessage:
     _partition: int
     _offset: int
     _error: Any = None
+    _value: bytes = b"v"
+
+    def value(self) -> bytes:
+        return self._value
 
     def topic(self) -> str:
         return self._topic
@@ -36,7 +40,15 @@ def test_batch_token_is_stable_for_the_same_offsets() -> None:
     one = batch(("a", 0, 5), ("a", 0, 6), ("b", 1, 9))
     same = batch(("b", 1, 9), ("a", 0, 6), ("a", 0, 5))  # another order, same ranges
     assert _batch_token(one) == _batch_token(same)
-    assert len(_batch_token(one)) == 32
+    assert len(_batch_token(one)) == 40
+
+
+def test_batch_token_differs_for_the_same_offsets_with_other_contents() -> None:
+    # Topics recreated while ClickHouse kept its dedup window: offsets repeat, data does not.
+    old = batch(("a", 0, 5))
+    new = batch(("a", 0, 5))
+    new[0]._value = b"another record"
+    assert _batch_token(old) != _batch_token(new)
 
 
 def test_batch_token_differs_for_different_offsets() -> None:
