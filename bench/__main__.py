@@ -35,8 +35,12 @@ def _port() -> int:
 
 
 def _event(i: int, run: str) -> dict[str, Any]:
-    return {"email": f"bench{i % 1000}.{run}@example.com", "name": "viewed_product",
-            "properties": {"sku": f"SKU-{i % 50}", "i": i}, "value": 1.0}  # fmt: skip
+    return {
+        "email": f"bench{i % 1000}.{run}@example.com",
+        "name": "viewed_product",
+        "properties": {"sku": f"SKU-{i % 50}", "i": i},
+        "value": 1.0,
+    }
 
 
 async def _post_all(url: str, bodies: list[Any], concurrency: int) -> float:
@@ -62,8 +66,9 @@ def _high_watermarks(bootstrap: str, topic: str) -> int:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4()}"})
     try:
         parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                   for p in parts)  # fmt: skip
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts
+        )
     finally:
         consumer.close()
 
@@ -80,13 +85,17 @@ def _wait_until(check: Any, timeout_s: float, what: str) -> float:
 def bench_gateway(url: str, n_single: int, n_bulk: int, bulk_size: int, run: str) -> None:
     singles = [_event(i, run) for i in range(n_single)]
     took = asyncio.run(_post_all(url, singles, concurrency=16))
-    print(f"gateway single posts : {n_single / took:8.0f} events/s ({n_single} events, "
-          f"16 concurrent clients, {took:.1f}s)")  # fmt: skip
+    print(
+        f"gateway single posts : {n_single / took:8.0f} events/s ({n_single} events, "
+        f"16 concurrent clients, {took:.1f}s)"
+    )
     bulks = [[_event(i * bulk_size + j, run) for j in range(bulk_size)] for i in range(n_bulk)]
     took = asyncio.run(_post_all(url, bulks, concurrency=4))
     total = n_bulk * bulk_size
-    print(f"gateway bulk posts   : {total / took:8.0f} events/s ({n_bulk} posts of {bulk_size}, "
-          f"4 concurrent clients, {took:.1f}s)")  # fmt: skip
+    print(
+        f"gateway bulk posts   : {total / took:8.0f} events/s ({n_bulk} posts of {bulk_size}, "
+        f"4 concurrent clients, {took:.1f}s)"
+    )
 
 
 def bench_worker(pipeline: Pipeline, settings: Settings, n: int, run: str) -> None:
@@ -101,18 +110,25 @@ def bench_worker(pipeline: Pipeline, settings: Settings, n: int, run: str) -> No
     pipeline.worker.start()
     pipeline.worker.wait_ready()
     started = time.monotonic()
-    done = _wait_until(lambda: _high_watermarks(settings.bootstrap(), topics.events) - before >= n,
-                       600, "worker output")  # fmt: skip
-    print(f"worker               : {n / (done - started):8.0f} events/s ({n} queued events, "
-          f"resolve + join + canonical emit, 1 worker, {settings.partitions} partitions)")
+    done = _wait_until(
+        lambda: _high_watermarks(settings.bootstrap(), topics.events) - before >= n,
+        600,
+        "worker output",
+    )
+    print(
+        f"worker               : {n / (done - started):8.0f} events/s ({n} queued events, "
+        f"resolve + join + canonical emit, 1 worker, {settings.partitions} partitions)"
+    )
 
 
 def bench_sink(pipeline: Pipeline, settings: Settings) -> None:
     """A second sink, new consumer group, re-reads every output topic into ClickHouse."""
     assert pipeline.store is not None
     topics = Topics(settings.topic_prefix)
-    total = sum(_high_watermarks(settings.bootstrap(), t)
-                for t in (topics.incoming, topics.event_status, topics.events, topics.contacts))
+    total = sum(
+        _high_watermarks(settings.bootstrap(), t)
+        for t in (topics.incoming, topics.event_status, topics.events, topics.contacts)
+    )
     sink = ClickHouseSink(settings, pipeline.store, group_id=f"bench-sink-{uuid.uuid4()}")
     written = lambda: sum(s.get() for s in _row_counters())  # noqa: E731
     start_rows = written()
@@ -124,8 +140,10 @@ def bench_sink(pipeline: Pipeline, settings: Settings) -> None:
     rows = written() - start_rows
     sink.stop()
     thread.join(30)
-    print(f"sink                 : {rows / (done - started):8.0f} rows/s ({rows} rows, batches "
-          f"of up to {settings.sink_batch_size}, embedded ClickHouse)")  # fmt: skip
+    print(
+        f"sink                 : {rows / (done - started):8.0f} rows/s ({rows} rows, batches "
+        f"of up to {settings.sink_batch_size}, embedded ClickHouse)"
+    )
 
 
 def _row_counters() -> list[Any]:
@@ -137,9 +155,14 @@ def bench_latency(pipeline: Pipeline, n: int, rate: float, run: str) -> None:
     assert pipeline.gateway is not None and pipeline.store is not None
     store = pipeline.store
     # Start from an idle pipeline: the sink has written every canonical event so far.
-    out = _high_watermarks(pipeline.settings.bootstrap(), Topics(pipeline.settings.topic_prefix).events)
-    _wait_until(lambda: store.query("SELECT count() AS n FROM {db}.events")[0]["n"] >= out,
-                600, "sink catch-up")  # fmt: skip
+    out = _high_watermarks(
+        pipeline.settings.bootstrap(), Topics(pipeline.settings.topic_prefix).events
+    )
+    _wait_until(
+        lambda: store.query("SELECT count() AS n FROM {db}.events")[0]["n"] >= out,
+        600,
+        "sink catch-up",
+    )
     acked: dict[str, float] = {}
     seen: dict[str, float] = {}
     stop = threading.Event()
@@ -148,8 +171,10 @@ def bench_latency(pipeline: Pipeline, n: int, rate: float, run: str) -> None:
         while not stop.is_set():
             pending = [e for e in acked if e not in seen]
             if pending:
-                rows = store.query("SELECT event_id FROM {db}.events WHERE event_id IN "
-                                   "{ids:Array(String)}", {"ids": pending})  # fmt: skip
+                rows = store.query(
+                    "SELECT event_id FROM {db}.events WHERE event_id IN {ids:Array(String)}",
+                    {"ids": pending},
+                )
                 now = time.monotonic()
                 for row in rows:
                     seen.setdefault(row["event_id"], now)
@@ -167,8 +192,10 @@ def bench_latency(pipeline: Pipeline, n: int, rate: float, run: str) -> None:
     latencies = sorted((seen[e] - acked[e]) * 1000 for e in acked)
     p50 = statistics.median(latencies)
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    print(f"202 -> ClickHouse row: p50 {p50:6.0f} ms, p99 {p99:6.0f} ms ({n} events at {rate:.0f}/s,"
-          f" sink batch wait {pipeline.settings.sink_batch_wait_s}s, polling every 20 ms)")
+    print(
+        f"202 -> ClickHouse row: p50 {p50:6.0f} ms, p99 {p99:6.0f} ms ({n} events at {rate:.0f}/s,"
+        f" sink batch wait {pipeline.settings.sink_batch_wait_s}s, polling every 20 ms)"
+    )
 
 
 def main() -> None:
@@ -184,17 +211,28 @@ def main() -> None:
     run = uuid.uuid4().hex[:6]
     jars = LocalKafka.from_settings(Settings()).libs
     with tempfile.TemporaryDirectory(prefix="eventline-bench-") as home:
-        broker = LocalKafka(root=Path(home) / "kafka", version=Settings().kafka_version,
-                            port=_port(), controller_port=_port(), jars=jars)  # fmt: skip
-        settings = Settings(home=Path(home), kafka_bootstrap=broker.start(),
-                            topic_prefix=f"bench-{run}", gateway_port=_port(),
-                            worker_metrics_port=_port(),
-                            sink_batch_wait_s=0.1)  # fmt: skip
+        broker = LocalKafka(
+            root=Path(home) / "kafka",
+            version=Settings().kafka_version,
+            port=_port(),
+            controller_port=_port(),
+            jars=jars,
+        )
+        settings = Settings(
+            home=Path(home),
+            kafka_bootstrap=broker.start(),
+            topic_prefix=f"bench-{run}",
+            gateway_port=_port(),
+            worker_metrics_port=_port(),
+            sink_batch_wait_s=0.1,
+        )
         pipeline = Pipeline(settings)
         try:
             pipeline.start()
-            print(f"eventline bench: Kafka {settings.kafka_version} local broker, "
-                  f"{settings.partitions} partitions, embedded ClickHouse")  # fmt: skip
+            print(
+                f"eventline bench: Kafka {settings.kafka_version} local broker, "
+                f"{settings.partitions} partitions, embedded ClickHouse"
+            )
             assert pipeline.gateway is not None
             bench_gateway(pipeline.gateway.url, args.single, args.bulk, args.bulk_size, run)
             bench_worker(pipeline, settings, args.worker_events, run)

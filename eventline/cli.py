@@ -10,15 +10,22 @@ import typer
 
 from eventline.settings import get_settings
 
-app = typer.Typer(pretty_exceptions_enable=False, help="eventline: event tracking pipeline (gateway -> Kafka -> Faust -> "
-                  "ClickHouse).", no_args_is_help=True)  # fmt: skip
-kafka_app = typer.Typer(pretty_exceptions_enable=False, help="The project's local single-node Kafka broker (KRaft).")
+app = typer.Typer(
+    pretty_exceptions_enable=False,
+    help="eventline: event tracking pipeline (gateway -> Kafka -> Faust -> ClickHouse).",
+    no_args_is_help=True,
+)
+kafka_app = typer.Typer(
+    pretty_exceptions_enable=False, help="The project's local single-node Kafka broker (KRaft)."
+)
 app.add_typer(kafka_app, name="kafka")
 
 
 def _logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 @app.command()
@@ -30,8 +37,10 @@ def up(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
     settings = get_settings()
     pipeline = Pipeline(settings)
     pipeline.start()
-    typer.echo(f"eventline is up: gateway {pipeline.gateway.url if pipeline.gateway else ''} "
-               f"(docs at /docs, metrics at /metrics); Ctrl-C stops it")  # fmt: skip
+    typer.echo(
+        f"eventline is up: gateway {pipeline.gateway.url if pipeline.gateway else ''} "
+        f"(docs at /docs, metrics at /metrics); Ctrl-C stops it"
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -75,8 +84,7 @@ def gateway() -> None:
     settings = get_settings()
     ensure_topics(settings)
     store = None if settings.uses_embedded_clickhouse else open_store(settings)
-    uvicorn.run(create_app(settings, store), host=settings.gateway_host,
-                port=settings.gateway_port)  # fmt: skip
+    uvicorn.run(create_app(settings, store), host=settings.gateway_host, port=settings.gateway_port)
 
 
 @app.command()

@@ -15,8 +15,13 @@ STRICT = "demo-strict"  # an account whose unknown-contact policy is 'fail'
 FINAL = {"processed", "duplicate", "failed", "rejected"}
 
 
-def wait_final(client: httpx.Client, event_id: str, account: str | None = None,
-               timeout_s: float = 90.0, want: set[str] = FINAL) -> dict[str, Any]:  # fmt: skip
+def wait_final(
+    client: httpx.Client,
+    event_id: str,
+    account: str | None = None,
+    timeout_s: float = 90.0,
+    want: set[str] = FINAL,
+) -> dict[str, Any]:
     """Poll an event's status until it is one of ``want`` (or the deadline passes)."""
     headers = {"X-Eventline-Account": account} if account else {}
     deadline = time.monotonic() + timeout_s
@@ -41,8 +46,11 @@ def _show(title: str, rows: list[dict[str, Any]], columns: list[str], cut: int =
 
 def run_demo(settings: Settings, keep_running: bool = False) -> None:
     """Start the pipeline, send the demo traffic, print results; stop unless keep_running."""
-    settings = settings.model_copy(update={
-        "unknown_contact_by_account": {**settings.unknown_contact_by_account, STRICT: "fail"}})
+    settings = settings.model_copy(
+        update={
+            "unknown_contact_by_account": {**settings.unknown_contact_by_account, STRICT: "fail"}
+        }
+    )
     pipeline = Pipeline(settings)
     print("starting the local pipeline (Kafka, worker, sink, gateway)...", flush=True)
     started = time.monotonic()
@@ -72,8 +80,9 @@ def _traffic(client: httpx.Client) -> None:
     run = uuid.uuid4().hex[:6]
     email = f"ada.{run}@example.com"
     print(f"\n-> register contact {email} (user_id u-{run}, plan=pro)")
-    client.post("/v1/contacts", json={"email": email, "user_id": f"u-{run}",
-                                      "attributes": {"plan": "pro"}}).raise_for_status()
+    client.post(
+        "/v1/contacts", json={"email": email, "user_id": f"u-{run}", "attributes": {"plan": "pro"}}
+    ).raise_for_status()
     sent: list[str] = []
 
     def send(label: str, **kwargs: Any) -> httpx.Response:
@@ -81,22 +90,33 @@ def _traffic(client: httpx.Client) -> None:
         print(f"-> {label}: HTTP {answer.status_code} {answer.json()}")
         return answer
 
-    purchase = {"email": email.upper(), "name": "purchase", "value": 12.5,
-                "properties": {"sku": "MUG-1"}, "idempotency_key": f"order-{run}"}
+    purchase = {
+        "email": email.upper(),
+        "name": "purchase",
+        "value": 12.5,
+        "properties": {"sku": "MUG-1"},
+        "idempotency_key": f"order-{run}",
+    }
     sent.append(send("purchase (email in upper case)", json=purchase).json()["event_id"])
-    sent.append(send("the same purchase again (same idempotency_key)", json=purchase)
-                .json()["event_id"])  # fmt: skip
-    bulk = [{"user_id": f"u-{run}", "name": "viewed_product", "properties": {"sku": "MUG-1"}},
-            {"email": email, "name": "registered_referral",
-             "properties": {"referral_code": "GAMER42"}}]  # fmt: skip
+    sent.append(
+        send("the same purchase again (same idempotency_key)", json=purchase).json()["event_id"]
+    )
+    bulk = [
+        {"user_id": f"u-{run}", "name": "viewed_product", "properties": {"sku": "MUG-1"}},
+        {"email": email, "name": "registered_referral", "properties": {"referral_code": "GAMER42"}},
+    ]
     sent += [r["event_id"] for r in send("bulk of two", json=bulk).json()["results"]]
-    form = {"email": email, "name": "file download request",
-            "properties[url]": "https://example.com/file.pdf"}  # fmt: skip
+    form = {
+        "email": email,
+        "name": "file download request",
+        "properties[url]": "https://example.com/file.pdf",
+    }
     sent.append(send("form-data", data=form).json()["event_id"])
     send("invalid (no name)", json={"email": email})
     strict = {"email": f"nobody.{run}@example.com", "name": "purchase", "value": 3.0}
-    failed_id = client.post("/v1/events", json=strict,
-                            headers={"X-Eventline-Account": STRICT}).json()["event_id"]
+    failed_id = client.post(
+        "/v1/events", json=strict, headers={"X-Eventline-Account": STRICT}
+    ).json()["event_id"]
     print(f"-> event for an unknown contact in account {STRICT!r} (policy 'fail'): {failed_id}")
 
     for event_id in sent:
@@ -104,19 +124,35 @@ def _traffic(client: httpx.Client) -> None:
     failed = wait_final(client, failed_id, STRICT)
     contact = client.get("/v1/contacts", params={"email": email}).json()["contacts"][0]
     timeline = client.get(f"/v1/contacts/{contact['contact_id']}/events").json()
-    _show(f"canonical events of {email} in ClickHouse (timeline, newest first; "
-          f"{timeline['total_items']} events)", timeline["events"],
-          ["occurred_at", "name", "value", "properties", "source", "event_id"])  # fmt: skip
+    _show(
+        f"canonical events of {email} in ClickHouse (timeline, newest first; "
+        f"{timeline['total_items']} events)",
+        timeline["events"],
+        ["occurred_at", "name", "value", "properties", "source", "event_id"],
+    )
     statuses = [{"event_id": e, **client.get(f"/v1/events/{e}").json()} for e in sent]
-    _show("status of every event sent", [
-        {"event_id": s["event_id"], "status": s["status"],
-         "receipts": ",".join(r["status"] for r in s["receipts"])} for s in statuses],
-        ["event_id", "status", "receipts"])  # fmt: skip
-    _show(f"failed event in account {STRICT!r}", [failed], ["event_id", "status", "process_error"],
-          cut=200)
+    _show(
+        "status of every event sent",
+        [
+            {
+                "event_id": s["event_id"],
+                "status": s["status"],
+                "receipts": ",".join(r["status"] for r in s["receipts"]),
+            }
+            for s in statuses
+        ],
+        ["event_id", "status", "receipts"],
+    )
+    _show(
+        f"failed event in account {STRICT!r}",
+        [failed],
+        ["event_id", "status", "process_error"],
+        cut=200,
+    )
     print(f"\n-> register {strict['email']} in {STRICT!r}, then re-drive the failed event")
-    client.post("/v1/contacts", json={"email": strict["email"]},
-                headers={"X-Eventline-Account": STRICT}).raise_for_status()
+    client.post(
+        "/v1/contacts", json={"email": strict["email"]}, headers={"X-Eventline-Account": STRICT}
+    ).raise_for_status()
     # No wait needed: registration and re-drive share the email's partition, in that order.
     client.post(f"/v1/events/{failed_id}/redrive", headers={"X-Eventline-Account": STRICT})
     after = wait_final(client, failed_id, STRICT, want={"processed"})

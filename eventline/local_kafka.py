@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -78,9 +79,15 @@ class LocalKafka:
         pom = resources.files("eventline") / "kafka" / "pom.xml"
         with resources.as_file(pom) as pom_path:
             cmd = [
-                mvn, "-q", "-B", "-f", str(pom_path), "dependency:copy-dependencies",
-                f"-DoutputDirectory={self.libs}", f"-Dkafka.version={self.version}",
-            ]  # fmt: skip
+                mvn,
+                "-q",
+                "-B",
+                "-f",
+                str(pom_path),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={self.libs}",
+                f"-Dkafka.version={self.version}",
+            ]
             log.info("fetching Kafka %s with Maven into %s", self.version, self.libs)
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
@@ -167,8 +174,9 @@ class LocalKafka:
                 str(config),
             )
             out = open(self.root / "broker.out", "ab")  # noqa: SIM115 - handed to the child
-            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)  # fmt: skip
+            proc = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         self.pid_file.write_text(str(proc.pid))
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -196,10 +204,8 @@ class LocalKafka:
 
 def _reap(pid: int) -> None:
     """Collect the broker's exit status when this process started it (else it lingers)."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def _metadata_ready(bootstrap: str) -> bool:

@@ -56,8 +56,13 @@ class WorkerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **settings_env(self.settings), "PYTHONUNBUFFERED": "1"}
         out = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
-        self.proc = subprocess.Popen([sys.executable, "-m", "streams"], env=env, stdout=out,
-                                     stderr=subprocess.STDOUT, cwd=_project_root())  # fmt: skip
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streams"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=_project_root(),
+        )
 
     def wait_ready(self, timeout_s: float = 120.0) -> None:
         """Wait until the worker's consumer group is stable with every partition assigned."""
@@ -66,8 +71,9 @@ class WorkerProcess:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise EventlineError(f"worker exited with {self.proc.returncode}; see "
-                                     f"{self.log_path}")  # fmt: skip
+                raise EventlineError(
+                    f"worker exited with {self.proc.returncode}; see {self.log_path}"
+                )
             if _group_stable(admin, group):
                 return
             time.sleep(0.5)
@@ -104,8 +110,12 @@ class GatewayServer:
     """uvicorn serving the gateway app in a background thread."""
 
     def __init__(self, settings: Settings, store: Store | None) -> None:
-        config = uvicorn.Config(create_app(settings, store), host=settings.gateway_host,
-                                port=settings.gateway_port, log_level="warning")  # fmt: skip
+        config = uvicorn.Config(
+            create_app(settings, store),
+            host=settings.gateway_host,
+            port=settings.gateway_port,
+            log_level="warning",
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="gateway", daemon=True)
         self.url = f"http://{settings.gateway_host}:{settings.gateway_port}"

@@ -28,9 +28,12 @@ class Settings(BaseSettings):
         default=None,
         description="Kafka bootstrap servers. Unset: the project's own local broker is used.",
     )
-    kafka_version: str = Field(default="4.1.1", description="Apache Kafka version of the local broker.")
+    kafka_version: str = Field(
+        default="4.1.1", description="Apache Kafka version of the local broker."
+    )
     kafka_jars_dir: Path | None = Field(
-        default=None, description="Where Maven puts the broker jars (default: <home>/kafka/libs-<version>)."
+        default=None,
+        description="Where Maven puts the broker jars (default: <home>/kafka/libs-<version>).",
     )
     local_kafka_port: int = Field(default=19092, description="Client port of the local broker.")
     local_kafka_controller_port: int = Field(default=19093, description="KRaft controller port.")
@@ -41,7 +44,9 @@ class Settings(BaseSettings):
         default=1, ge=1, description="Replication factor of created topics (3 in production)."
     )
     min_insync_replicas: int | None = Field(
-        default=None, ge=1, description="min.insync.replicas of topics (unset: min(2, replication factor))."
+        default=None,
+        ge=1,
+        description="min.insync.replicas of topics (unset: min(2, replication factor)).",
     )
     produce_timeout_s: float = Field(
         default=10.0, gt=0, description="How long the gateway waits for Kafka's ack before 503."
@@ -85,7 +90,9 @@ class Settings(BaseSettings):
         default=0.25, gt=0, description="How often the worker publishes outputs and commits."
     )
     worker_session_timeout_s: float = Field(
-        default=30.0, gt=0, description="Kafka session timeout: how soon a dead worker's partitions move."
+        default=30.0,
+        gt=0,
+        description="Kafka session timeout: how soon a dead worker's partitions move.",
     )
     sink_batch_size: int = Field(default=2000, ge=1, description="Rows per ClickHouse insert.")
     sink_batch_wait_s: float = Field(

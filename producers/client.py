@@ -53,11 +53,23 @@ class EventlineProducer:
         idempotency_key: str | None = None,
     ) -> str:
         """Send one event; returns its event_id. Raises InputRejected on invalid input."""
-        data = {"name": name, "email": email, "user_id": user_id, "contact_id": contact_id,
-                "properties": properties or {}, "value": value, "occurred_at": occurred_at,
-                "is_syncing": is_syncing, "idempotency_key": idempotency_key}  # fmt: skip
-        record = parse_event({k: v for k, v in data.items() if v is not None},
-                             account=self._account, source="kafka", received_at=now())  # fmt: skip
+        data = {
+            "name": name,
+            "email": email,
+            "user_id": user_id,
+            "contact_id": contact_id,
+            "properties": properties or {},
+            "value": value,
+            "occurred_at": occurred_at,
+            "is_syncing": is_syncing,
+            "idempotency_key": idempotency_key,
+        }
+        record = parse_event(
+            {k: v for k, v in data.items() if v is not None},
+            account=self._account,
+            source="kafka",
+            received_at=now(),
+        )
         self._write(routing_key(record), record)
         return str(record["event_id"])
 
@@ -70,10 +82,18 @@ class EventlineProducer:
         attributes: dict[str, Any] | None = None,
     ) -> str:
         """Register or update a contact; returns the change's id."""
-        data = {"email": email, "user_id": user_id, "contact_id": contact_id,
-                "attributes": attributes or {}}  # fmt: skip
-        record = parse_contact({k: v for k, v in data.items() if v is not None},
-                               account=self._account, source="kafka", received_at=now())  # fmt: skip
+        data = {
+            "email": email,
+            "user_id": user_id,
+            "contact_id": contact_id,
+            "attributes": attributes or {},
+        }
+        record = parse_contact(
+            {k: v for k, v in data.items() if v is not None},
+            account=self._account,
+            source="kafka",
+            received_at=now(),
+        )
         # Aliases first, as the gateway does: see schemas.model.alias_claims.
         for key, claim in alias_claims(record):
             self._write(key, claim)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Mapping
@@ -92,17 +93,18 @@ def form_to_dict(form: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = value
     for group in ("properties", "attributes"):
         if isinstance(out.get(group), str):
-            try:
+            with contextlib.suppress(ValueError):  # left as text: "must be a valid dict"
                 out[group] = json.loads(out[group]) if out[group] else {}
-            except ValueError:
-                pass  # left as text: validation reports "must be an object"
         if group in nested:
-            base = out.get(group) if isinstance(out.get(group), dict) else {}
+            current = out.get(group)
+            base: dict[str, Any] = current if isinstance(current, dict) else {}
             out[group] = {**base, **nested[group]}
     return out
 
 
-def _base_record(model: _Identified, account: str, source: str, received_at: datetime) -> dict:
+def _base_record(
+    model: _Identified, account: str, source: str, received_at: datetime
+) -> dict[str, Any]:
     return {
         "account_id": account,
         "receipt_id": str(uuid.uuid4()),
@@ -157,9 +159,7 @@ def parse_event(
     return record
 
 
-def parse_contact(
-    data: Any, *, account: str, source: str, received_at: datetime
-) -> dict[str, Any]:
+def parse_contact(data: Any, *, account: str, source: str, received_at: datetime) -> dict[str, Any]:
     """Validate a contact registration/update; return its incoming record."""
     if not isinstance(data, Mapping):
         raise InputRejected([Problem(field="body", reason="must be a JSON object")])

@@ -52,9 +52,9 @@ def load_schema_json(name: str) -> dict[str, Any]:
     return loaded
 
 
-def schema_fingerprint(parsed: Mapping[str, Any]) -> bytes:
+def schema_fingerprint(parsed: Any) -> bytes:
     """The 8-byte CRC-64-AVRO fingerprint of a parsed schema, little endian as the spec says."""
-    hex_digest = fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO")
+    hex_digest = fingerprint(to_parsing_canonical_form(dict(parsed)), "CRC-64-AVRO")
     return int(hex_digest, 16).to_bytes(8, "little")
 
 
@@ -84,8 +84,13 @@ class Codec:
     def encode(self, name: str, record: Mapping[str, Any]) -> bytes:
         """Encode ``record`` with the current version of schema ``name``."""
         if name in EMBEDDED:
-            record = {**record, **{field: self.encode(inner, record[field])
-                                   for field, inner in EMBEDDED[name].items()}}  # fmt: skip
+            record = {
+                **record,
+                **{
+                    field: self.encode(inner, record[field])
+                    for field, inner in EMBEDDED[name].items()
+                },
+            }
         buf = io.BytesIO()
         buf.write(MAGIC)
         buf.write(self._fingerprints[name])
@@ -106,9 +111,7 @@ class Codec:
         if writer_name != name:
             raise InvalidEvent("value", f"record is a {writer_name}, expected {name}")
         try:
-            decoded = fastavro.schemaless_reader(
-                io.BytesIO(data[HEADER_LEN:]), writer, reader
-            )
+            decoded = fastavro.schemaless_reader(io.BytesIO(data[HEADER_LEN:]), writer, reader)
         except Exception as exc:  # fastavro raises several types for corrupt input
             raise InvalidEvent("value", f"undecodable {name} record: {exc}") from exc
         if not isinstance(decoded, dict):

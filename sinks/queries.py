@@ -53,8 +53,9 @@ def incoming_list(
         "ORDER BY received_at DESC LIMIT {n:UInt32} OFFSET {o:UInt32}",
         params,
     )
-    total = store.query(f"SELECT count() AS n FROM {{db}}.incoming_events FINAL WHERE {where}",
-                        params)[0]["n"]  # fmt: skip
+    total = store.query(
+        f"SELECT count() AS n FROM {{db}}.incoming_events FINAL WHERE {where}", params
+    )[0]["n"]
     return [_jsonable(r) for r in rows], int(total)
 
 
@@ -69,8 +70,9 @@ def timeline(
         "ORDER BY occurred_at DESC, event_id DESC LIMIT {n:UInt32} OFFSET {o:UInt32}",
         params,
     )
-    total = store.query(f"SELECT count() AS n FROM {{db}}.events FINAL WHERE {where}",
-                        params)[0]["n"]  # fmt: skip
+    total = store.query(f"SELECT count() AS n FROM {{db}}.events FINAL WHERE {where}", params)[0][
+        "n"
+    ]
     return [_jsonable(r) for r in rows], int(total)
 
 
@@ -105,13 +107,21 @@ def record_from_row(row: dict[str, Any]) -> dict[str, Any]:
         return parsed
 
     return {
-        "kind": row["kind"].upper(), "account_id": row["account_id"],
-        "event_id": row["event_id"], "receipt_id": row["receipt_id"],
-        "idempotency_key": row["idempotency_key"], "received_at": ts(row["received_at"]),
-        "source": row["source"], "email": row["email"], "user_id": row["user_id"],
-        "contact_id": row["contact_id"], "name": row["name"], "occurred_at": ts(row["occurred_at"]),
+        "kind": row["kind"].upper(),
+        "account_id": row["account_id"],
+        "event_id": row["event_id"],
+        "receipt_id": row["receipt_id"],
+        "idempotency_key": row["idempotency_key"],
+        "received_at": ts(row["received_at"]),
+        "source": row["source"],
+        "email": row["email"],
+        "user_id": row["user_id"],
+        "contact_id": row["contact_id"],
+        "name": row["name"],
+        "occurred_at": ts(row["occurred_at"]),
         "properties_json": json.dumps(row["properties"], separators=(",", ":"), sort_keys=True),
-        "value": row["value"], "is_syncing": bool(row["is_syncing"]),
+        "value": row["value"],
+        "is_syncing": bool(row["is_syncing"]),
         "attributes_json": json.dumps(row["attributes"], separators=(",", ":"), sort_keys=True),
         "attempt": int(row["attempt"]),
-    }  # fmt: skip
+    }

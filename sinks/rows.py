@@ -6,16 +6,47 @@ from datetime import datetime
 from typing import Any
 
 EVENT_COLUMNS = (
-    "account_id", "event_id", "contact_id", "name", "occurred_at", "received_at", "processed_at",
-    "properties", "value", "is_syncing", "source", "idempotency_key", "contact_email",
-    "contact_user_id", "contact_attributes",
-)  # fmt: skip
+    "account_id",
+    "event_id",
+    "contact_id",
+    "name",
+    "occurred_at",
+    "received_at",
+    "processed_at",
+    "properties",
+    "value",
+    "is_syncing",
+    "source",
+    "idempotency_key",
+    "contact_email",
+    "contact_user_id",
+    "contact_attributes",
+)
 
 INCOMING_COLUMNS = (
-    "account_id", "event_id", "receipt_id", "kind", "status", "process_error", "source",
-    "idempotency_key", "email", "user_id", "contact_id", "name", "occurred_at", "received_at",
-    "updated_at", "version", "properties", "value", "is_syncing", "attributes", "attempt", "raw",
-)  # fmt: skip
+    "account_id",
+    "event_id",
+    "receipt_id",
+    "kind",
+    "status",
+    "process_error",
+    "source",
+    "idempotency_key",
+    "email",
+    "user_id",
+    "contact_id",
+    "name",
+    "occurred_at",
+    "received_at",
+    "updated_at",
+    "version",
+    "properties",
+    "value",
+    "is_syncing",
+    "attributes",
+    "attempt",
+    "raw",
+)
 
 # Rank of a status within one attempt: anything final outranks "received".
 STATUS_RANK = {"received": 1, "processed": 2, "duplicate": 2, "rejected": 2, "failed": 2}
@@ -25,20 +56,37 @@ def status_version(status: str, attempt: int) -> int:
     """Row version in incoming_events: later attempts win, then final over received."""
     return attempt * 10 + STATUS_RANK[status.lower()]
 
+
 CONTACT_COLUMNS = (
-    "account_id", "contact_id", "email", "user_id", "attributes", "created_at", "updated_at",
+    "account_id",
+    "contact_id",
+    "email",
+    "user_id",
+    "attributes",
+    "created_at",
+    "updated_at",
     "last_change_id",
-)  # fmt: skip
+)
 
 
 def event_row(event: dict[str, Any]) -> tuple[Any, ...]:
     return (
-        event["account_id"], event["event_id"], event["contact_id"], event["name"],
-        event["occurred_at"], event["received_at"], event["processed_at"],
-        event["properties_json"], event["value"], event["is_syncing"], event["source"],
-        event["idempotency_key"], event["contact_email"], event["contact_user_id"],
+        event["account_id"],
+        event["event_id"],
+        event["contact_id"],
+        event["name"],
+        event["occurred_at"],
+        event["received_at"],
+        event["processed_at"],
+        event["properties_json"],
+        event["value"],
+        event["is_syncing"],
+        event["source"],
+        event["idempotency_key"],
+        event["contact_email"],
+        event["contact_user_id"],
         event["contact_attributes_json"],
-    )  # fmt: skip
+    )
 
 
 def incoming_row(
@@ -49,25 +97,49 @@ def incoming_row(
     raw: str | None = None,
 ) -> tuple[Any, ...]:
     return (
-        record["account_id"], record["event_id"], record["receipt_id"], record["kind"].lower(),
-        status.lower(), process_error, record["source"], record["idempotency_key"],
-        record["email"], record["user_id"], record["contact_id"], record["name"],
-        record["occurred_at"], record["received_at"], updated_at,
-        status_version(status, record["attempt"]), record["properties_json"],
-        record["value"], record["is_syncing"], record["attributes_json"], record["attempt"], raw,
-    )  # fmt: skip
+        record["account_id"],
+        record["event_id"],
+        record["receipt_id"],
+        record["kind"].lower(),
+        status.lower(),
+        process_error,
+        record["source"],
+        record["idempotency_key"],
+        record["email"],
+        record["user_id"],
+        record["contact_id"],
+        record["name"],
+        record["occurred_at"],
+        record["received_at"],
+        updated_at,
+        status_version(status, record["attempt"]),
+        record["properties_json"],
+        record["value"],
+        record["is_syncing"],
+        record["attributes_json"],
+        record["attempt"],
+        raw,
+    )
 
 
 def status_row(status: dict[str, Any]) -> tuple[Any, ...]:
     return incoming_row(
-        status["record"], status["status"], status["updated_at"],
-        status["process_error"], status["raw"],
-    )  # fmt: skip
+        status["record"],
+        status["status"],
+        status["updated_at"],
+        status["process_error"],
+        status["raw"],
+    )
 
 
 def contact_row(contact: dict[str, Any]) -> tuple[Any, ...]:
     return (
-        contact["account_id"], contact["contact_id"], contact["email"], contact["user_id"],
-        contact["attributes_json"], contact["created_at"], contact["updated_at"],
+        contact["account_id"],
+        contact["contact_id"],
+        contact["email"],
+        contact["user_id"],
+        contact["attributes_json"],
+        contact["created_at"],
+        contact["updated_at"],
         contact["last_change_id"],
-    )  # fmt: skip
+    )

@@ -29,9 +29,10 @@ from sinks.store import Store
 log = logging.getLogger(__name__)
 
 BATCH_ROWS = Histogram(
-    "eventline_sink_batch_rows", "Rows per ClickHouse insert batch",
+    "eventline_sink_batch_rows",
+    "Rows per ClickHouse insert batch",
     buckets=(1, 10, 50, 100, 500, 1000, 2000, 5000, 10000),
-)  # fmt: skip
+)
 INSERT_SECONDS = Histogram("eventline_sink_insert_seconds", "ClickHouse insert latency")
 ROWS_WRITTEN = Counter("eventline_sink_rows_total", "Rows written to ClickHouse", ["table"])
 SINK_ERRORS = Counter("eventline_sink_errors_total", "Sink errors", ["kind"])
@@ -48,13 +49,21 @@ class ClickHouseSink:
         topics = Topics(settings.topic_prefix)
         # topic -> (schema, table, columns, mapper)
         self._routes: dict[str, tuple[str, str, tuple[str, ...], Mapper]] = {
-            topics.incoming: ("IncomingRecord", "incoming_events", rows.INCOMING_COLUMNS,
-                              _received_row),
-            topics.event_status: ("EventStatus", "incoming_events", rows.INCOMING_COLUMNS,
-                                  rows.status_row),
+            topics.incoming: (
+                "IncomingRecord",
+                "incoming_events",
+                rows.INCOMING_COLUMNS,
+                _received_row,
+            ),
+            topics.event_status: (
+                "EventStatus",
+                "incoming_events",
+                rows.INCOMING_COLUMNS,
+                rows.status_row,
+            ),
             topics.events: ("CanonicalEvent", "events", rows.EVENT_COLUMNS, rows.event_row),
             topics.contacts: ("Contact", "contacts", rows.CONTACT_COLUMNS, rows.contact_row),
-        }  # fmt: skip
+        }
         self._stop = threading.Event()
         self._consumer = Consumer(
             {
@@ -122,9 +131,10 @@ class ClickHouseSink:
         by_table: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         columns: dict[str, tuple[str, ...]] = {}
         for msg in batch:
-            if msg.error() is not None:
-                if msg.error().code() != KafkaError._PARTITION_EOF:
-                    log.warning("consume error: %s", msg.error())
+            error = msg.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("consume error: %s", error)
                 continue
             row = self._row(msg)
             if row is not None:
@@ -140,7 +150,7 @@ class ClickHouseSink:
             ROWS_WRITTEN.labels(table).inc(len(table_rows))
 
     def _row(self, msg: Message) -> tuple[str, tuple[str, ...], tuple[Any, ...]] | None:
-        schema, table, cols, mapper = self._routes[msg.topic()]
+        schema, table, cols, mapper = self._routes[_position(msg)[0]]
         try:
             record = codec().decode(schema, msg.value() or b"")
         except InvalidEvent as exc:
@@ -159,12 +169,19 @@ def _received_row(record: dict[str, Any]) -> tuple[Any, ...] | None:
     return rows.incoming_row(record, "received", record["received_at"])
 
 
+def _position(msg: Message) -> tuple[str, int, int]:
+    """(topic, partition, offset) of a consumed message (always set when error() is None)."""
+    topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+    assert topic is not None and partition is not None and offset is not None
+    return topic, partition, offset
+
+
 def _next_offsets(batch: list[Message]) -> list[TopicPartition]:
     last: dict[tuple[str, int], int] = {}
     for msg in batch:
         if msg.error() is None:
-            key = (msg.topic(), msg.partition())
-            last[key] = max(last.get(key, -1), msg.offset())
+            topic, partition, offset = _position(msg)
+            last[(topic, partition)] = max(last.get((topic, partition), -1), offset)
     return [TopicPartition(t, p, offset + 1) for (t, p), offset in last.items()]
 
 
@@ -173,13 +190,10 @@ def _batch_token(batch: list[Message]) -> str:
     same token; a batch of recreated topics that reuses offsets does not."""
     ranges: dict[tuple[str, int], tuple[int, int]] = {}
     content = hashlib.blake2b(digest_size=16)
-    ok = sorted((m for m in batch if m.error() is None),
-                key=lambda m: (m.topic(), m.partition(), m.offset()))  # fmt: skip
-    for msg in ok:
-        if msg.error() is None:
-            key = (msg.topic(), msg.partition())
-            lo, hi = ranges.get(key, (msg.offset(), msg.offset()))
-            ranges[key] = (min(lo, msg.offset()), max(hi, msg.offset()))
-            content.update(msg.value() or b"")
+    for msg in sorted((m for m in batch if m.error() is None), key=_position):
+        topic, partition, offset = _position(msg)
+        lo, hi = ranges.get((topic, partition), (offset, offset))
+        ranges[(topic, partition)] = (min(lo, offset), max(hi, offset))
+        content.update(msg.value() or b"")
     text = ";".join(f"{t}/{p}/{lo}-{hi}" for (t, p), (lo, hi) in sorted(ranges.items()))
     return hashlib.sha256(text.encode()).hexdigest()[:24] + content.hexdigest()[:16]

@@ -89,8 +89,9 @@ def open_store(settings: Settings, *, migrate: bool = True) -> Store:
                 f"this process already runs an embedded ClickHouse at {next(iter(_open))}; "
                 "chDB allows one engine per process"
             )
-        store = Store(_connect(settings), settings.clickhouse_database,
-                      settings.clickhouse_dedup_window)  # fmt: skip
+        store = Store(
+            _connect(settings), settings.clickhouse_database, settings.clickhouse_dedup_window
+        )
         if migrate:
             store.migrate()
         _open[key] = store

@@ -38,12 +38,14 @@ from streams.resolve import resolve
 log = logging.getLogger(__name__)
 
 RECORDS = Counter("eventline_worker_records_total", "Records handled", ["stage", "outcome"])
-PROCESS_SECONDS = Histogram("eventline_worker_process_seconds", "Time to handle one record",
-                            ["stage"])  # fmt: skip
+PROCESS_SECONDS = Histogram(
+    "eventline_worker_process_seconds", "Time to handle one record", ["stage"]
+)
 EVENT_AGE = Histogram(
-    "eventline_worker_event_age_seconds", "Lag: gateway receipt to processing",
+    "eventline_worker_event_age_seconds",
+    "Lag: gateway receipt to processing",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
-)  # fmt: skip
+)
 RETRY_MAX_DELAY_S = 30.0
 # Kafka being unreachable or moving leaders: retry the record, never mark it failed.
 TRANSIENT = (ConnectionError, TimeoutError, OSError, KafkaError, ProducerSendError)
@@ -65,7 +67,7 @@ def attach_agents(w: Worker) -> None:
 
 
 async def _guarded(
-    w: Worker, stage: str, event: EventT, handle: Callable[[dict[str, Any]], Awaitable[str]]
+    w: Worker, stage: str, event: EventT[Any], handle: Callable[[dict[str, Any]], Awaitable[str]]
 ) -> None:
     """Run ``handle`` on the decoded record; never let an exception escape the agent."""
     started = time.perf_counter()
@@ -123,27 +125,47 @@ async def _send(topic: Any, key: str, value: bytes) -> None:
 
 
 async def _emit_status(
-    w: Worker, record: dict[str, Any], status: str, error: str | None = None,
+    w: Worker,
+    record: dict[str, Any],
+    status: str,
+    error: str | None = None,
     raw: str | None = None,
-) -> None:  # fmt: skip
+) -> None:
     value = codec().encode(
         "EventStatus",
-        {"record": record, "status": status, "process_error": error, "raw": raw,
-         "updated_at": now()},
-    )  # fmt: skip
+        {
+            "record": record,
+            "status": status,
+            "process_error": error,
+            "raw": raw,
+            "updated_at": now(),
+        },
+    )
     await _send(w.status, record["event_id"], value)
 
 
-async def _emit_undecodable(w: Worker, event: EventT, error: str) -> None:
+async def _emit_undecodable(w: Worker, event: EventT[Any], error: str) -> None:
     msg = event.message
     received = datetime.fromtimestamp(msg.timestamp or time.time(), UTC)
     record = {
-        "kind": EVENT, "account_id": "unknown", "event_id": f"kafka:{msg.topic}:{msg.partition}:"
-        f"{msg.offset}", "receipt_id": f"{msg.partition}:{msg.offset}", "idempotency_key": None,
-        "received_at": received, "source": "kafka", "email": None, "user_id": None,
-        "contact_id": None, "name": None, "occurred_at": None, "properties_json": "{}",
-        "value": None, "is_syncing": False, "attributes_json": "{}", "attempt": 0,
-    }  # fmt: skip
+        "kind": EVENT,
+        "account_id": "unknown",
+        "event_id": f"kafka:{msg.topic}:{msg.partition}:{msg.offset}",
+        "receipt_id": f"{msg.partition}:{msg.offset}",
+        "idempotency_key": None,
+        "received_at": received,
+        "source": "kafka",
+        "email": None,
+        "user_id": None,
+        "contact_id": None,
+        "name": None,
+        "occurred_at": None,
+        "properties_json": "{}",
+        "value": None,
+        "is_syncing": False,
+        "attributes_json": "{}",
+        "attempt": 0,
+    }
     raw = (event.value or b"")[:4096].decode("utf-8", "replace")
     await _emit_status(w, record, "FAILED", error, raw)
 
@@ -164,8 +186,11 @@ async def _resolve(w: Worker, record: dict[str, Any], message_key: str) -> str:
         return "forwarded"
     if resolution.contact_id is not None:
         resolved = {**record, "contact_id": resolution.contact_id}
-        await _send(w.by_contact, contact_key(record["account_id"], resolution.contact_id),
-                    codec().encode("IncomingRecord", resolved))  # fmt: skip
+        await _send(
+            w.by_contact,
+            contact_key(record["account_id"], resolution.contact_id),
+            codec().encode("IncomingRecord", resolved),
+        )
     # After the sends: a replay re-sends (deduplicated downstream) and re-stores the same ids.
     w.identities.update(resolution.store)
     return "claimed" if record["kind"] == "IDENTITY" else "resolved"
@@ -184,9 +209,13 @@ async def _process(w: Worker, record: dict[str, Any]) -> str:
     keyed = record["idempotency_key"] is not None
     seen = w.seen.get(record["event_id"]) if keyed else None
     if seen is not None and seen["r"] != record["receipt_id"] and _within_window(w, seen):
-        await _emit_status(w, record, "DUPLICATE",
-                           f"duplicate of event {record['event_id']} (idempotency key "
-                           f"{record['idempotency_key']!r})")  # fmt: skip
+        await _emit_status(
+            w,
+            record,
+            "DUPLICATE",
+            f"duplicate of event {record['event_id']} (idempotency key "
+            f"{record['idempotency_key']!r})",
+        )
         return "duplicate"
     contact = w.contacts.get(key)
     if contact is None:
@@ -194,9 +223,10 @@ async def _process(w: Worker, record: dict[str, Any]) -> str:
         # precedes its contact's events on this partition: a missing contact is unknown.
         if w.settings.policy_for(record["account_id"]) == "fail":
             raise InvalidEvent(
-                "contact_id", f"unknown contact: no contact {record['contact_id']!r} in account "
+                "contact_id",
+                f"unknown contact: no contact {record['contact_id']!r} in account "
                 f"{record['account_id']!r} (this account's unknown-contact policy is 'fail')",
-            )  # fmt: skip
+            )
         contact = new_contact(record, now_ms)
         await _send(w.contacts_out, key, codec().encode("Contact", contact))
         w.contacts[key] = contact
@@ -211,5 +241,5 @@ async def _process(w: Worker, record: dict[str, Any]) -> str:
 
 
 def _within_window(w: Worker, seen: dict[str, Any]) -> bool:
-    age_ms = time.time() * 1000 - seen["t"]
+    age_ms = time.time() * 1000 - float(seen["t"])
     return age_ms < w.settings.idempotency_window_hours * 3600 * 1000

@@ -56,12 +56,13 @@ def create_worker(settings: Settings) -> Worker:
     )
 
     def topic(name: str) -> Any:
-        return app.topic(name, key_serializer="raw", value_serializer="raw",
-                         partitions=settings.partitions)  # fmt: skip
+        return app.topic(
+            name, key_serializer="raw", value_serializer="raw", partitions=settings.partitions
+        )
 
     def table(name: str) -> Any:
         # JSON keys and values: a key reads back as the same str after changelog recovery.
-        schema = faust.Schema(key_serializer="json", value_serializer="json")
+        schema = faust.Schema(key_serializer="json", value_serializer="json")  # type: ignore[var-annotated]
         return app.Table(name, default=None, schema=schema, partitions=settings.partitions)
 
     return Worker(

@@ -36,8 +36,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         finally:
             writer.close()
 
-    app = FastAPI(title="eventline", version=__version__, description=DESCRIPTION,
-                  lifespan=lifespan)  # fmt: skip
+    app = FastAPI(
+        title="eventline", version=__version__, description=DESCRIPTION, lifespan=lifespan
+    )
     app.include_router(events.router)
     app.include_router(contacts.router)
     app.include_router(status.router)
@@ -46,10 +47,13 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     async def unavailable(_request: Request, exc: TransientError) -> JSONResponse:
         return JSONResponse(
             status_code=503,
-            content={"error": "unavailable", "reason": str(exc),
-                     "retry": "safe with the same idempotency_key"},
+            content={
+                "error": "unavailable",
+                "reason": str(exc),
+                "retry": "safe with the same idempotency_key",
+            },
             headers={"Retry-After": "1"},
-        )  # fmt: skip
+        )
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:

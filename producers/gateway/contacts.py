@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Header, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
 
 from producers.gateway.deps import AccountDep, BodyDep, GatewayDep
@@ -18,31 +18,49 @@ router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
 @router.post(
     "",
     status_code=202,
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-        "schema": {"$ref": "#/components/schemas/ContactIn"},
-        "example": {"email": "ada@example.com", "user_id": "u-1",
-                    "attributes": {"plan": "pro"}}}}}},
-)  # fmt: skip
-async def upsert_contact(
-    gateway: GatewayDep, body: BodyDep, account: AccountDep
-) -> JSONResponse:
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": "#/components/schemas/ContactIn"},
+                    "example": {
+                        "email": "ada@example.com",
+                        "user_id": "u-1",
+                        "attributes": {"plan": "pro"},
+                    },
+                }
+            },
+        }
+    },
+)
+async def upsert_contact(gateway: GatewayDep, body: BodyDep, account: AccountDep) -> JSONResponse:
     """Register a contact or update one (attributes are merged). Answers once Kafka has it."""
     received_at = now()
     try:
         if body.error is not None:
             raise InputRejected([body.error])
-        record = parse_contact(body.data, account=account, source=body.source,
-                               received_at=received_at)  # fmt: skip
+        record = parse_contact(
+            body.data, account=account, source=body.source, received_at=received_at
+        )
     except InputRejected as exc:
-        record = rejected_record(body.data, account=account, source=body.source,
-                                 received_at=received_at, kind=CONTACT)  # fmt: skip
+        record = rejected_record(
+            body.data, account=account, source=body.source, received_at=received_at, kind=CONTACT
+        )
         await gateway.publish([], [(record, exc.problems, body.raw)])
-        return JSONResponse(status_code=400, content={
-            "error": "invalid_contact", "event_id": record["event_id"], "status": "rejected",
-            "errors": [p.model_dump() for p in exc.problems]})  # fmt: skip
+        return JSONResponse(
+            status_code=400,
+            content={
+                "error": "invalid_contact",
+                "event_id": record["event_id"],
+                "status": "rejected",
+                "errors": [p.model_dump() for p in exc.problems],
+            },
+        )
     await gateway.publish([record], claims=alias_claims(record))
-    return JSONResponse(status_code=202, content={"event_id": record["event_id"],
-                                                  "status": "received"})  # fmt: skip
+    return JSONResponse(
+        status_code=202, content={"event_id": record["event_id"], "status": "received"}
+    )
 
 
 @router.get("")

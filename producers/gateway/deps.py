@@ -24,9 +24,10 @@ from sinks.store import Store
 ACCEPTED = Counter("eventline_gateway_accepted_total", "Records accepted", ["kind", "source"])
 REJECTED = Counter("eventline_gateway_rejected_total", "Records rejected", ["field", "reason"])
 PRODUCE_SECONDS = Histogram(
-    "eventline_gateway_produce_seconds", "Time from produce to Kafka's ack (acks=all)",
+    "eventline_gateway_produce_seconds",
+    "Time from produce to Kafka's ack (acks=all)",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
-)  # fmt: skip
+)
 RECENT_KEYS = 100_000
 
 
@@ -64,13 +65,28 @@ class Gateway:
             for key, claim in claims
         ]
         for record in accepted:
-            out.append((self.topics.incoming, routing_key(record),
-                        codec().encode("IncomingRecord", record)))  # fmt: skip
+            out.append(
+                (
+                    self.topics.incoming,
+                    routing_key(record),
+                    codec().encode("IncomingRecord", record),
+                )
+            )
         for record, problems, raw in rejected:
-            status = {"record": record, "status": "REJECTED", "raw": raw, "updated_at": now(),
-                      "process_error": "; ".join(f"{p.field}: {p.reason}" for p in problems)}
-            out.append((self.topics.event_status, record["event_id"],
-                        codec().encode("EventStatus", status)))  # fmt: skip
+            status = {
+                "record": record,
+                "status": "REJECTED",
+                "raw": raw,
+                "updated_at": now(),
+                "process_error": "; ".join(f"{p.field}: {p.reason}" for p in problems),
+            }
+            out.append(
+                (
+                    self.topics.event_status,
+                    record["event_id"],
+                    codec().encode("EventStatus", status),
+                )
+            )
         if not out:
             return
         started = time.perf_counter()
@@ -86,9 +102,10 @@ class Gateway:
     def require_store(self) -> Store:
         if self.store is None:
             raise HTTPException(
-                503, "this gateway process has no ClickHouse connection: run it with "
+                503,
+                "this gateway process has no ClickHouse connection: run it with "
                 "'eventline up' (embedded) or set EVENTLINE_CLICKHOUSE_URL",
-            )  # fmt: skip
+            )
         return self.store
 
 
@@ -111,8 +128,14 @@ def get_account(
     """The account a request acts for."""
     account = x_eventline_account or gateway.settings.default_account
     if not ACCOUNT_ID.match(account):
-        raise HTTPException(400, {"error": "invalid_account", "field": "X-Eventline-Account",
-                                  "reason": f"must match {ACCOUNT_PATTERN}"})  # fmt: skip
+        raise HTTPException(
+            400,
+            {
+                "error": "invalid_account",
+                "field": "X-Eventline-Account",
+                "reason": f"must match {ACCOUNT_PATTERN}",
+            },
+        )
     return account
 
 
@@ -140,8 +163,12 @@ async def read_body(request: Request) -> Body:
     try:
         return Body(data=json.loads(raw), source="http:json", raw=raw[:65536])
     except ValueError as exc:
-        return Body(data=None, source="http:json", raw=raw[:65536],
-                    error=Problem(field="body", reason=f"is not valid JSON: {exc}"))  # fmt: skip
+        return Body(
+            data=None,
+            source="http:json",
+            raw=raw[:65536],
+            error=Problem(field="body", reason=f"is not valid JSON: {exc}"),
+        )
 
 
 BodyDep = Annotated[Body, Depends(read_body)]

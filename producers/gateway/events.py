@@ -26,9 +26,12 @@ OPENAPI_BODY = {
         "required": True,
         "content": {
             "application/json": {
-                "schema": {"oneOf": [{"$ref": "#/components/schemas/EventIn"},
-                                     {"type": "array",
-                                      "items": {"$ref": "#/components/schemas/EventIn"}}]},
+                "schema": {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/EventIn"},
+                        {"type": "array", "items": {"$ref": "#/components/schemas/EventIn"}},
+                    ]
+                },
                 "examples": {"one": {"value": EXAMPLE}, "bulk": {"value": [EXAMPLE]}},
             },
             "application/x-www-form-urlencoded": {
@@ -36,7 +39,7 @@ OPENAPI_BODY = {
             },
         },
     }
-}  # fmt: skip
+}
 
 
 def _result(record: dict[str, Any], duplicate: bool) -> dict[str, Any]:
@@ -62,24 +65,37 @@ async def _accept(
     bulk = isinstance(body.data, list)
     items = body.data if bulk else [body.data]
     if bulk and len(items) > gateway.settings.bulk_max_events:
-        return JSONResponse(status_code=413, content={
-            "error": "too_many_events", "field": "body",
-            "reason": f"at most {gateway.settings.bulk_max_events} events per request"})  # fmt: skip
+        return JSONResponse(
+            status_code=413,
+            content={
+                "error": "too_many_events",
+                "field": "body",
+                "reason": f"at most {gateway.settings.bulk_max_events} events per request",
+            },
+        )
     if bulk and not items:
-        return JSONResponse(status_code=400, content={
-            "error": "invalid_event", "errors": [{"field": "body", "reason": "is empty"}]})  # fmt: skip
+        return JSONResponse(
+            status_code=400,
+            content={"error": "invalid_event", "errors": [{"field": "body", "reason": "is empty"}]},
+        )
     accepted, rejected, results = [], [], []
     for index, item in enumerate(items):
         prefix = f"[{index}]." if bulk else ""
         try:
             if body.error is not None:
                 raise InputRejected([body.error])
-            record = parse_event(item, account=account, source=body.source,
-                                 received_at=received_at, prefix=prefix,
-                                 idempotency_key=None if bulk else idempotency_key)  # fmt: skip
+            record = parse_event(
+                item,
+                account=account,
+                source=body.source,
+                received_at=received_at,
+                prefix=prefix,
+                idempotency_key=None if bulk else idempotency_key,
+            )
         except InputRejected as exc:
-            record = rejected_record(item, account=account, source=body.source,
-                                     received_at=received_at)  # fmt: skip
+            record = rejected_record(
+                item, account=account, source=body.source, received_at=received_at
+            )
             rejected.append((record, exc.problems, body.raw if not bulk else _text(item)))
             results.append(_rejection(record, exc.problems))
             continue
@@ -93,8 +109,10 @@ async def _accept(
             return JSONResponse(status_code=400, content={"error": "invalid_event", **results[0]})
         return JSONResponse(status_code=code, content=results[0])
     code = 202 if not rejected else (400 if not accepted else 207)
-    return JSONResponse(status_code=code, content={
-        "accepted": len(accepted), "rejected": len(rejected), "results": results})  # fmt: skip
+    return JSONResponse(
+        status_code=code,
+        content={"accepted": len(accepted), "rejected": len(rejected), "results": results},
+    )
 
 
 def _text(item: Any) -> str:

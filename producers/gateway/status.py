@@ -19,9 +19,7 @@ PRECEDENCE = ("processed", "received", "failed", "rejected", "duplicate")
 
 
 @router.get("/events/{event_id}")
-def event_status(
-    gateway: GatewayDep, event_id: str, account: AccountDep
-) -> dict[str, Any]:
+def event_status(gateway: GatewayDep, event_id: str, account: AccountDep) -> dict[str, Any]:
     """Where an event is: received, processed, duplicate, rejected or failed (with the reason).
 
     `receipts` lists every time the event was sent (a resend shows as `duplicate`).
@@ -29,20 +27,29 @@ def event_status(
     receipts = queries.incoming(gateway.require_store(), account, event_id)
     if not receipts:
         if gateway.seen_recently(account, event_id):
-            return {"event_id": event_id, "status": "received", "process_error": None,
-                    "receipts": []}  # fmt: skip
+            return {
+                "event_id": event_id,
+                "status": "received",
+                "process_error": None,
+                "receipts": [],
+            }
         raise HTTPException(404, f"no event {event_id!r} in account {account!r}")
     primary = min(receipts, key=lambda r: PRECEDENCE.index(r["status"]))
-    return {"event_id": event_id, "status": primary["status"],
-            "process_error": primary["process_error"], "receipts": receipts}  # fmt: skip
+    return {
+        "event_id": event_id,
+        "status": primary["status"],
+        "process_error": primary["process_error"],
+        "receipts": receipts,
+    }
 
 
 @router.get("/incoming")
 def list_incoming(
     gateway: GatewayDep,
     account: AccountDep,
-    status: str | None = Query(default=None, description="received, processed, duplicate, "
-                               "rejected or failed"),
+    status: str | None = Query(
+        default=None, description="received, processed, duplicate, rejected or failed"
+    ),
     count: int = Query(default=50, ge=1, le=1000),
     offset: int = Query(default=0, ge=0),
 ) -> dict[str, Any]:
@@ -52,9 +59,7 @@ def list_incoming(
 
 
 @router.post("/events/{event_id}/redrive", status_code=202)
-async def redrive(
-    gateway: GatewayDep, event_id: str, account: AccountDep
-) -> dict[str, Any]:
+async def redrive(gateway: GatewayDep, event_id: str, account: AccountDep) -> dict[str, Any]:
     """Send a failed event through the pipeline again, once its cause is fixed."""
     store = gateway.require_store()
     receipts = await run_in_threadpool(queries.incoming, store, account, event_id)
@@ -66,13 +71,22 @@ async def redrive(
         raise HTTPException(409, f"event {event_id!r} is {state}, not failed: nothing to re-drive")
     record = queries.record_from_row(failed[0])
     record["attempt"] += 1
-    received = {"record": record, "status": "RECEIVED", "process_error": None, "raw": None,
-                "updated_at": now()}  # fmt: skip
+    received = {
+        "record": record,
+        "status": "RECEIVED",
+        "process_error": None,
+        "raw": None,
+        "updated_at": now(),
+    }
     await gateway.writer.produce_many(
-        [(gateway.topics.event_status, event_id, codec().encode("EventStatus", received)),
-         (gateway.topics.incoming, routing_key(record), codec().encode("IncomingRecord", record))],
+        [
+            (gateway.topics.event_status, event_id, codec().encode("EventStatus", received)),
+            (
+                gateway.topics.incoming,
+                routing_key(record),
+                codec().encode("IncomingRecord", record),
+            ),
+        ],
         gateway.settings.produce_timeout_s,
-    )  # fmt: skip
+    )
     return {"event_id": event_id, "status": "received", "attempt": record["attempt"]}
-
-

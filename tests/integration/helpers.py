@@ -17,8 +17,9 @@ DEADLINE_S = 90.0
 FINAL = {"processed", "duplicate", "failed", "rejected"}
 
 
-def eventually(check: Callable[[], T | None], timeout_s: float = DEADLINE_S,
-               what: str = "condition") -> T:  # fmt: skip
+def eventually(
+    check: Callable[[], T | None], timeout_s: float = DEADLINE_S, what: str = "condition"
+) -> T:
     """Call ``check`` until it returns something truthy; fail with ``what`` at the deadline."""
     deadline = time.monotonic() + timeout_s
     last: Any = None
@@ -40,8 +41,13 @@ def status_of(http: httpx.Client, event_id: str, account: str | None = None) -> 
     return answer.json() if answer.status_code == 200 else {}
 
 
-def wait_status(http: httpx.Client, event_id: str, want: set[str] | str = "processed",
-                account: str | None = None, receipts: int = 1) -> dict[str, Any]:  # fmt: skip
+def wait_status(
+    http: httpx.Client,
+    event_id: str,
+    want: set[str] | str = "processed",
+    account: str | None = None,
+    receipts: int = 1,
+) -> dict[str, Any]:
     """Wait until the event's status is in ``want`` and ``receipts`` receipts are final."""
     wanted = {want} if isinstance(want, str) else want
 
@@ -55,15 +61,25 @@ def wait_status(http: httpx.Client, event_id: str, want: set[str] | str = "proce
     return eventually(check, what=f"event {event_id} status {wanted}")
 
 
-def read_topic(bootstrap: str, topic: str, schema: str,
-               match: Callable[[dict[str, Any]], bool], expect: int = 1,
-               settle_s: float = 0.0) -> list[tuple[bytes | None, dict[str, Any]]]:  # fmt: skip
+def read_topic(
+    bootstrap: str,
+    topic: str,
+    schema: str,
+    match: Callable[[dict[str, Any]], bool],
+    expect: int = 1,
+    settle_s: float = 0.0,
+) -> list[tuple[bytes | None, dict[str, Any]]]:
     """Read ``topic`` from the beginning until ``expect`` matching records were seen.
 
     ``settle_s`` keeps reading a little longer after that, to prove no extra record follows.
     """
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4()}",
-                         "enable.auto.commit": False})  # fmt: skip
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+        }
+    )
     metadata = consumer.list_topics(topic, timeout=10).topics[topic]
     consumer.assign([TopicPartition(topic, p, 0) for p in metadata.partitions])
     found: list[tuple[bytes | None, dict[str, Any]]] = []

@@ -15,8 +15,7 @@ from tests.integration.conftest import STRICT
 from tests.integration.helpers import eventually, read_topic, unique_email, wait_status
 
 
-def _register(http: httpx.Client, email: str, account: str | None = None,
-              **fields: Any) -> str:  # fmt: skip
+def _register(http: httpx.Client, email: str, account: str | None = None, **fields: Any) -> str:
     headers = {"X-Eventline-Account": account} if account else {}
     answer = http.post("/v1/contacts", json={"email": email, **fields}, headers=headers)
     assert answer.status_code == 202, answer.text
@@ -36,9 +35,16 @@ def test_event_goes_from_http_to_clickhouse_and_the_events_topic(
 ) -> None:
     email = unique_email("ada")
     wait_status(http, _register(http, email, user_id="u-" + email, attributes={"plan": "pro"}))
-    answer = http.post("/v1/events", json={
-        "email": email.upper(), "name": "purchase", "value": 12.5,
-        "properties": {"sku": "MUG-1"}, "occurred_at": "2026-11-20T10:00:00Z"})  # fmt: skip
+    answer = http.post(
+        "/v1/events",
+        json={
+            "email": email.upper(),
+            "name": "purchase",
+            "value": 12.5,
+            "properties": {"sku": "MUG-1"},
+            "occurred_at": "2026-11-20T10:00:00Z",
+        },
+    )
     assert answer.status_code == 202, answer.text
     event_id = answer.json()["event_id"]
     assert answer.json()["status"] == "received"
@@ -54,8 +60,12 @@ def test_event_goes_from_http_to_clickhouse_and_the_events_topic(
     contact = http.get("/v1/contacts", params={"email": email}).json()["contacts"][0]
     assert row["contact_id"] == contact["contact_id"]
 
-    found = read_topic(settings.bootstrap(), Topics(settings.topic_prefix).events,
-                       "CanonicalEvent", lambda r: r["event_id"] == event_id)  # fmt: skip
+    found = read_topic(
+        settings.bootstrap(),
+        Topics(settings.topic_prefix).events,
+        "CanonicalEvent",
+        lambda r: r["event_id"] == event_id,
+    )
     key, canonical = found[0]
     assert key == f"default/{contact['contact_id']}".encode()
     assert canonical["contact_email"] == email and canonical["name"] == "purchase"
@@ -64,22 +74,34 @@ def test_event_goes_from_http_to_clickhouse_and_the_events_topic(
 def test_timeline_newest_first_with_bulk_and_form_data(http: httpx.Client) -> None:
     email = unique_email("bob")
     wait_status(http, _register(http, email, user_id="bob-" + email))
-    bulk = [{"email": email, "name": "viewed_product", "occurred_at": "2026-11-01T00:00:00Z"},
-            {"user_id": "bob-" + email, "name": "added_to_cart",
-             "occurred_at": "2026-11-02T00:00:00Z"}]  # fmt: skip
+    bulk = [
+        {"email": email, "name": "viewed_product", "occurred_at": "2026-11-01T00:00:00Z"},
+        {"user_id": "bob-" + email, "name": "added_to_cart", "occurred_at": "2026-11-02T00:00:00Z"},
+    ]
     answer = http.post("/v1/events", json=bulk)
     assert answer.status_code == 202 and answer.json()["accepted"] == 2
-    form = http.post("/v1/events", data={"email": email, "name": "file download request",
-                                         "occurred_at": "2026-11-03T00:00:00Z",
-                                         "properties[url]": "https://x.test/f.pdf"})  # fmt: skip
+    form = http.post(
+        "/v1/events",
+        data={
+            "email": email,
+            "name": "file download request",
+            "occurred_at": "2026-11-03T00:00:00Z",
+            "properties[url]": "https://x.test/f.pdf",
+        },
+    )
     assert form.status_code == 202, form.text
     for event_id in [r["event_id"] for r in answer.json()["results"]] + [form.json()["event_id"]]:
         wait_status(http, event_id)
-    contact_id = http.get("/v1/contacts", params={"email": email}).json()["contacts"][0]["contact_id"]
+    contact_id = http.get("/v1/contacts", params={"email": email}).json()["contacts"][0][
+        "contact_id"
+    ]
     timeline = http.get(f"/v1/contacts/{contact_id}/events").json()
     assert timeline["total_items"] == 3
     assert [e["name"] for e in timeline["events"]] == [
-        "file download request", "added_to_cart", "viewed_product"]  # fmt: skip
+        "file download request",
+        "added_to_cart",
+        "viewed_product",
+    ]
     assert timeline["events"][0]["properties"] == {"url": "https://x.test/f.pdf"}
 
 
@@ -92,9 +114,14 @@ def test_invalid_input_is_answered_with_field_and_reason_and_recorded(
     fields = {e["field"] for e in body["errors"]}
     assert {"email", "name"} <= fields
     event_id = body["event_id"]
-    row = eventually(lambda: store.query(
-        "SELECT status, process_error, raw FROM {db}.incoming_events FINAL "
-        "WHERE event_id = {e:String}", {"e": event_id}), what="rejected row")  # fmt: skip
+    row = eventually(
+        lambda: store.query(
+            "SELECT status, process_error, raw FROM {db}.incoming_events FINAL "
+            "WHERE event_id = {e:String}",
+            {"e": event_id},
+        ),
+        what="rejected row",
+    )
     assert row[0]["status"] == "rejected"
     assert "email" in row[0]["process_error"] and "not-an-email" in row[0]["raw"]
     assert wait_status(http, event_id, "rejected")["process_error"]
@@ -107,22 +134,32 @@ def test_idempotency_key_counts_once_everywhere(
     event = {"email": email, "name": "purchase", "value": 5, "idempotency_key": "order-" + email}
     first = http.post("/v1/events", json=event).json()
     second = http.post("/v1/events", json=event).json()
-    third = http.post("/v1/events", json={k: v for k, v in event.items()
-                                           if k != "idempotency_key"},
-                      headers={"Idempotency-Key": "order-" + email}).json()  # fmt: skip
+    third = http.post(
+        "/v1/events",
+        json={k: v for k, v in event.items() if k != "idempotency_key"},
+        headers={"Idempotency-Key": "order-" + email},
+    ).json()
     assert first["event_id"] == second["event_id"] == third["event_id"]
     assert second["status"] == "duplicate"
     status = wait_status(http, first["event_id"], receipts=3)
     assert status["status"] == "processed"
-    assert sorted(r["status"] for r in status["receipts"]) == ["duplicate", "duplicate",
-                                                               "processed"]  # fmt: skip
+    assert sorted(r["status"] for r in status["receipts"]) == [
+        "duplicate",
+        "duplicate",
+        "processed",
+    ]
     assert len(_events_of(store, email)) == 1
-    raw_rows = store.query("SELECT count() AS n FROM {db}.events WHERE event_id = {e:String}",
-                           {"e": first["event_id"]})  # fmt: skip
+    raw_rows = store.query(
+        "SELECT count() AS n FROM {db}.events WHERE event_id = {e:String}", {"e": first["event_id"]}
+    )
     assert raw_rows[0]["n"] == 1
-    on_topic = read_topic(settings.bootstrap(), Topics(settings.topic_prefix).events,
-                          "CanonicalEvent", lambda r: r["event_id"] == first["event_id"],
-                          settle_s=2.0)  # fmt: skip
+    on_topic = read_topic(
+        settings.bootstrap(),
+        Topics(settings.topic_prefix).events,
+        "CanonicalEvent",
+        lambda r: r["event_id"] == first["event_id"],
+        settle_s=2.0,
+    )
     assert len(on_topic) == 1
 
 
@@ -164,9 +201,13 @@ def test_garbage_written_straight_to_kafka_is_a_failed_incoming_event(
     producer = Producer({"bootstrap.servers": settings.bootstrap()})
     producer.produce(Topics(settings.topic_prefix).incoming, key=b"x", value=b"not avro at all")
     assert producer.flush(10) == 0
-    rows = eventually(lambda: store.query(
-        "SELECT event_id, process_error, raw FROM {db}.incoming_events FINAL "
-        "WHERE status = 'failed' AND raw = 'not avro at all'"), what="failed garbage row")  # fmt: skip
+    rows = eventually(
+        lambda: store.query(
+            "SELECT event_id, process_error, raw FROM {db}.incoming_events FINAL "
+            "WHERE status = 'failed' AND raw = 'not avro at all'"
+        ),
+        what="failed garbage row",
+    )
     assert rows[0]["event_id"].startswith("kafka:") and "Avro" in rows[0]["process_error"]
 
 
@@ -178,8 +219,9 @@ def test_typed_producer_client_writes_straight_to_kafka(
     email = unique_email("direct")
     with EventlineProducer(settings.bootstrap(), topic_prefix=settings.topic_prefix) as client:
         client.upsert_contact(email=email, user_id="d-" + email, attributes={"tier": "gold"})
-        event_id = client.send_event("purchase", user_id="d-" + email, value=9.0,
-                                     idempotency_key="direct-" + email)  # fmt: skip
+        event_id = client.send_event(
+            "purchase", user_id="d-" + email, value=9.0, idempotency_key="direct-" + email
+        )
     wait_status(http, event_id)
     rows = _events_of(store, email)
     assert len(rows) == 1 and rows[0]["source"] == "kafka"

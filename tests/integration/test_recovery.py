@@ -20,8 +20,9 @@ def test_worker_killed_recovers_tables_from_changelogs(
 ) -> None:
     email = unique_email("crash")
     user_id = "crash-" + email
-    registration = http.post("/v1/contacts", json={"email": email, "user_id": user_id,
-                                                   "attributes": {"plan": "pro"}})  # fmt: skip
+    registration = http.post(
+        "/v1/contacts", json={"email": email, "user_id": user_id, "attributes": {"plan": "pro"}}
+    )
     wait_status(http, registration.json()["event_id"])
     keyed = {"email": email, "name": "purchase", "idempotency_key": "k-" + email}
     first = http.post("/v1/events", json=keyed).json()["event_id"]
@@ -42,8 +43,11 @@ def test_worker_killed_recovers_tables_from_changelogs(
     wait_status(http, by_user.json()["event_id"])
     # identities recovered: the user id still resolves to the registered contact;
     # contacts recovered: the join still sees the attributes.
-    rows = store.query("SELECT name, contact_attributes FROM {db}.events FINAL "
-                       "WHERE contact_email = {e:String} ORDER BY name", {"e": email})  # fmt: skip
+    rows = store.query(
+        "SELECT name, contact_attributes FROM {db}.events FINAL "
+        "WHERE contact_email = {e:String} ORDER BY name",
+        {"e": email},
+    )
     assert [r["name"] for r in rows] == ["login", "purchase"]
     assert all(json.loads(r["contact_attributes"]) == {"plan": "pro"} for r in rows)
     # seen recovered: the resend is a duplicate, not a second purchase.
@@ -55,8 +59,13 @@ def test_sink_replay_of_the_same_or_recut_batches_never_doubles(
     pipeline: Pipeline, settings: Settings, store: Store
 ) -> None:
     topic = Topics(settings.topic_prefix).events
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap(), "group.id": "replay-test",
-                         "enable.auto.commit": False})  # fmt: skip
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap(),
+            "group.id": "replay-test",
+            "enable.auto.commit": False,
+        }
+    )
     partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
     batch = [m for m in consumer.consume(10_000, 5.0) if m.error() is None]
@@ -94,6 +103,7 @@ def test_pipeline_stop_and_restart_loses_no_accepted_event(
     with httpx.Client(base_url=pipeline.gateway.url, timeout=30) as client:
         for event_id in ids:
             wait_status(client, event_id)
-    rows = store.query("SELECT count() AS n FROM {db}.events FINAL "
-                       "WHERE contact_email = {e:String}", {"e": email})  # fmt: skip
+    rows = store.query(
+        "SELECT count() AS n FROM {db}.events FINAL WHERE contact_email = {e:String}", {"e": email}
+    )
     assert rows[0]["n"] == 50

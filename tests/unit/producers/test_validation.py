@@ -166,8 +166,10 @@ def test_several_problems_are_all_reported() -> None:
 
 
 def test_valid_contact_becomes_a_registration() -> None:
-    rec = parse_contact({"email": "Ada@Example.com", "user_id": "u-1",
-                         "attributes": {"plan": "pro", "age": 36}}, **KW)  # fmt: skip
+    rec = parse_contact(
+        {"email": "Ada@Example.com", "user_id": "u-1", "attributes": {"plan": "pro", "age": 36}},
+        **KW,
+    )
     assert rec["kind"] == CONTACT
     assert rec["email"] == "ada@example.com" and rec["user_id"] == "u-1"
     assert json.loads(rec["attributes_json"]) == {"plan": "pro", "age": 36}
@@ -177,9 +179,13 @@ def test_valid_contact_becomes_a_registration() -> None:
 
 @pytest.mark.parametrize(
     ("data", "field"),
-    [({"attributes": {}}, "email"), ({"email": "bad"}, "email"),
-     ({"email": "a@b.co", "attributes": [1]}, "attributes"), ("text", "body")],
-)  # fmt: skip
+    [
+        ({"attributes": {}}, "email"),
+        ({"email": "bad"}, "email"),
+        ({"email": "a@b.co", "attributes": [1]}, "attributes"),
+        ("text", "body"),
+    ],
+)
 def test_invalid_contact_is_rejected_naming_the_field(data: Any, field: str) -> None:
     with pytest.raises(InputRejected) as info:
         parse_contact(data, **KW)
@@ -195,10 +201,17 @@ def test_form_properties_as_json_text() -> None:
 
 
 def test_form_properties_and_attributes_as_bracketed_fields() -> None:
-    form = {"name": "x", "properties[sku]": "MUG-1", "properties[color]": "blue",
-            "attributes[plan]": "pro"}  # fmt: skip
-    assert form_to_dict(form) == {"name": "x", "properties": {"sku": "MUG-1", "color": "blue"},
-                                  "attributes": {"plan": "pro"}}  # fmt: skip
+    form = {
+        "name": "x",
+        "properties[sku]": "MUG-1",
+        "properties[color]": "blue",
+        "attributes[plan]": "pro",
+    }
+    assert form_to_dict(form) == {
+        "name": "x",
+        "properties": {"sku": "MUG-1", "color": "blue"},
+        "attributes": {"plan": "pro"},
+    }
 
 
 def test_form_bracketed_fields_merge_over_json_text() -> None:
@@ -217,8 +230,15 @@ def test_form_bad_json_properties_is_left_for_validation_to_reject() -> None:
 
 
 def test_form_fields_parse_into_an_event() -> None:
-    form = form_to_dict({"email": "a@b.co", "name": "x", "value": "12.5",
-                         "is_syncing": "true", "properties[sku]": "MUG-1"})  # fmt: skip
+    form = form_to_dict(
+        {
+            "email": "a@b.co",
+            "name": "x",
+            "value": "12.5",
+            "is_syncing": "true",
+            "properties[sku]": "MUG-1",
+        }
+    )
     rec = parse_event(form, **{**KW, "source": "http:form"})
     assert rec["value"] == 12.5 and rec["is_syncing"] is True
     assert rec["properties_json"] == '{"sku":"MUG-1"}'
@@ -240,8 +260,13 @@ def test_rejected_record_keeps_what_it_can() -> None:
 def test_rejected_record_of_a_non_object_is_still_encodable(data: Any) -> None:
     rec = rejected_record(data, kind=CONTACT, **KW)
     assert rec["kind"] == CONTACT and rec["account_id"] == "default"
-    status = {"record": rec, "status": "REJECTED", "process_error": "body: x", "raw": None,
-              "updated_at": RECEIVED}  # fmt: skip
+    status = {
+        "record": rec,
+        "status": "REJECTED",
+        "process_error": "body: x",
+        "raw": None,
+        "updated_at": RECEIVED,
+    }
     assert codec().decode("EventStatus", codec().encode("EventStatus", status))["record"]
 
 

@@ -24,9 +24,17 @@ from schemas.model import (
 
 
 def record(**fields: Any) -> dict[str, Any]:
-    base = {"kind": EVENT, "account_id": "acme", "name": "purchase", "email": None,
-            "user_id": None, "contact_id": None, "route_key": None,
-            "properties_json": "{}", "attributes_json": "{}"}  # fmt: skip
+    base = {
+        "kind": EVENT,
+        "account_id": "acme",
+        "name": "purchase",
+        "email": None,
+        "user_id": None,
+        "contact_id": None,
+        "route_key": None,
+        "properties_json": "{}",
+        "attributes_json": "{}",
+    }
     return {**base, **fields}
 
 

@@ -28,8 +28,9 @@ def test_contact_row_matches_columns(contact_record: dict[str, Any]) -> None:
 
 
 def test_incoming_row_matches_columns_and_lower_cases(incoming_record: dict[str, Any]) -> None:
-    row = rows.incoming_row(incoming_record, "PROCESSED", incoming_record["received_at"],
-                            process_error=None, raw="{}")  # fmt: skip
+    row = rows.incoming_row(
+        incoming_record, "PROCESSED", incoming_record["received_at"], process_error=None, raw="{}"
+    )
     assert len(row) == len(rows.INCOMING_COLUMNS)
     named = dict(zip(rows.INCOMING_COLUMNS, row, strict=True))
     assert named["kind"] == "event"

@@ -13,17 +13,30 @@ PROCESSED = datetime(2026, 3, 14, 15, 0, tzinfo=UTC)
 
 
 def registration(**fields: Any) -> dict[str, Any]:
-    base = {"kind": "CONTACT", "account_id": "acme", "contact_id": "c-1", "event_id": "e-1",
-            "email": "ada@example.com", "user_id": None, "attributes_json": "{}"}  # fmt: skip
+    base = {
+        "kind": "CONTACT",
+        "account_id": "acme",
+        "contact_id": "c-1",
+        "event_id": "e-1",
+        "email": "ada@example.com",
+        "user_id": None,
+        "attributes_json": "{}",
+    }
     return {**base, **fields}
 
 
 def test_new_contact() -> None:
     contact = new_contact(registration(user_id="u-1"), T0)
     assert contact == {
-        "account_id": "acme", "contact_id": "c-1", "email": "ada@example.com", "user_id": "u-1",
-        "attributes_json": "{}", "created_at": T0, "updated_at": T0, "last_change_id": "e-1",
-    }  # fmt: skip
+        "account_id": "acme",
+        "contact_id": "c-1",
+        "email": "ada@example.com",
+        "user_id": "u-1",
+        "attributes_json": "{}",
+        "created_at": T0,
+        "updated_at": T0,
+        "last_change_id": "e-1",
+    }
 
 
 def test_apply_registration_to_nothing_creates_the_contact() -> None:
@@ -34,8 +47,9 @@ def test_apply_registration_to_nothing_creates_the_contact() -> None:
 
 def test_apply_registration_merges_attributes_and_identifiers() -> None:
     first = apply_registration(None, registration(attributes_json='{"plan":"free","age":3}'), T0)
-    update = registration(event_id="e-2", email=None, user_id="u-1",
-                          attributes_json='{"plan":"pro","city":"Paris"}')  # fmt: skip
+    update = registration(
+        event_id="e-2", email=None, user_id="u-1", attributes_json='{"plan":"pro","city":"Paris"}'
+    )
     second = apply_registration(first, update, T0 + 5)
     assert json.loads(second["attributes_json"]) == {"plan": "pro", "age": 3, "city": "Paris"}
     assert second["email"] == "ada@example.com"  # kept: the update named none
@@ -57,8 +71,12 @@ def test_apply_registration_is_idempotent() -> None:
 def test_canonical_event_joins_contact_fields(
     canonical_record: dict[str, Any], incoming_record: dict[str, Any]
 ) -> None:
-    contact = {"contact_id": "c-1", "email": "ada@example.com", "user_id": "u-42",
-               "attributes_json": '{"plan":"pro"}'}  # fmt: skip
+    contact = {
+        "contact_id": "c-1",
+        "email": "ada@example.com",
+        "user_id": "u-42",
+        "attributes_json": '{"plan":"pro"}',
+    }
     event = canonical_event(incoming_record, contact, PROCESSED)
     assert set(event) == set(canonical_record)  # exactly the CanonicalEvent fields
     assert event["contact_id"] == "c-1"

@@ -41,8 +41,9 @@ class FakeWriter:
 
     def on(self, topic: str, schema: str) -> list[tuple[str, dict[str, Any]]]:
         """(key, decoded record) of every write to ``topic``."""
-        return [(key, codec().decode(schema, value))
-                for t, key, value in self.records if t == topic]  # fmt: skip
+        return [
+            (key, codec().decode(schema, value)) for t, key, value in self.records if t == topic
+        ]
 
     def incoming(self) -> list[tuple[str, dict[str, Any]]]:
         return self.on("eventline.incoming", "IncomingRecord")

@@ -60,7 +60,9 @@ def test_bulk_mixed_is_207_with_a_result_per_item(client: TestClient, writer: Fa
     assert [r["status"] for r in body["results"]] == ["received", "rejected", "received"]
     assert body["results"][1]["errors"][0]["field"] == "[1].name"
     assert [key for key, _ in writer.incoming()] == [
-        "default/email/ada@example.com", "default/user/u-1"]  # fmt: skip
+        "default/email/ada@example.com",
+        "default/user/u-1",
+    ]
     ((_, status),) = writer.statuses()
     assert json.loads(status["raw"]) == {"email": "bob@example.com"}
 
@@ -84,8 +86,13 @@ def test_empty_bulk_is_400(client: TestClient) -> None:
 
 
 def test_form_data_event(client: TestClient, writer: FakeWriter) -> None:
-    form = {"email": "ada@example.com", "name": "signup", "value": "9.5",
-            "properties[plan]": "pro", "properties[seats]": "3"}  # fmt: skip
+    form = {
+        "email": "ada@example.com",
+        "name": "signup",
+        "value": "9.5",
+        "properties[plan]": "pro",
+        "properties[seats]": "3",
+    }
     response = client.post("/v1/events", data=form)
     assert response.status_code == 202
     ((_, record),) = writer.incoming()
@@ -95,8 +102,11 @@ def test_form_data_event(client: TestClient, writer: FakeWriter) -> None:
 
 
 def test_multipart_form_event(client: TestClient, writer: FakeWriter) -> None:
-    files = {"email": (None, "ada@example.com"), "name": (None, "signup"),
-             "properties": (None, '{"plan": "pro"}')}  # fmt: skip
+    files = {
+        "email": (None, "ada@example.com"),
+        "name": (None, "signup"),
+        "properties": (None, '{"plan": "pro"}'),
+    }
     assert client.post("/v1/events", files=files).status_code == 202
     ((_, record),) = writer.incoming()
     assert json.loads(record["properties_json"]) == {"plan": "pro"}
@@ -129,8 +139,9 @@ def test_without_a_key_a_resend_is_a_new_event(client: TestClient) -> None:
 
 
 def test_invalid_json_is_400_and_recorded(client: TestClient, writer: FakeWriter) -> None:
-    response = client.post("/v1/events", content=b'{"name": "x",',
-                           headers={"content-type": "application/json"})  # fmt: skip
+    response = client.post(
+        "/v1/events", content=b'{"name": "x",', headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "body"
     ((_, status),) = writer.statuses()
