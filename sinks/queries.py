@@ -43,6 +43,16 @@ def incoming(store: Store, account: str, event_id: str) -> list[dict[str, Any]]:
     return [_jsonable(r) for r in rows]
 
 
+def event_stored(store: Store, account: str, event_id: str) -> bool:
+    """True when the canonical event has its row in ``events``."""
+    rows = store.query(
+        "SELECT count() AS n FROM {db}.events WHERE account_id = {a:String} "
+        "AND event_id = {e:String}",
+        {"a": account, "e": event_id},
+    )
+    return bool(rows[0]["n"])
+
+
 def incoming_list(
     store: Store, account: str, status: str | None, count: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:

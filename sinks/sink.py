@@ -142,7 +142,9 @@ class ClickHouseSink:
                 by_table[table].append(values)
                 columns[table] = cols
         token = _batch_token(batch)
-        for table, table_rows in by_table.items():
+        # incoming_events last: a status never gets ahead of the rows it speaks about.
+        for table in sorted(by_table, key=lambda t: t == "incoming_events"):
+            table_rows = by_table[table]
             started = time.perf_counter()
             self.store.insert(table, table_rows, columns[table], f"{token}:{table}")
             INSERT_SECONDS.observe(time.perf_counter() - started)

@@ -24,7 +24,8 @@ def event_status(gateway: GatewayDep, event_id: str, account: AccountDep) -> dic
 
     `receipts` lists every time the event was sent (a resend shows as `duplicate`).
     """
-    receipts = queries.incoming(gateway.require_store(), account, event_id)
+    store = gateway.require_store()
+    receipts = queries.incoming(store, account, event_id)
     if not receipts:
         if gateway.seen_recently(account, event_id):
             return {
@@ -35,9 +36,15 @@ def event_status(gateway: GatewayDep, event_id: str, account: AccountDep) -> dic
             }
         raise HTTPException(404, f"no event {event_id!r} in account {account!r}")
     primary = min(receipts, key=lambda r: PRECEDENCE.index(r["status"]))
+    status = primary["status"]
+    if status == "processed" and primary["kind"] == "event":
+        # The status and the event row reach ClickHouse independently: "processed" promises
+        # the row is queryable, so until it is, the event is still in flight.
+        if not queries.event_stored(store, account, event_id):
+            status = "received"
     return {
         "event_id": event_id,
-        "status": primary["status"],
+        "status": status,
         "process_error": primary["process_error"],
         "receipts": receipts,
     }
