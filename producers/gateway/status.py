@@ -37,11 +37,11 @@ def event_status(gateway: GatewayDep, event_id: str, account: AccountDep) -> dic
         raise HTTPException(404, f"no event {event_id!r} in account {account!r}")
     primary = min(receipts, key=lambda r: PRECEDENCE.index(r["status"]))
     status = primary["status"]
-    if status == "processed" and primary["kind"] == "event":
-        # The status and the event row reach ClickHouse independently: "processed" promises
-        # the row is queryable, so until it is, the event is still in flight.
-        if not queries.event_stored(store, account, event_id):
-            status = "received"
+    # The status and the event row reach ClickHouse independently: "processed" promises the
+    # row is queryable, so until it is, the event is still in flight.
+    stored = primary["kind"] != "event" or queries.event_stored(store, account, event_id)
+    if status == "processed" and not stored:
+        status = "received"
     return {
         "event_id": event_id,
         "status": status,
