@@ -39,8 +39,8 @@ def event_status(gateway: GatewayDep, event_id: str, account: AccountDep) -> dic
     status = primary["status"]
     # The status and the event row reach ClickHouse independently: "processed" promises the
     # row is queryable, so until it is, the event is still in flight.
-    stored = primary["kind"] != "event" or queries.event_stored(store, account, event_id)
-    if status == "processed" and not stored:
+    in_flight = status == "processed" and primary["kind"] == "event"
+    if in_flight and not queries.event_stored(store, account, event_id):
         status = "received"
     return {
         "event_id": event_id,
