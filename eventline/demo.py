@@ -130,7 +130,7 @@ def _traffic(client: httpx.Client) -> None:
         timeline["events"],
         ["occurred_at", "name", "value", "properties", "source", "event_id"],
     )
-    statuses = [{"event_id": e, **client.get(f"/v1/events/{e}").json()} for e in sent]
+    statuses = [client.get(f"/v1/events/{e}").json() for e in dict.fromkeys(sent)]
     _show(
         "status of every event sent",
         [

@@ -27,6 +27,7 @@ def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
         "partitioner": "murmur2_random",
         "linger.ms": 1,  # an HTTP client waits for the ack: batch briefly, not for long
         "compression.type": "lz4",
+        "logger": logging.getLogger("librdkafka"),  # into Python logging, not raw stderr
         **extra,
     }
 
@@ -144,6 +145,9 @@ class KafkaWriter:
         self.flush()
         self._stop.set()
         self._poller.join(timeout=2)
+        # Drop librdkafka's handle now, not at garbage collection: it would keep reconnecting
+        # (and logging) after the broker went away.
+        del self._producer
 
 
 def _callback(

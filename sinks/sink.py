@@ -72,6 +72,7 @@ class ClickHouseSink:
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "isolation.level": "read_committed",
+                "logger": logging.getLogger("librdkafka"),
             }
         )
 
