@@ -73,6 +73,24 @@ def _high_watermarks(bootstrap: str, topic: str) -> int:
         consumer.close()
 
 
+def _sink_lag(settings: Settings) -> int:
+    """Records on the sink's topics that its consumer group has not committed yet."""
+    topics = Topics(settings.topic_prefix)
+    group = f"{settings.topic_prefix}-clickhouse-sink"
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap(), "group.id": group})
+    try:
+        lag = 0
+        for topic in (topics.incoming, topics.event_status, topics.events, topics.contacts):
+            parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            committed = consumer.committed([TopicPartition(topic, p) for p in parts], timeout=10)
+            for tp in committed:
+                high = consumer.get_watermark_offsets(tp, timeout=10)[1]
+                lag += high - max(tp.offset, 0)
+        return lag
+    finally:
+        consumer.close()
+
+
 def _wait_until(check: Any, timeout_s: float, what: str) -> float:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -154,15 +172,8 @@ def bench_latency(pipeline: Pipeline, n: int, rate: float, run: str) -> None:
     """Send n single events at ``rate``/s; time from each 202 to its row in ClickHouse."""
     assert pipeline.gateway is not None and pipeline.store is not None
     store = pipeline.store
-    # Start from an idle pipeline: the sink has written every canonical event so far.
-    out = _high_watermarks(
-        pipeline.settings.bootstrap(), Topics(pipeline.settings.topic_prefix).events
-    )
-    _wait_until(
-        lambda: store.query("SELECT count() AS n FROM {db}.events")[0]["n"] >= out,
-        600,
-        "sink catch-up",
-    )
+    # Start from an idle pipeline: the sink has committed everything queued so far.
+    _wait_until(lambda: _sink_lag(pipeline.settings) == 0, 600, "sink catch-up")
     acked: dict[str, float] = {}
     seen: dict[str, float] = {}
     stop = threading.Event()
