@@ -33,6 +33,7 @@ from schemas.codec import codec
 from schemas.model import CONTACT, EVENT, check_record, contact_key, now, routing_key
 from streams.app import Worker
 from streams.canonical import apply_registration, canonical_event, new_contact
+from streams.idempotency import classify, entry
 from streams.resolve import resolve
 
 log = logging.getLogger(__name__)
@@ -207,15 +208,12 @@ async def _process(w: Worker, record: dict[str, Any]) -> str:
         w.contacts[key] = contact
         return "processed"
     keyed = record["idempotency_key"] is not None
+    window_ms = w.settings.idempotency_window_hours * 3600 * 1000
     seen = w.seen.get(record["event_id"]) if keyed else None
-    if seen is not None and seen["r"] != record["receipt_id"] and _within_window(w, seen):
-        await _emit_status(
-            w,
-            record,
-            "DUPLICATE",
-            f"duplicate of event {record['event_id']} (idempotency key "
-            f"{record['idempotency_key']!r})",
-        )
+    if classify(seen, record["receipt_id"], now_ms, window_ms) == "duplicate":
+        key_text = record["idempotency_key"]
+        error = f"duplicate of event {record['event_id']} (idempotency key {key_text!r})"
+        await _emit_status(w, record, "DUPLICATE", error)
         return "duplicate"
     contact = w.contacts.get(key)
     if contact is None:
@@ -236,10 +234,5 @@ async def _process(w: Worker, record: dict[str, Any]) -> str:
     await _send(w.events, key, codec().encode("CanonicalEvent", event))
     await _emit_status(w, record, "PROCESSED")
     if keyed:  # only idempotency keys need remembering: a keyless resend is a new event
-        w.seen[record["event_id"]] = {"r": record["receipt_id"], "t": now_ms}
+        w.seen[record["event_id"]] = entry(record["receipt_id"], now_ms)
     return "processed"
-
-
-def _within_window(w: Worker, seen: dict[str, Any]) -> bool:
-    age_ms = time.time() * 1000 - float(seen["t"])
-    return age_ms < w.settings.idempotency_window_hours * 3600 * 1000
