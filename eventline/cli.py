@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
 
 import typer
 
@@ -41,15 +40,7 @@ def up(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
         f"eventline is up: gateway {pipeline.gateway.url if pipeline.gateway else ''} "
         f"(docs at /docs, metrics at /metrics); Ctrl-C stops it"
     )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        typer.echo("stopping...")
-        pipeline.stop()
+    pipeline.run_until_signal()
 
 
 @app.command()

@@ -63,17 +63,9 @@ def run_demo(settings: Settings, keep_running: bool = False) -> None:
     finally:
         if keep_running:
             print(f"\npipeline still running at {pipeline.gateway.url}; Ctrl-C to stop")
-            _wait_forever(pipeline)
+            pipeline.run_until_signal()
         else:
             pipeline.stop()
-
-
-def _wait_forever(pipeline: Pipeline) -> None:
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pipeline.stop()
 
 
 def _traffic(client: httpx.Client) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -159,6 +160,20 @@ class Pipeline:
         self.gateway.start()
         if self.worker is not None:
             self.worker.wait_ready()
+
+    def run_until_signal(self) -> None:
+        """Block until SIGINT (Ctrl-C) or SIGTERM, then stop every part."""
+        stop = threading.Event()
+        try:
+            # Re-armed every second: the embedded ClickHouse engine installs its own SIGINT
+            # handler (query cancellation) while it runs queries, which would swallow Ctrl-C.
+            while not stop.is_set():
+                for signum in (signal.SIGTERM, signal.SIGINT):
+                    signal.signal(signum, lambda *_: stop.set())
+                stop.wait(1.0)
+        finally:
+            print("stopping...", flush=True)
+            self.stop()
 
     def stop(self, *, stop_kafka: bool = True) -> None:
         if self.gateway is not None:
