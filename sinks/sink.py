@@ -2,8 +2,8 @@
 
 Offsets are committed only after ClickHouse has the rows (at-least-once); a replayed batch
 cannot double-count because inserts carry a deduplication token and every table collapses
-rows by identity (see sinks/tables.sql). When ClickHouse is down the sink retries the same
-batch with backoff and consumes nothing new: backpressure, not loss.
+rows by identity (see sinks/migrations/0001_initial.sql). When ClickHouse is down the sink
+retries the same batch with backoff and consumes nothing new: backpressure, not loss.
 """
 
 from __future__ import annotations
@@ -77,7 +77,12 @@ class ClickHouseSink:
         )
 
     def stop(self) -> None:
+        """Ask ``run()`` to return after the batch in hand (its consumer closes on the way)."""
         self._stop.set()
+
+    def close(self) -> None:
+        """Close the consumer of a sink that was never run."""
+        self._consumer.close()
 
     def run(self) -> None:
         """Consume until ``stop()``; each batch is written, then committed."""

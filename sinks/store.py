@@ -34,11 +34,33 @@ class Store:
         self.database = database
         self.dedup_window = dedup_window
 
-    def migrate(self) -> None:
-        """Create the database, tables and views (idempotent)."""
-        sql = (resources.files("sinks") / "tables.sql").read_text()
-        for statement in _statements(sql):
-            self.command(statement.format(db=self.database, dedup_window=self.dedup_window))
+    def migrate(self) -> list[str]:
+        """Apply the migrations in sinks/migrations/ not yet applied, in order; return them.
+
+        Each file is applied once and recorded in ``schema_migrations``, so a later version of
+        eventline can change existing tables (ALTER) instead of relying on IF NOT EXISTS.
+        """
+        self.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+        self.command(
+            f"CREATE TABLE IF NOT EXISTS {self.database}.schema_migrations "
+            "(version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
+            "ENGINE = MergeTree ORDER BY version"
+        )
+        done = {r["version"] for r in self.query("SELECT version FROM {db}.schema_migrations")}
+        applied = []
+        for version, name, sql in _migrations():
+            if version in done:
+                continue
+            for statement in _statements(sql):
+                self.command(statement.format(db=self.database, dedup_window=self.dedup_window))
+            self.command(
+                f"INSERT INTO {self.database}.schema_migrations (version, name) VALUES "
+                "({v:UInt32}, {n:String})",
+                {"v": version, "n": name},
+            )
+            log.info("applied ClickHouse migration %s", name)
+            applied.append(name)
+        return applied
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         with self._lock:
@@ -67,6 +89,16 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._client.close()
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    """(version, file name, SQL) of every migration file, by version."""
+    folder = resources.files("sinks") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.name, entry.read_text()))
+    return sorted(found)
 
 
 def _statements(sql: str) -> list[str]:

@@ -50,15 +50,19 @@ def wait_status(
 ) -> dict[str, Any]:
     """Wait until the event's status is in ``want`` and ``receipts`` receipts are final."""
     wanted = {want} if isinstance(want, str) else want
+    last: list[dict[str, Any]] = [{}]
 
     def check() -> dict[str, Any] | None:
-        body = status_of(http, event_id, account)
+        body = last[0] = status_of(http, event_id, account)
         done = [r for r in body.get("receipts", []) if r["status"] in FINAL]
         if body.get("status") in wanted and len(done) >= receipts:
             return body
         return None
 
-    return eventually(check, what=f"event {event_id} status {wanted}")
+    try:
+        return eventually(check, what=f"event {event_id} status {wanted}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last answer: {last[0] or 'HTTP 404'}") from None
 
 
 def read_topic(

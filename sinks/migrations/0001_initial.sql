@@ -1,4 +1,5 @@
--- The analytics schema. Placeholders: {db}, {dedup_window}. Every statement is idempotent.
+-- Migration 0001: the analytics schema. Placeholders: {db}, {dedup_window}.
+-- Migrations run once each, in order (sinks/store.py); statements are idempotent anyway.
 --
 -- Deduplication, twice over (see docs/architecture.md, "nothing doubled"):
 --  1. Each sink batch carries insert_deduplication_token = hash of its Kafka offset ranges, and
@@ -9,8 +10,6 @@
 --     replayed rows collapse. Exact reads use FINAL (the views and the API do).
 -- Statuses of one receipt are ordered by version = attempt * 10 + rank (received 1, a final
 -- status 2), not by clocks: a re-drive's statuses outrank the first attempt's.
-
-CREATE DATABASE IF NOT EXISTS {db};
 
 CREATE TABLE IF NOT EXISTS {db}.events
 (
