@@ -86,8 +86,13 @@ class Settings(BaseSettings):
     worker_store: str = Field(
         default="memory://", description="Faust table store; tables recover from changelogs."
     )
+    worker_log_level: Literal["crit", "error", "warn", "info", "debug"] = Field(
+        default="warn", description="Faust worker log level (worker log: <home>/worker.log)."
+    )
     worker_commit_interval_s: float = Field(
-        default=0.25, gt=0, description="How often the worker publishes outputs and commits."
+        default=0.25,
+        gt=0,
+        description="How often the worker commits the offsets of finished events.",
     )
     worker_session_timeout_s: float = Field(
         default=30.0,

@@ -56,6 +56,11 @@ class Topics:
     def changelog(self, table: str) -> str:
         return f"{self.worker_app_id}-{table}-changelog"
 
+    @property
+    def worker_leader(self) -> str:
+        """Faust's leader-election topic (one partition); created here since Faust may not."""
+        return f"{self.worker_app_id}-__assignor-__leader"
+
     def all(self) -> dict[str, dict[str, str]]:
         """Topic name -> topic config, for every topic the pipeline needs."""
         compacted = {"cleanup.policy": "compact"}
@@ -86,14 +91,16 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> Topics:
                 f"topic {name} has {len(existing[name].partitions)} partitions, "
                 f"EVENTLINE_PARTITIONS says {settings.partitions}: co-partitioning would break"
             )
+    wanted = {name: (settings.partitions, config) for name, config in topics.all().items()}
+    wanted[topics.worker_leader] = (1, {})
     new = [
         NewTopic(
             name,
-            num_partitions=settings.partitions,
+            num_partitions=partitions,
             replication_factor=settings.replication_factor,
             config={"min.insync.replicas": str(settings.insync_replicas()), **config},
         )
-        for name, config in topics.all().items()
+        for name, (partitions, config) in wanted.items()
         if name not in existing
     ]
     if new:

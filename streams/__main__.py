@@ -19,7 +19,7 @@ def main() -> None:
     worker = create_worker(settings)
     attach_agents(worker)
     start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
-    sys.argv = [sys.argv[0], "worker", "--loglevel", "warn", "--without-web"]
+    sys.argv = [sys.argv[0], "worker", "--loglevel", settings.worker_log_level, "--without-web"]
     worker.app.main()
 
 

@@ -4,8 +4,8 @@ Faust rules we follow (docs/architecture.md, pitfalls):
 - concurrency=1 per agent: higher concurrency can commit past an in-flight event (faust #606).
 - no exception leaves an agent: a raised exception acks the event and skips it. Transient
   errors block the partition and retry; everything else marks the record ``failed``.
-- outputs are attached to the source offset (stream_publish_on_commit): Faust publishes them
-  and waits for the acks before committing that offset.
+- noack streams: a record is acked (so committable) only after Kafka acknowledged all its
+  outputs; Faust's own ack-in-finally would commit a record whose processing was cancelled.
 - every effect is idempotent, because replays re-apply table updates (faust #273) and the
   changelog may be ahead of the committed offset: a replayed record (same receipt) is
   processed again and re-emits the same outputs, keyed by event id, which every consumer
@@ -19,6 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -52,18 +53,31 @@ RETRY_MAX_DELAY_S = 30.0
 TRANSIENT = (ConnectionError, TimeoutError, OSError, KafkaError, ProducerSendError)
 
 
+# The sends of the record being handled: its ack waits for their delivery reports.
+_SENDS: ContextVar[list[asyncio.Future[Any]]] = ContextVar("eventline_sends")
+# Ack tasks in flight; referenced here so they are not garbage collected mid-way.
+_ACKS: set[asyncio.Task[None]] = set()
+UNACKED = Counter(
+    "eventline_worker_unacked_total",
+    "Records left unacknowledged because an output could not be written (replayed on restart)",
+)
+
+
 def attach_agents(w: Worker) -> None:
     """Register the agents of the worker on its Faust app."""
 
+    # noack, and an ack once the event's outputs are acknowledged by Kafka (_ack_when_written):
+    # Faust's own iterator acks an event in a `finally`, so an event whose processing was
+    # cancelled (worker shutdown, rebalance) would be committed without its outputs.
     @w.app.agent(w.incoming, concurrency=1)
     async def resolve_identities(stream: Any) -> None:
-        async for event in stream.events():
+        async for event in stream.noack().events():
             key = event.key.decode("utf-8", "replace") if event.key else ""
             await _guarded(w, "resolve", event, partial(_resolve, w, message_key=key))
 
     @w.app.agent(w.by_contact, concurrency=1)
     async def process_by_contact(stream: Any) -> None:
-        async for event in stream.events():
+        async for event in stream.noack().events():
             await _guarded(w, "process", event, partial(_process, w))
 
 
@@ -74,10 +88,12 @@ async def _guarded(
     started = time.perf_counter()
     msg = event.message
     where = f"{msg.topic}[{msg.partition}]@{msg.offset}"
+    _SENDS.set([])
     try:
         record = codec().decode("IncomingRecord", event.value or b"")
     except Exception as exc:  # whatever the bytes are, the record gets a visible status
         await _retrying(where, _emit_undecodable, w, event, str(exc))
+        _ack_when_written(event, where)
         RECORDS.labels(stage, "failed").inc()
         return
     error: str | None = None
@@ -101,6 +117,8 @@ async def _guarded(
     if error is not None:
         outcome = "failed"
         await _retrying(where, _emit_status, w, record, "FAILED", error)
+    _ack_when_written(event, where)
+    log.info("%s %s receipt %s: %s", stage, where, record.get("receipt_id"), outcome)
     RECORDS.labels(stage, outcome).inc()
     PROCESS_SECONDS.labels(stage).observe(time.perf_counter() - started)
 
@@ -119,10 +137,34 @@ async def _retrying(where: str, send: Callable[..., Awaitable[None]], *args: Any
 
 
 async def _send(topic: Any, key: str, value: bytes) -> None:
-    """Send, attached to the source offset (stream_publish_on_commit): Faust publishes it and
-    waits for the broker's ack before it commits that offset, so a committed offset implies a
-    written output. Never await the returned future here: it resolves only at commit."""
-    await topic.send(key=key.encode(), value=value)
+    """Send now, without waiting: the delivery future joins the current record's sends."""
+    delivery = await topic.send(key=key.encode(), value=value, force=True)
+    _SENDS.get().append(delivery)
+
+
+def _ack_when_written(event: EventT[Any], where: str) -> None:
+    """Ack the record once Kafka acknowledged all its outputs; Faust commits only offsets whose
+    records are acked (a contiguous prefix), so a committed offset implies written outputs,
+    while processing goes on without waiting for each ack."""
+    sends = _SENDS.get()
+    if not sends:
+        event.ack()
+        return
+
+    async def ack() -> None:
+        try:
+            await asyncio.gather(*sends)
+        except Exception as exc:
+            # The producer gave up after its retries: leave the record unacked, so its offset
+            # is never committed and it is processed again after a restart.
+            UNACKED.inc()
+            log.error("%s: an output was not written (%s); the record stays unacked", where, exc)
+            return
+        event.ack()
+
+    task = asyncio.ensure_future(ack())
+    _ACKS.add(task)
+    task.add_done_callback(_ACKS.discard)
 
 
 async def _emit_status(

@@ -9,6 +9,7 @@ import faust
 
 from eventline.settings import Settings
 from eventline.topics import Topics
+from streams.rewind import rewind_dropped_records
 
 
 @dataclass
@@ -47,13 +48,17 @@ def create_worker(settings: Settings) -> Worker:
         key_serializer="raw",
         value_serializer="raw",
         stream_wait_empty=False,
-        # Outputs are attached to the offset of the event that caused them and flushed, with
-        # acks, before that offset is committed: at-least-once without an ack wait per event.
-        stream_publish_on_commit=True,
+        # Outputs are sent at once; a record is acked (and so committable) only when Kafka has
+        # acknowledged its outputs (streams.agents._ack_when_written). Faust's attachments
+        # (stream_publish_on_commit) are not used: at shutdown they can be dropped while the
+        # offset is committed.
+        stream_publish_on_commit=False,
         broker_commit_interval=settings.worker_commit_interval_s,
         broker_session_timeout=settings.worker_session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.worker_session_timeout_s / 4),
     )
+
+    rewind_dropped_records(app)
 
     def topic(name: str) -> Any:
         return app.topic(

@@ -28,10 +28,19 @@ STRICT = "strict"  # an account whose unknown-contact policy is 'fail'
 pytestmark = pytest.mark.integration
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free loopback port never handed out before in this run: the kernel may offer a port
+    again once its probe socket is closed, and two servers on one port fail at start."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def _docker_answers() -> bool:

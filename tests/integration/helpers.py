@@ -103,3 +103,24 @@ def read_topic(
     finally:
         consumer.close()
     return found
+
+
+def group_positions(bootstrap: str, group: str, prefix: str) -> str:
+    """Committed offset against log end of ``group`` on every ``prefix`` topic, for failure
+    messages: a partition whose committed offset stays behind shows where a record is stuck."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        topics = [t for t in consumer.list_topics(timeout=10).topics if t.startswith(prefix)]
+        parts = [
+            TopicPartition(t, p)
+            for t in sorted(topics)
+            for p in consumer.list_topics(t, timeout=10).topics[t].partitions
+        ]
+        lines = []
+        for tp in consumer.committed(parts, timeout=10):
+            _, high = consumer.get_watermark_offsets(tp, timeout=10)
+            if high > 0:
+                lines.append(f"{tp.topic}[{tp.partition}] committed {tp.offset} end {high}")
+        return "; ".join(lines)
+    finally:
+        consumer.close()

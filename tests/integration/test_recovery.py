@@ -13,7 +13,7 @@ from eventline.settings import Settings
 from eventline.topics import Topics
 from sinks.sink import ClickHouseSink
 from sinks.store import Store
-from tests.integration.helpers import unique_email, wait_status
+from tests.integration.helpers import group_positions, unique_email, wait_status
 
 
 def test_worker_killed_recovers_tables_from_changelogs(
@@ -52,7 +52,12 @@ def test_worker_killed_recovers_tables_from_changelogs(
     assert [r["name"] for r in rows] == ["login", "purchase"]
     assert all(json.loads(r["contact_attributes"]) == {"plan": "pro"} for r in rows)
     # seen recovered: the resend is a duplicate, not a second purchase.
-    status = wait_status(http, first, receipts=2)
+    try:
+        status = wait_status(http, first, receipts=2)
+    except AssertionError as exc:
+        group = f"{settings.topic_prefix}-worker"
+        where = group_positions(settings.bootstrap(), group, settings.topic_prefix)
+        raise AssertionError(f"{exc}; worker group: {where}") from None
     assert sorted(r["status"] for r in status["receipts"]) == ["duplicate", "processed"]
 
 
