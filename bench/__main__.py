@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import socket
 import statistics
 import tempfile
@@ -26,6 +27,8 @@ from eventline.pipeline import Pipeline, WorkerProcess
 from eventline.settings import Settings
 from eventline.topics import Topics
 from sinks.sink import ROWS_WRITTEN, ClickHouseSink
+
+LIBRDKAFKA = logging.getLogger("librdkafka")
 
 
 def _port() -> int:
@@ -63,7 +66,9 @@ async def _post_all(url: str, bodies: list[Any], concurrency: int) -> float:
 
 
 def _high_watermarks(bootstrap: str, topic: str) -> int:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4()}"})
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4()}", "logger": LIBRDKAFKA}
+    )
     try:
         parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         return sum(
@@ -77,7 +82,9 @@ def _sink_lag(settings: Settings) -> int:
     """Records on the sink's topics that its consumer group has not committed yet."""
     topics = Topics(settings.topic_prefix)
     group = f"{settings.topic_prefix}-clickhouse-sink"
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap(), "group.id": group})
+    consumer = Consumer(
+        {"bootstrap.servers": settings.bootstrap(), "group.id": group, "logger": LIBRDKAFKA}
+    )
     try:
         lag = 0
         for topic in (topics.incoming, topics.event_status, topics.events, topics.contacts):
@@ -159,7 +166,7 @@ def bench_sink(pipeline: Pipeline, settings: Settings) -> None:
     sink.stop()
     thread.join(30)
     print(
-        f"sink                 : {rows / (done - started):8.0f} rows/s ({rows} rows, batches "
+        f"sink                 : {rows / (done - started):8.0f} rows/s ({rows:.0f} rows, batches "
         f"of up to {settings.sink_batch_size}, embedded ClickHouse)"
     )
 

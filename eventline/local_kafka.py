@@ -209,10 +209,10 @@ def _reap(pid: int) -> None:
 
 
 def _metadata_ready(bootstrap: str) -> bool:
-    from confluent_kafka.admin import AdminClient
+    from eventline.topics import admin_client  # late: `kafka fetch` needs no client library
 
     try:
-        meta = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=3)
+        meta = admin_client(bootstrap).list_topics(timeout=3)
     except Exception:  # the broker is still starting: any error means "not yet"
         return False
     return bool(meta.brokers)

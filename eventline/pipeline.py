@@ -25,7 +25,7 @@ from confluent_kafka.admin import AdminClient
 from eventline.errors import EventlineError
 from eventline.local_kafka import LocalKafka
 from eventline.settings import Settings
-from eventline.topics import Topics, ensure_topics
+from eventline.topics import Topics, admin_client, ensure_topics
 from producers.gateway.app import create_app
 from sinks.sink import ClickHouseSink
 from sinks.store import Store, open_store
@@ -68,7 +68,7 @@ class WorkerProcess:
     def wait_ready(self, timeout_s: float = 120.0) -> None:
         """Wait until the worker's consumer group is stable with every partition assigned."""
         group = Topics(self.settings.topic_prefix).worker_app_id
-        admin = AdminClient({"bootstrap.servers": self.settings.bootstrap()})
+        admin = admin_client(self.settings.bootstrap())
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:

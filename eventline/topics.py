@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
@@ -11,6 +12,16 @@ from eventline.errors import ConfigurationError
 from eventline.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def admin_client(bootstrap: str) -> AdminClient:
+    """An admin client whose librdkafka logs go to Python logging, not raw stderr."""
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "logger": logging.getLogger("librdkafka"),
+    }
+    return AdminClient(config)
+
 
 # Faust names table changelogs "<app id>-<table>-changelog"; we create them ourselves so they
 # get our replication settings and compaction only (pitfalls: faust #651/#597 hang on deleted
@@ -83,7 +94,7 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> Topics:
     lands on the same partition number of every topic (co-partitioning).
     """
     topics = Topics(settings.topic_prefix)
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap()})
+    admin = admin_client(settings.bootstrap())
     existing = admin.list_topics(timeout=timeout_s).topics
     for name in topics.all():
         if name in existing and len(existing[name].partitions) != settings.partitions:
