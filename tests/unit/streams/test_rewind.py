@@ -22,3 +22,19 @@ def test_older_generations_are_left_to_the_next_assignment() -> None:
 
 def test_values_that_are_not_events_are_ignored() -> None:
     assert first_buffered_offsets(["not an event", SimpleNamespace(message=None)], 1) == {}
+
+
+def test_the_faust_internals_the_guard_reads_are_there() -> None:
+    """A Faust upgrade that renames them must fail here, not silently lose the guard."""
+    from mode.utils.queues import FlowControlEvent, FlowControlQueue
+
+    from eventline.settings import Settings
+    from streams.app import create_worker
+
+    flow = FlowControlEvent()
+    queue: FlowControlQueue[int] = FlowControlQueue(flow_control=flow, clear_on_resume=True)
+    queue.put_nowait(1)
+    assert list(flow._queues) == [queue] and list(queue._queue) == [1]
+    app = create_worker(Settings()).app
+    assert app.flow_control.resume.__name__ == "guarded_resume"
+    assert hasattr(app.consumer, "_paused_partitions")
