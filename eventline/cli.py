@@ -7,6 +7,7 @@ import signal
 
 import typer
 
+from eventline.cli_accounts import accounts_app, keys_app
 from eventline.settings import get_settings
 
 app = typer.Typer(
@@ -18,6 +19,8 @@ kafka_app = typer.Typer(
     pretty_exceptions_enable=False, help="The project's local single-node Kafka broker (KRaft)."
 )
 app.add_typer(kafka_app, name="kafka")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(keys_app, name="keys")
 
 
 def _logging(verbose: bool) -> None:

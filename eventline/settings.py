@@ -78,6 +78,17 @@ class Settings(BaseSettings):
     default_account: str = Field(
         default="default", description="Account used when a request names none."
     )
+    open_access: bool = Field(
+        default=True,
+        description="Requests without an API key act for X-Eventline-Account (or the default "
+        "account). Set false in production: every request then needs an API key.",
+    )
+    admin_token: str | None = Field(
+        default=None,
+        description="Bearer token of the admin API (/v1/accounts). Unset: admin API from "
+        "loopback clients only.",
+        repr=False,
+    )
 
     # --- services -----------------------------------------------------------------------
     gateway_host: str = Field(default="127.0.0.1", description="Gateway bind address.")

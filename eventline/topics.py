@@ -61,6 +61,11 @@ class Topics:
         return f"{self.prefix}.event-status"
 
     @property
+    def accounts(self) -> str:
+        """Accounts and API keys (compacted), keyed by account/<id> or key/<key id>."""
+        return f"{self.prefix}.accounts"
+
+    @property
     def worker_app_id(self) -> str:
         return f"{self.prefix}-worker"
 
@@ -81,6 +86,7 @@ class Topics:
             self.events: {},
             self.contacts: dict(compacted),
             self.event_status: {},
+            self.accounts: dict(compacted),
         }
         for table in TABLES:
             topics[self.changelog(table)] = dict(compacted)

@@ -37,6 +37,7 @@ SCHEMA_FILES: dict[str, str] = {
     "EventStatus": "event_status.avsc",
     "CanonicalEvent": "canonical_event.avsc",
     "Contact": "contact.avsc",
+    "AccountEntry": "account_entry.avsc",
 }
 
 # Record name -> {bytes field: embedded record name}, encoded and decoded transparently.

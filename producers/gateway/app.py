@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,6 +14,8 @@ from eventline import __version__
 from eventline.errors import TransientError
 from eventline.settings import Settings
 from eventline.topics import Topics
+from producers.accounts.service import Accounts
+from producers.gateway import accounts as accounts_api
 from producers.gateway import contacts, events, status
 from producers.gateway.deps import Gateway
 from producers.kafka import KafkaWriter
@@ -30,10 +33,14 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         writer = KafkaWriter(settings.bootstrap(), timeout_s=settings.produce_timeout_s)
-        app.state.gateway = Gateway(settings, Topics(settings.topic_prefix), writer, store)
+        accounts = Accounts(settings, writer)
+        await asyncio.to_thread(accounts.start)
+        topics = Topics(settings.topic_prefix)
+        app.state.gateway = Gateway(settings, topics, writer, store, accounts)
         try:
             yield
         finally:
+            accounts.stop()
             writer.close()
 
     app = FastAPI(
@@ -42,6 +49,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(contacts.router)
     app.include_router(status.router)
+    app.include_router(accounts_api.router)
 
     @app.exception_handler(TransientError)
     async def unavailable(_request: Request, exc: TransientError) -> JSONResponse:

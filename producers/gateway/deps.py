@@ -15,6 +15,8 @@ from prometheus_client import Counter, Histogram
 
 from eventline.settings import Settings
 from eventline.topics import Topics
+from producers.accounts.registry import AuthError
+from producers.accounts.service import Accounts
 from producers.kafka import KafkaWriter
 from producers.validation import ACCOUNT_PATTERN, Problem, form_to_dict
 from schemas.codec import codec
@@ -39,6 +41,7 @@ class Gateway:
     topics: Topics
     writer: KafkaWriter
     store: Store | None
+    accounts: Accounts
     # (account, event_id) of recently accepted keyed events: lets the HTTP answer say
     # "duplicate" at once for a quick resend; the worker's guarantee does not depend on it.
     recent: OrderedDict[tuple[str, str], str] = field(default_factory=OrderedDict)
@@ -119,13 +122,50 @@ GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 ACCOUNT_ID = re.compile(ACCOUNT_PATTERN)
 
 
+def presented_key(authorization: str | None, x_api_key: str | None) -> str | None:
+    """The API key of a request: ``Authorization: Bearer <key>`` or ``X-Api-Key: <key>``."""
+    if x_api_key:
+        return x_api_key.strip()
+    if authorization and authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip()
+    return None
+
+
 def get_account(
     gateway: GatewayDep,
+    authorization: Annotated[
+        str | None, Header(description="`Bearer <API key>`: the key's account.")
+    ] = None,
+    x_api_key: Annotated[str | None, Header(description="The API key, instead of Bearer.")] = None,
     x_eventline_account: Annotated[
-        str | None, Header(description="Account (tenant); the default account when absent.")
+        str | None,
+        Header(description="Account (tenant) of a request without key, when open access is on."),
     ] = None,
 ) -> str:
-    """The account a request acts for."""
+    """The account a request acts for: its API key's, else (open access) the named one."""
+    key = presented_key(authorization, x_api_key)
+    if key is not None:
+        try:
+            account = gateway.accounts.authenticate(key)
+        except AuthError as exc:
+            error = "unauthorized" if exc.status == 401 else "forbidden"
+            raise HTTPException(exc.status, {"error": error, "reason": exc.reason}) from None
+        if x_eventline_account not in (None, account):
+            raise HTTPException(
+                403,
+                {
+                    "error": "forbidden",
+                    "field": "X-Eventline-Account",
+                    "reason": f"this API key belongs to account {account!r}",
+                },
+            )
+        return account
+    if not gateway.settings.open_access:
+        raise HTTPException(
+            401,
+            {"error": "unauthorized", "reason": "an API key is required (Authorization: Bearer)"},
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     account = x_eventline_account or gateway.settings.default_account
     if not ACCOUNT_ID.match(account):
         raise HTTPException(

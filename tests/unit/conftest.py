@@ -92,11 +92,29 @@ def contact_record() -> dict[str, Any]:
 
 
 @pytest.fixture
+def account_key_record() -> dict[str, Any]:
+    return {
+        "kind": "API_KEY",
+        "account_id": "acme",
+        "entry_id": "k3f9a1c2b7d4e",
+        "name": "checkout service",
+        "enabled": True,
+        "number": None,
+        "secret_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "key_hint": "el_k3f9a1c2b7d4e_Xy",
+        "settings_json": "{}",
+        "created_at": OCCURRED,
+        "updated_at": RECEIVED,
+    }
+
+
+@pytest.fixture
 def records(
     incoming_record: dict[str, Any],
     status_record: dict[str, Any],
     canonical_record: dict[str, Any],
     contact_record: dict[str, Any],
+    account_key_record: dict[str, Any],
 ) -> dict[str, dict[str, Any]]:
     """Schema name -> one realistic record of it."""
     return {
@@ -104,4 +122,5 @@ def records(
         "EventStatus": status_record,
         "CanonicalEvent": canonical_record,
         "Contact": contact_record,
+        "AccountEntry": account_key_record,
     }

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from eventline.settings import Settings
+from producers.accounts.service import Accounts
 from producers.gateway import app as gateway_app
 from schemas.codec import codec
 
@@ -52,6 +53,16 @@ class FakeWriter:
         return self.on("eventline.event-status", "EventStatus")
 
 
+class LocalAccounts(Accounts):
+    """Accounts without the Kafka follower: writes apply to the registry at once."""
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
 @pytest.fixture
 def settings() -> Settings:
     return Settings(bulk_max_events=3)
@@ -60,6 +71,7 @@ def settings() -> Settings:
 @pytest.fixture
 def client(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Iterator[TestClient]:
     monkeypatch.setattr(gateway_app, "KafkaWriter", FakeWriter)
+    monkeypatch.setattr(gateway_app, "Accounts", LocalAccounts)
     FakeWriter.instances.clear()
     with TestClient(gateway_app.create_app(settings, store=None)) as test_client:
         yield test_client

@@ -1,0 +1,154 @@
+"""``eventline accounts`` and ``eventline keys``: manage tenants and API keys straight on
+Kafka (the accounts topic), so they work whether or not a gateway runs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import typer
+
+from eventline.settings import get_settings
+
+accounts_app = typer.Typer(pretty_exceptions_enable=False, help="Accounts (tenants).")
+keys_app = typer.Typer(pretty_exceptions_enable=False, help="API keys of an account.")
+T = TypeVar("T")
+
+
+@contextmanager
+def _accounts() -> Iterator[Any]:
+    from eventline.errors import TransientError
+    from eventline.topics import ensure_topics
+    from producers.accounts.service import Accounts
+    from producers.kafka import KafkaWriter
+
+    settings = get_settings()
+    try:
+        ensure_topics(settings, timeout_s=10)
+    except Exception as exc:
+        typer.echo(f"Kafka at {settings.bootstrap()} does not answer ({exc}); is it up?", err=True)
+        raise typer.Exit(2) from None
+    writer = KafkaWriter(settings.bootstrap(), timeout_s=settings.produce_timeout_s)
+    accounts = Accounts(settings, writer)
+    try:
+        accounts.start()
+        yield accounts
+    except TransientError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    finally:
+        accounts.stop()
+        writer.close()
+
+
+def _run(call: Callable[[], Awaitable[T]]) -> T:
+    from producers.accounts.service import AccountConflict
+
+    try:
+        return asyncio.run(_awaited(call))
+    except (AccountConflict, LookupError) as exc:
+        typer.echo(f"error: {exc.args[0]}", err=True)
+        raise typer.Exit(1) from None
+
+
+async def _awaited(call: Callable[[], Awaitable[T]]) -> T:
+    return await call()
+
+
+def _show(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    widths = [max([len(c)] + [len(str(r.get(c))) for r in rows]) for c in columns]
+    typer.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for row in rows:
+        typer.echo(
+            "  ".join(str(row.get(c)).ljust(w) for c, w in zip(columns, widths, strict=True))
+        )
+
+
+ACCOUNT_COLUMNS = ["account_id", "name", "number", "enabled", "created_at"]
+KEY_COLUMNS = ["key_id", "label", "key_hint", "enabled", "created_at"]
+
+
+@accounts_app.command("create")
+def create_account(account_id: str, name: str = typer.Option("", help="Display name.")) -> None:
+    """Create an account."""
+    from producers.gateway.accounts import account_view
+
+    with _accounts() as accounts:
+        entry = _run(lambda: accounts.create_account(account_id, name))
+    _show([account_view(entry)], ACCOUNT_COLUMNS)
+
+
+@accounts_app.command("list")
+def list_accounts() -> None:
+    """List the accounts."""
+    from producers.gateway.accounts import account_view
+
+    with _accounts() as accounts:
+        _show([account_view(a) for a in accounts.accounts()], ACCOUNT_COLUMNS)
+
+
+@accounts_app.command("enable")
+def enable_account(account_id: str) -> None:
+    """Enable an account."""
+    _set_account(account_id, True)
+
+
+@accounts_app.command("disable")
+def disable_account(account_id: str) -> None:
+    """Disable an account: its keys are refused (403)."""
+    _set_account(account_id, False)
+
+
+def _set_account(account_id: str, on: bool) -> None:
+    from producers.accounts.registry import ACCOUNT
+    from producers.gateway.accounts import account_view
+
+    with _accounts() as accounts:
+        entry = _run(lambda: accounts.set_enabled(ACCOUNT, account_id, account_id, on))
+    _show([account_view(entry)], ACCOUNT_COLUMNS)
+
+
+@keys_app.command("create")
+def create_key(account_id: str, label: str = typer.Option("", help="What uses the key.")) -> None:
+    """Create an API key and print it: it is shown this once."""
+    with _accounts() as accounts:
+        entry, key = _run(lambda: accounts.create_key(account_id, label))
+    typer.echo(f"key {entry['entry_id']} of account {account_id} (shown once, keep it):")
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def list_keys(account_id: str) -> None:
+    """List an account's keys (a hint of each, never the key)."""
+    from producers.gateway.accounts import key_view
+
+    with _accounts() as accounts:
+        try:
+            keys = accounts.keys_of(account_id)
+        except LookupError as exc:
+            typer.echo(f"error: {exc.args[0]}", err=True)
+            raise typer.Exit(1) from None
+        _show([key_view(k) for k in keys], KEY_COLUMNS)
+
+
+@keys_app.command("enable")
+def enable_key(account_id: str, key_id: str) -> None:
+    """Enable a key."""
+    _set_key(account_id, key_id, True)
+
+
+@keys_app.command("disable")
+def disable_key(account_id: str, key_id: str) -> None:
+    """Disable a key: requests with it are refused (403)."""
+    _set_key(account_id, key_id, False)
+
+
+def _set_key(account_id: str, key_id: str, on: bool) -> None:
+    from producers.accounts.registry import API_KEY
+    from producers.gateway.accounts import key_view
+
+    with _accounts() as accounts:
+        entry = _run(lambda: accounts.set_enabled(API_KEY, account_id, key_id, on))
+    _show([key_view(entry)], KEY_COLUMNS)

@@ -1,0 +1,134 @@
+"""Accounts and API keys: minting keys, recognising them, and the in-memory view of the
+accounts topic. Pure logic; ``producers.accounts.service`` feeds it from Kafka.
+
+A key reads ``el_<key id>_<secret>``. Only the SHA-256 of the whole key is stored (keys are
+random, 190 bits: a fast hash is enough, a slow one would only slow every request), so a key
+is shown once, when it is created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+ACCOUNT = "ACCOUNT"
+API_KEY = "API_KEY"
+KEY_PREFIX = "el"
+
+
+class AuthError(Exception):
+    """A request's credentials do not admit it. ``status`` is 401 (who are you) or 403."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def entry_key(kind: str, entry_id: str) -> str:
+    """The Kafka key of an entry on the accounts topic."""
+    return f"{'account' if kind == ACCOUNT else 'key'}/{entry_id}"
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def mint_key() -> tuple[str, str]:
+    """A new (key id, key)."""
+    key_id = secrets.token_hex(6)
+    return key_id, f"{KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(24)}"
+
+
+def key_id_of(key: str) -> str | None:
+    """The key id a presented key claims, or None when it is not shaped like our keys."""
+    parts = key.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX or len(parts[1]) != 12:
+        return None
+    return parts[1]
+
+
+def account_entry(
+    account_id: str, name: str, number: int, at: datetime, enabled: bool = True
+) -> dict[str, Any]:
+    return {
+        "kind": ACCOUNT,
+        "account_id": account_id,
+        "entry_id": account_id,
+        "name": name,
+        "enabled": enabled,
+        "number": number,
+        "secret_sha256": None,
+        "key_hint": None,
+        "settings_json": "{}",
+        "created_at": at,
+        "updated_at": at,
+    }
+
+
+def key_entry(account_id: str, key_id: str, key: str, label: str, at: datetime) -> dict[str, Any]:
+    return {
+        "kind": API_KEY,
+        "account_id": account_id,
+        "entry_id": key_id,
+        "name": label,
+        "enabled": True,
+        "number": None,
+        "secret_sha256": hash_key(key),
+        "key_hint": key[: len(KEY_PREFIX) + 1 + 12 + 3] + "…",
+        "settings_json": "{}",
+        "created_at": at,
+        "updated_at": at,
+    }
+
+
+@dataclass
+class Registry:
+    """Accounts by id and by number, keys by id: the latest entry of each."""
+
+    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    keys: dict[str, dict[str, Any]] = field(default_factory=dict)
+    by_number: dict[int, str] = field(default_factory=dict)
+
+    def apply(self, kafka_key: str, entry: dict[str, Any] | None) -> None:
+        """Apply one record of the accounts topic (None: a deletion)."""
+        kind, _, entry_id = kafka_key.partition("/")
+        table = self.accounts if kind == "account" else self.keys
+        old = table.pop(entry_id, None)
+        if old is not None and old.get("number") is not None:
+            self.by_number.pop(old["number"], None)
+        if entry is None:
+            return
+        table[entry_id] = entry
+        if kind == "account" and entry.get("number") is not None:
+            self.by_number[entry["number"]] = entry_id
+
+    def keys_of(self, account_id: str) -> list[dict[str, Any]]:
+        return sorted(
+            (k for k in self.keys.values() if k["account_id"] == account_id),
+            key=lambda k: k["created_at"],
+        )
+
+    def authenticate(self, key: str) -> str:
+        """The account a presented key acts for; AuthError when it does not admit anyone."""
+        key_id = key_id_of(key)
+        entry = self.keys.get(key_id) if key_id else None
+        if entry is None or not hmac.compare_digest(entry["secret_sha256"] or "", hash_key(key)):
+            raise AuthError(401, "unknown API key")
+        if not entry["enabled"]:
+            raise AuthError(403, f"API key {key_id} is disabled")
+        account = self.accounts.get(entry["account_id"])
+        if account is None or not account["enabled"]:
+            raise AuthError(403, f"account {entry['account_id']!r} is disabled or deleted")
+        return str(entry["account_id"])
+
+    def free_number(self) -> int:
+        """A 9-digit account number not in use (ActiveCampaign's actid has 9 digits)."""
+        while True:
+            number = 100_000_000 + secrets.randbelow(900_000_000)
+            if number not in self.by_number:
+                return number

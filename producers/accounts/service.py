@@ -1,0 +1,159 @@
+"""Accounts and keys on Kafka: every gateway (and the CLI) reads the compacted accounts topic
+into a ``Registry`` and writes changes to it, so every running gateway sees a new or disabled
+key within moments, with no database of its own."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from eventline.errors import TransientError
+from eventline.settings import Settings
+from eventline.topics import Topics
+from producers.accounts.registry import (
+    ACCOUNT,
+    Registry,
+    account_entry,
+    entry_key,
+    key_entry,
+    mint_key,
+)
+from producers.kafka import KafkaWriter
+from schemas.codec import codec
+from schemas.model import now
+
+log = logging.getLogger(__name__)
+
+
+class AccountConflict(Exception):
+    """The account or key exists already, or does not exist."""
+
+
+class Accounts:
+    """The registry kept current from the accounts topic, and the writes to it."""
+
+    def __init__(self, settings: Settings, writer: KafkaWriter) -> None:
+        self.settings = settings
+        self.topic = Topics(settings.topic_prefix).accounts
+        self.registry = Registry()
+        self._writer = writer
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._caught_up = threading.Event()
+        self._thread = threading.Thread(target=self._follow, name="accounts", daemon=True)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        """Read the topic up to its current end (so every existing key works), then follow it."""
+        self._thread.start()
+        if not self._caught_up.wait(timeout_s):
+            raise TransientError(f"accounts topic {self.topic} not read within {timeout_s:.0f}s")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(10)
+
+    def _follow(self) -> None:
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.settings.bootstrap(),
+                "group.id": f"eventline-accounts-{uuid.uuid4()}",  # never commits: reads all
+                "enable.auto.commit": False,
+                "logger": logging.getLogger("librdkafka"),
+            }
+        )
+        try:
+            partitions = consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions
+            tps = [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions]
+            consumer.assign(tps)
+            ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in tps}
+            positions = dict.fromkeys(ends, 0)
+            while not self._stop.is_set():
+                if not self._caught_up.is_set() and all(positions[p] >= e for p, e in ends.items()):
+                    self._caught_up.set()
+                message = consumer.poll(0.2)
+                if message is None:
+                    continue
+                error = message.error()
+                if error is not None:
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        log.warning("accounts topic: %s", error)
+                    continue
+                self._apply(message.key(), message.value())
+                positions[message.partition() or 0] = (message.offset() or 0) + 1
+        except Exception:
+            log.exception("reading the accounts topic %s failed", self.topic)
+        finally:
+            consumer.close()
+
+    def _apply(self, key: bytes | None, value: bytes | None) -> None:
+        try:
+            entry = codec().decode("AccountEntry", value) if value else None
+        except Exception as exc:  # a bad record must not stop the others from applying
+            log.error("accounts topic: skipping undecodable entry %r: %s", key, exc)
+            return
+        with self._lock:
+            self.registry.apply((key or b"").decode(), entry)
+
+    # -- writing -------------------------------------------------------------------------
+
+    async def _write(self, entry: dict[str, Any]) -> dict[str, Any]:
+        key = entry_key(entry["kind"], entry["entry_id"])
+        value = codec().encode("AccountEntry", entry)
+        await self._writer.produce(self.topic, key, value, self.settings.produce_timeout_s)
+        stored = codec().decode("AccountEntry", value)  # as every reader will see it
+        with self._lock:  # read-your-writes, before the consumer sees it come back
+            self.registry.apply(key, stored)
+        return stored
+
+    async def create_account(self, account_id: str, name: str = "") -> dict[str, Any]:
+        with self._lock:
+            if account_id in self.registry.accounts:
+                raise AccountConflict(f"account {account_id!r} exists already")
+            number = self.registry.free_number()
+        return await self._write(account_entry(account_id, name or account_id, number, now()))
+
+    async def create_key(self, account_id: str, label: str = "") -> tuple[dict[str, Any], str]:
+        """A new key for ``account_id``: the entry, and the key itself (shown this once)."""
+        self.account(account_id)
+        key_id, key = mint_key()
+        return await self._write(key_entry(account_id, key_id, key, label, now())), key
+
+    async def set_enabled(
+        self, kind: str, account_id: str, entry_id: str, on: bool
+    ) -> dict[str, Any]:
+        entry = self.account(account_id) if kind == ACCOUNT else self.key(account_id, entry_id)
+        return await self._write({**entry, "enabled": on, "updated_at": now()})
+
+    def account(self, account_id: str) -> dict[str, Any]:
+        with self._lock:
+            entry = self.registry.accounts.get(account_id)
+        if entry is None:
+            raise LookupError(f"no account {account_id!r}")
+        return entry
+
+    def key(self, account_id: str, key_id: str) -> dict[str, Any]:
+        with self._lock:
+            entry = self.registry.keys.get(key_id)
+        if entry is None or entry["account_id"] != account_id:
+            raise LookupError(f"no API key {key_id!r} in account {account_id!r}")
+        return entry
+
+    def authenticate(self, key: str) -> str:
+        with self._lock:
+            return self.registry.authenticate(key)
+
+    def accounts(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return sorted(self.registry.accounts.values(), key=lambda a: a["account_id"])
+
+    def keys_of(self, account_id: str) -> list[dict[str, Any]]:
+        self.account(account_id)
+        with self._lock:
+            return self.registry.keys_of(account_id)
