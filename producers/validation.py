@@ -125,8 +125,12 @@ def parse_event(
     received_at: datetime,
     idempotency_key: str | None = None,
     prefix: str = "",
+    route_key: str | None = None,
 ) -> dict[str, Any]:
-    """Validate one event; return its incoming record. Raises InputRejected naming each field."""
+    """Validate one event; return its incoming record. Raises InputRejected naming each field.
+
+    ``route_key`` names the contact by an identity key the body does not carry (a dialect's
+    path parameter, such as Mailchimp's subscriber hash)."""
     if not isinstance(data, Mapping):
         raise InputRejected([Problem(field=prefix + "body", reason="must be a JSON object")])
     payload = dict(data)
@@ -136,7 +140,7 @@ def parse_event(
         event = EventIn.model_validate(payload)
     except ValidationError as exc:
         raise InputRejected(_problems(exc, prefix)) from exc
-    problems = _identity_problem(event)
+    problems = [] if route_key else _identity_problem(event)
     occurred = event.occurred_at or received_at
     if occurred - received_at > MAX_FUTURE:
         problems.append(Problem(field="occurred_at", reason="is more than a day in the future"))
@@ -156,6 +160,8 @@ def parse_event(
         is_syncing=event.is_syncing,
         attributes_json="{}",
     )
+    if route_key:
+        record["route_key"] = route_key
     return record
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from datetime import UTC, datetime
@@ -40,6 +41,11 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+def subscriber_hash(email: str) -> str:
+    """Mailchimp's name for a list member: the MD5 of the lower-cased email."""
+    return hashlib.md5(normalize_email(email).encode(), usedforsecurity=False).hexdigest()
+
+
 def routing_key(record: dict[str, Any]) -> str:
     """Key of a record on the incoming topic: the identifier the resolver looks up.
 
@@ -62,7 +68,8 @@ def identity_key(account_id: str, kind: str, value: str) -> str:
 
 
 def identity_keys(record: dict[str, Any]) -> list[str]:
-    """Every identity key a record names, primary (routing) key first."""
+    """Every identity key a record names, primary (routing) key first; an email also names
+    its subscriber hash (``md5``), so dialects that address members by hash find them."""
     account = record["account_id"]
     keys = [routing_key(record)]
     for kind, field in (("contact", "contact_id"), ("email", "email"), ("user", "user_id")):
@@ -70,6 +77,8 @@ def identity_keys(record: dict[str, Any]) -> list[str]:
             key = identity_key(account, kind, record[field])
             if key not in keys:
                 keys.append(key)
+    if record.get("email"):
+        keys.append(identity_key(account, "md5", subscriber_hash(record["email"])))
     return keys
 
 

@@ -93,12 +93,18 @@ def find_contacts(
     email: str | None = None,
     user_id: str | None = None,
     contact_id: str | None = None,
+    subscriber_hash: str | None = None,
 ) -> list[dict[str, Any]]:
+    """Contacts of ``account`` matching every identifier given (``subscriber_hash``: the MD5
+    of the lower-cased email, Mailchimp's member id)."""
     conditions, params = ["account_id = {a:String}"], {"a": account}
     for column, value in (("email", email), ("user_id", user_id), ("contact_id", contact_id)):
         if value is not None:
             conditions.append(f"{column} = {{{column}:String}}")
             params[column] = value
+    if subscriber_hash is not None:
+        conditions.append("lower(hex(MD5(email))) = {h:String}")
+        params["h"] = subscriber_hash.lower()
     rows = store.query(
         "SELECT contact_id, email, user_id, attributes, created_at, updated_at "
         f"FROM {{db}}.contacts FINAL WHERE {' AND '.join(conditions)} ORDER BY contact_id",

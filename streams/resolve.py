@@ -43,6 +43,12 @@ def resolve(record: dict[str, Any], key: str, lookup: Lookup, policy: str) -> Re
         return Resolution(forward_to=known[len(ALIAS) :])
     if known is not None:
         return Resolution(contact_id=known)
+    if record["kind"] == EVENT and kind == "md5":
+        # A hash names an existing member only: there is no email to create a contact from.
+        return Resolution(
+            error=f"unknown contact: no contact with subscriber_hash {value!r} in account "
+            f"{account!r} (register the contact with its email first)"
+        )
     if record["kind"] == EVENT and policy != "create":
         label = "user_id" if kind == "user" else kind
         return Resolution(

@@ -16,7 +16,7 @@ from eventline.settings import Settings
 from eventline.topics import Topics
 from producers.accounts.service import Accounts
 from producers.gateway import accounts as accounts_api
-from producers.gateway import contacts, events, status
+from producers.gateway import contacts, events, mailchimp, status
 from producers.gateway.deps import Gateway
 from producers.kafka import KafkaWriter
 from sinks.store import Store
@@ -50,6 +50,11 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(contacts.router)
     app.include_router(status.router)
     app.include_router(accounts_api.router)
+    app.include_router(mailchimp.router)
+
+    @app.exception_handler(mailchimp.MailchimpError)
+    async def mailchimp_error(_request: Request, exc: mailchimp.MailchimpError) -> JSONResponse:
+        return JSONResponse(status_code=exc.doc["status"], content=exc.doc)
 
     @app.exception_handler(TransientError)
     async def unavailable(_request: Request, exc: TransientError) -> JSONResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -123,11 +124,19 @@ ACCOUNT_ID = re.compile(ACCOUNT_PATTERN)
 
 
 def presented_key(authorization: str | None, x_api_key: str | None) -> str | None:
-    """The API key of a request: ``Authorization: Bearer <key>`` or ``X-Api-Key: <key>``."""
+    """The API key of a request: ``Authorization: Bearer <key>``, ``X-Api-Key: <key>``, or
+    HTTP Basic with the key as password (Mailchimp's ``anystring:<key>``)."""
     if x_api_key:
         return x_api_key.strip()
-    if authorization and authorization[:7].lower() == "bearer ":
-        return authorization[7:].strip()
+    scheme, _, value = (authorization or "").strip().partition(" ")
+    if scheme.lower() in ("bearer", "apikey"):
+        return value.strip()
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            return value  # not a key: refused as unknown
+        return decoded.partition(":")[2] or decoded
     return None
 
 

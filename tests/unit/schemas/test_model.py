@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
@@ -20,7 +21,10 @@ from schemas.model import (
     minted_contact_id,
     normalize_email,
     routing_key,
+    subscriber_hash,
 )
+
+MD5 = "acme/md5/" + hashlib.md5(b"a@b.c").hexdigest()
 
 
 def record(**fields: Any) -> dict[str, Any]:
@@ -90,9 +94,17 @@ def test_routing_key_without_identifier_raises() -> None:
 
 def test_identity_keys_primary_first_without_duplicates() -> None:
     rec = record(email="a@b.c", user_id="u-1")
-    assert identity_keys(rec) == ["acme/email/a@b.c", "acme/user/u-1"]
+    assert identity_keys(rec) == ["acme/email/a@b.c", "acme/user/u-1", MD5]
     rec = record(contact_id="c-1", email="a@b.c", user_id="u-1")
-    assert identity_keys(rec) == ["acme/contact/c-1", "acme/email/a@b.c", "acme/user/u-1"]
+    assert identity_keys(rec) == ["acme/contact/c-1", "acme/email/a@b.c", "acme/user/u-1", MD5]
+
+
+def test_the_subscriber_hash_is_mailchimps() -> None:
+    # md5 of "urist.mcvankab@freddiesjokes.com", as in Mailchimp's API reference
+    assert (
+        subscriber_hash(" Urist.McVankab@FreddiesJokes.com")
+        == hashlib.md5(b"urist.mcvankab@freddiesjokes.com").hexdigest()
+    )
 
 
 def test_identity_keys_with_route_key_lists_it_first() -> None:
@@ -106,23 +118,26 @@ def test_identity_keys_with_route_key_lists_it_first() -> None:
 def test_alias_claims_of_a_registration_with_email_and_user_id() -> None:
     rec = record(kind=CONTACT, name=None, email="a@b.c", user_id="u-1")
     claims = alias_claims(rec)
-    assert len(claims) == 1
-    key, claim = claims[0]
-    assert key == "acme/user/u-1"
+    assert [key for key, _ in claims] == ["acme/user/u-1", MD5]
+    _, claim = claims[0]
     assert claim["kind"] == IDENTITY
     assert claim["route_key"] == "acme/email/a@b.c"
     assert claim["user_id"] == "u-1" and claim["email"] == "a@b.c"
     assert rec["kind"] == CONTACT and rec["route_key"] is None  # the original is untouched
 
 
-def test_alias_claims_of_a_single_identifier_is_empty() -> None:
-    assert alias_claims(record(kind=CONTACT, email="a@b.c")) == []
+def test_alias_claims_of_an_email_only_registration_is_its_subscriber_hash() -> None:
+    assert [key for key, _ in alias_claims(record(kind=CONTACT, email="a@b.c"))] == [MD5]
+
+
+def test_alias_claims_of_a_single_identifier_without_email_is_empty() -> None:
+    assert alias_claims(record(kind=CONTACT, user_id="u-1")) == []
 
 
 def test_alias_claims_point_every_secondary_at_the_contact_key() -> None:
     rec = record(kind=CONTACT, contact_id="c-1", email="a@b.c", user_id="u-1")
     claims = alias_claims(rec)
-    assert [key for key, _ in claims] == ["acme/email/a@b.c", "acme/user/u-1"]
+    assert [key for key, _ in claims] == ["acme/email/a@b.c", "acme/user/u-1", MD5]
     assert {claim["route_key"] for _, claim in claims} == {"acme/contact/c-1"}
 
 

@@ -90,3 +90,10 @@ def test_values_with_slashes_stay_whole() -> None:
     key = "acme/user/team/42"
     res = resolve(record(user_id="team/42"), key, table(), "fail")
     assert res.error is not None and "'team/42'" in res.error
+
+
+def test_an_unknown_subscriber_hash_fails_whatever_the_policy() -> None:
+    record = {"kind": EVENT, "account_id": "acme"}
+    resolution = resolve(record, "acme/md5/" + "0" * 32, lambda _key: None, "create")
+    assert resolution.error and "subscriber_hash" in resolution.error
+    assert resolution.contact_id is None and resolution.store == {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from fastapi.testclient import TestClient
@@ -17,12 +18,13 @@ def test_contact_with_email_and_user_id_writes_registration_and_alias(
     assert response.status_code == 202
     assert response.json()["status"] == "received"
     written = writer.incoming()
-    assert [key for key, _ in written] == ["default/user/u-1", "default/email/ada@example.com"]
+    md5 = "default/md5/" + hashlib.md5(b"ada@example.com").hexdigest()
+    primary = "default/email/ada@example.com"
+    assert [key for key, _ in written] == ["default/user/u-1", md5, primary]
     kinds = {key: record["kind"] for key, record in written}
-    assert kinds == {"default/user/u-1": "IDENTITY", "default/email/ada@example.com": "CONTACT"}
-    claim = written[0][1]
-    assert claim["route_key"] == "default/email/ada@example.com"
-    registration = written[1][1]
+    assert kinds == {"default/user/u-1": "IDENTITY", md5: "IDENTITY", primary: "CONTACT"}
+    assert {written[0][1]["route_key"], written[1][1]["route_key"]} == {primary}
+    registration = written[2][1]
     assert registration["event_id"] == response.json()["event_id"]
     assert json.loads(registration["attributes_json"]) == {"plan": "pro"}
 

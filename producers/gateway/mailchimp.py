@@ -1,0 +1,115 @@
+"""Mailchimp dialect: the list-member Events API at Mailchimp's own paths.
+
+A client moves by changing its base URL to ``http://<gateway>/3.0`` and its API key to an
+eventline key (HTTP Basic ``anystring:<key>``, as Mailchimp's clients send it).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
+from fastapi.responses import JSONResponse
+
+from producers.dialects import mailchimp
+from producers.gateway.deps import BodyDep, GatewayDep, get_account
+from producers.validation import InputRejected, parse_event, rejected_record
+from schemas.model import now
+from sinks import queries
+
+router = APIRouter(prefix="/3.0/lists/{list_id}/members/{subscriber_hash}", tags=["mailchimp"])
+
+
+class MailchimpError(Exception):
+    """Answered as a Mailchimp problem document (see ``producers.gateway.app``)."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        super().__init__(doc["detail"])
+        self.doc = doc
+
+
+def mailchimp_account(
+    gateway: GatewayDep,
+    authorization: Annotated[str | None, Header(description="Basic anystring:<key>")] = None,
+    x_eventline_account: Annotated[str | None, Header()] = None,
+) -> str:
+    """The key's account; auth failures in Mailchimp's shape."""
+    try:
+        return get_account(gateway, authorization, None, x_eventline_account)
+    except HTTPException as exc:
+        title = "API Key Invalid" if exc.status_code == 401 else "Forbidden"
+        reason = exc.detail.get("reason", "") if isinstance(exc.detail, dict) else str(exc.detail)
+        raise MailchimpError(mailchimp.problem(exc.status_code, title, reason)) from None
+
+
+AccountDep = Annotated[str, Depends(mailchimp_account)]
+EXAMPLE = {
+    "name": "registered_referral",
+    "properties": {"referral_code": "GAMER42"},
+    "occurred_at": "2026-11-23T10:00:00Z",
+    "is_syncing": False,
+}
+
+
+@router.post(
+    "/events",
+    status_code=204,
+    response_class=Response,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}, "example": EXAMPLE}},
+        }
+    },
+)
+async def add_event(
+    gateway: GatewayDep, account: AccountDep, body: BodyDep, list_id: str, subscriber_hash: str
+) -> Response:
+    """Add an event for a list member (204 once Kafka has it). ``subscriber_hash``: MD5 of
+    the lower-cased email, or the email itself. Events for unknown members fail in the worker
+    (``process_error`` in the incoming events) since a hash cannot create a contact."""
+    received_at = now()
+    source = f"mailchimp:{list_id}"
+    identity, route_key = mailchimp.member_identity(account, subscriber_hash)
+    try:
+        if body.error is not None:
+            raise InputRejected([body.error])
+        native = mailchimp.to_native(body.data, identity)
+        record = parse_event(
+            native, account=account, source=source, received_at=received_at, route_key=route_key
+        )
+    except InputRejected as exc:
+        data = {**body.data, **identity} if isinstance(body.data, dict) else identity
+        record = rejected_record(data, account=account, source=source, received_at=received_at)
+        await gateway.publish([], [(record, exc.problems, body.raw)])
+        return JSONResponse(status_code=400, content=mailchimp.invalid(exc.problems))
+    await gateway.publish([record])
+    return Response(status_code=204)
+
+
+@router.get("/events")
+def list_events(
+    gateway: GatewayDep,
+    account: AccountDep,
+    list_id: str,
+    subscriber_hash: str,
+    count: int = Query(default=10, ge=1, le=1000),
+    offset: int = Query(default=0, ge=0),
+) -> dict[str, Any]:
+    """A member's events, newest first: ``events`` and ``total_items`` (10 by default)."""
+    store = gateway.require_store()
+    identity, route_key = mailchimp.member_identity(account, subscriber_hash)
+    if route_key is not None:
+        found = queries.find_contacts(store, account, subscriber_hash=subscriber_hash)
+    else:
+        found = queries.find_contacts(
+            store, account, email=identity.get("email"), contact_id=identity.get("contact_id")
+        )
+    if not found:
+        raise MailchimpError(mailchimp.not_found())
+    events, total = queries.timeline(store, account, found[0]["contact_id"], count, offset)
+    return {
+        "events": [mailchimp.event_view(e) for e in events],
+        "total_items": total,
+        "_links": [],
+    }
