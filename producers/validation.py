@@ -46,6 +46,7 @@ class EventIn(_Identified):
     """An event as the native API accepts it."""
 
     name: str = Field(min_length=1, max_length=200)
+    event_type: str | None = Field(default=None, min_length=1, max_length=100)
     occurred_at: datetime | None = None
     properties: dict[str, Any] = Field(default_factory=dict)
     value: float | None = None
@@ -159,6 +160,7 @@ def parse_event(
         value=event.value,
         is_syncing=event.is_syncing,
         attributes_json="{}",
+        event_type=event.event_type,
     )
     if route_key:
         record["route_key"] = route_key
@@ -187,6 +189,7 @@ def parse_contact(data: Any, *, account: str, source: str, received_at: datetime
         value=None,
         is_syncing=False,
         attributes_json=json.dumps(contact.attributes, separators=(",", ":"), sort_keys=True),
+        event_type=None,
     )
     return record
 
@@ -221,4 +224,5 @@ def rejected_record(
         "is_syncing": False,
         "attributes_json": "{}",
         "attempt": 0,
+        "event_type": text("event_type"),
     }

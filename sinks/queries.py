@@ -14,11 +14,11 @@ from sinks.store import Store
 _INCOMING_COLUMNS = (
     "event_id, receipt_id, kind, status, process_error, source, idempotency_key, email, "
     "user_id, contact_id, name, occurred_at, received_at, updated_at, properties, value, "
-    "is_syncing, attributes, attempt, account_id"
+    "is_syncing, attributes, attempt, account_id, event_type, route_key"
 )
 _EVENT_COLUMNS = (
     "event_id, contact_id, name, occurred_at, received_at, processed_at, properties, value, "
-    "is_syncing, source, idempotency_key"
+    "is_syncing, source, idempotency_key, event_type"
 )
 
 
@@ -86,6 +86,34 @@ def timeline(
     return [_jsonable(r) for r in rows], int(total)
 
 
+def account_events(
+    store: Store, account: str, filters: dict[str, str | None], count: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The account's canonical events, newest first, filtered by any of: ``email``,
+    ``user_id``, ``contact_id``, ``name``, ``event_type``."""
+    columns = {
+        "email": "contact_email",
+        "user_id": "contact_user_id",
+        "contact_id": "contact_id",
+        "name": "name",
+        "event_type": "event_type",
+    }
+    conditions, params = ["account_id = {a:String}"], {"a": account, "n": count, "o": offset}
+    for field, value in filters.items():
+        if value is not None:
+            conditions.append(f"{columns[field]} = {{{field}:String}}")
+            params[field] = value
+    where = " AND ".join(conditions)
+    rows = store.query(
+        f"SELECT {_EVENT_COLUMNS}, contact_email AS email, contact_user_id AS user_id "
+        f"FROM {{db}}.events FINAL WHERE {where} "
+        "ORDER BY occurred_at DESC, event_id DESC LIMIT {n:UInt32} OFFSET {o:UInt32}",
+        params,
+    )
+    total = store.query(f"SELECT count() AS n FROM {{db}}.events FINAL WHERE {where}", params)
+    return [_jsonable(r) for r in rows], int(total[0]["n"])
+
+
 def find_contacts(
     store: Store,
     account: str,
@@ -140,4 +168,6 @@ def record_from_row(row: dict[str, Any]) -> dict[str, Any]:
         "is_syncing": bool(row["is_syncing"]),
         "attributes_json": json.dumps(row["attributes"], separators=(",", ":"), sort_keys=True),
         "attempt": int(row["attempt"]),
+        "event_type": row.get("event_type"),
+        "route_key": row.get("route_key"),
     }

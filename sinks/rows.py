@@ -21,6 +21,7 @@ EVENT_COLUMNS = (
     "contact_email",
     "contact_user_id",
     "contact_attributes",
+    "event_type",
 )
 
 INCOMING_COLUMNS = (
@@ -46,6 +47,8 @@ INCOMING_COLUMNS = (
     "attributes",
     "attempt",
     "raw",
+    "event_type",
+    "route_key",
 )
 
 # Rank of a status within one attempt: anything final outranks "received".
@@ -86,6 +89,7 @@ def event_row(event: dict[str, Any]) -> tuple[Any, ...]:
         event["contact_email"],
         event["contact_user_id"],
         event["contact_attributes_json"],
+        event.get("event_type"),
     )
 
 
@@ -119,7 +123,17 @@ def incoming_row(
         record["attributes_json"],
         record["attempt"],
         raw,
+        record.get("event_type"),
+        _sent_under(record),
     )
+
+
+def _sent_under(record: dict[str, Any]) -> str | None:
+    """The route key of a record that names no contact itself (forwarded records, which do,
+    are re-driven from their own fields)."""
+    if record.get("email") or record.get("user_id") or record.get("contact_id"):
+        return None
+    return record.get("route_key")
 
 
 def status_row(status: dict[str, Any]) -> tuple[Any, ...]:

@@ -208,6 +208,7 @@ async def _emit_undecodable(w: Worker, event: EventT[Any], error: str) -> None:
         "is_syncing": False,
         "attributes_json": "{}",
         "attempt": 0,
+        "event_type": None,
     }
     raw = (event.value or b"")[:4096].decode("utf-8", "replace")
     await _emit_status(w, record, "FAILED", error, raw)

@@ -60,4 +60,5 @@ def canonical_event(
         "contact_email": contact.get("email"),
         "contact_user_id": contact.get("user_id"),
         "contact_attributes_json": contact["attributes_json"],
+        "event_type": record.get("event_type"),
     }

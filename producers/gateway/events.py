@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Header
@@ -58,10 +59,18 @@ def _rejection(record: dict[str, Any], problems: list[Problem]) -> dict[str, Any
     }
 
 
-async def _accept(
-    gateway: Gateway, body: Body, account: str, idempotency_key: str | None
+async def accept_events(
+    gateway: Gateway,
+    body: Body,
+    account: str,
+    idempotency_key: str | None,
+    translate: Callable[[Any], Any] | None = None,
+    source: str | None = None,
 ) -> JSONResponse:
+    """Validate, publish and answer one event or a bulk array (shared by the dialects, whose
+    ``translate`` turns each item into a native event or raises InputRejected)."""
     received_at = now()
+    source = source or body.source
     bulk = isinstance(body.data, list)
     items = body.data if bulk else [body.data]
     if bulk and len(items) > gateway.settings.bulk_max_events:
@@ -84,18 +93,23 @@ async def _accept(
         try:
             if body.error is not None:
                 raise InputRejected([body.error])
+            if translate is not None:
+                try:
+                    item = translate(item)
+                except InputRejected as exc:
+                    raise InputRejected(
+                        [Problem(field=prefix + p.field, reason=p.reason) for p in exc.problems]
+                    ) from exc
             record = parse_event(
                 item,
                 account=account,
-                source=body.source,
+                source=source,
                 received_at=received_at,
                 prefix=prefix,
                 idempotency_key=None if bulk else idempotency_key,
             )
         except InputRejected as exc:
-            record = rejected_record(
-                item, account=account, source=body.source, received_at=received_at
-            )
+            record = rejected_record(item, account=account, source=source, received_at=received_at)
             rejected.append((record, exc.problems, body.raw if not bulk else _text(item)))
             results.append(_rejection(record, exc.problems))
             continue
@@ -148,7 +162,7 @@ async def post_events(
     A resend with the same `idempotency_key` (body field or `Idempotency-Key` header) is counted
     once and reported as `duplicate`. The answer comes after Kafka acknowledged the write.
     """
-    return await _accept(gateway, body, account, idempotency_key)
+    return await accept_events(gateway, body, account, idempotency_key)
 
 
 # Registers the EventIn model in the OpenAPI components for the $ref above.

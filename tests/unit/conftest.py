@@ -42,6 +42,7 @@ def incoming_record() -> dict[str, Any]:
         "attributes_json": "{}",
         "attempt": 0,
         "route_key": None,
+        "event_type": "purchase",
     }
 
 
@@ -74,6 +75,7 @@ def canonical_record() -> dict[str, Any]:
         "contact_email": "ada@example.com",
         "contact_user_id": "u-42",
         "contact_attributes_json": '{"plan":"pro"}',
+        "event_type": "purchase",
     }
 
 
