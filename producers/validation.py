@@ -127,6 +127,7 @@ def parse_event(
     idempotency_key: str | None = None,
     prefix: str = "",
     route_key: str | None = None,
+    unknown_contact: str | None = None,
 ) -> dict[str, Any]:
     """Validate one event; return its incoming record. Raises InputRejected naming each field.
 
@@ -164,6 +165,7 @@ def parse_event(
     )
     if route_key:
         record["route_key"] = route_key
+    record["unknown_contact"] = unknown_contact
     return record
 
 

@@ -35,7 +35,7 @@ from schemas.model import CONTACT, EVENT, check_record, contact_key, now, routin
 from streams.app import Worker
 from streams.canonical import apply_registration, canonical_event, new_contact
 from streams.idempotency import classify, entry
-from streams.resolve import resolve
+from streams.resolve import resolve, why_fail
 
 log = logging.getLogger(__name__)
 
@@ -214,13 +214,18 @@ async def _emit_undecodable(w: Worker, event: EventT[Any], error: str) -> None:
     await _emit_status(w, record, "FAILED", error, raw)
 
 
+def _policy(w: Worker, record: dict[str, Any]) -> str:
+    """The record's own unknown-contact rule (a dialect's), else its account's policy."""
+    return record.get("unknown_contact") or w.settings.policy_for(record["account_id"])
+
+
 async def _resolve(w: Worker, record: dict[str, Any], message_key: str) -> str:
     """Incoming stage, keyed by identity: find the contact, forward keyed by contact."""
     check_record(record)
     # An identity claim is about the key it was sent under; any other record resolves under
     # its own routing key (equal to the message key when written by eventline's producers).
     key = message_key if record["kind"] == "IDENTITY" else routing_key(record)
-    resolution = resolve(record, key, w.identities.get, w.settings.policy_for(record["account_id"]))
+    resolution = resolve(record, key, w.identities.get, _policy(w, record))
     if resolution.error:
         await _emit_status(w, record, "FAILED", resolution.error)
         return "failed"
@@ -262,11 +267,11 @@ async def _process(w: Worker, record: dict[str, Any]) -> str:
     if contact is None:
         # Under 'fail' the resolver mints contacts only for registrations, and a registration
         # precedes its contact's events on this partition: a missing contact is unknown.
-        if w.settings.policy_for(record["account_id"]) == "fail":
+        if _policy(w, record) == "fail":
             raise InvalidEvent(
                 "contact_id",
                 f"unknown contact: no contact {record['contact_id']!r} in account "
-                f"{record['account_id']!r} (this account's unknown-contact policy is 'fail')",
+                f"{record['account_id']!r} ({why_fail(record)})",
             )
         contact = new_contact(record, now_ms)
         await _send(w.contacts_out, key, codec().encode("Contact", contact))

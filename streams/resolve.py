@@ -23,6 +23,13 @@ class Resolution:
     store: dict[str, str] = field(default_factory=dict)
 
 
+def why_fail(record: dict[str, Any]) -> str:
+    """Why an unknown contact fails this record, for its process_error."""
+    if record.get("unknown_contact") == "fail":
+        return f"events from {record.get('source')} must name an existing contact"
+    return "this account's unknown-contact policy is 'fail'"
+
+
 def resolve(record: dict[str, Any], key: str, lookup: Lookup, policy: str) -> Resolution:
     """Resolve ``record``, which arrived under identity ``key``, against the identity table.
 
@@ -53,7 +60,7 @@ def resolve(record: dict[str, Any], key: str, lookup: Lookup, policy: str) -> Re
         label = "user_id" if kind == "user" else kind
         return Resolution(
             error=f"unknown contact: no contact with {label} {value!r} in account {account!r} "
-            "(this account's unknown-contact policy is 'fail')"
+            f"({why_fail(record)})"
         )
     contact_id = minted_contact_id(key)
     return Resolution(contact_id=contact_id, store={key: contact_id})

@@ -4,6 +4,7 @@ key within moments, with no database of its own."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import uuid
@@ -130,6 +131,21 @@ class Accounts:
     ) -> dict[str, Any]:
         entry = self.account(account_id) if kind == ACCOUNT else self.key(account_id, entry_id)
         return await self._write({**entry, "enabled": on, "updated_at": now()})
+
+    async def update_settings(self, account_id: str, **changes: Any) -> dict[str, Any]:
+        """Merge ``changes`` into the account's settings (dialect switches and lists)."""
+        entry = self.account(account_id)
+        settings = {**json.loads(entry["settings_json"] or "{}"), **changes}
+        return await self._write(
+            {**entry, "settings_json": json.dumps(settings, sort_keys=True), "updated_at": now()}
+        )
+
+    def settings_of(self, account_id: str) -> dict[str, Any]:
+        """The account's settings; {} for an account that has no entry (open access)."""
+        with self._lock:
+            entry = self.registry.accounts.get(account_id)
+        loaded: dict[str, Any] = json.loads(entry["settings_json"]) if entry else {}
+        return loaded
 
     def account(self, account_id: str) -> dict[str, Any]:
         with self._lock:

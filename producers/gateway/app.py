@@ -16,7 +16,7 @@ from eventline.settings import Settings
 from eventline.topics import Topics
 from producers.accounts.service import Accounts
 from producers.gateway import accounts as accounts_api
-from producers.gateway import contacts, events, mailchimp, mailerpath, status
+from producers.gateway import activecampaign, contacts, events, mailchimp, mailerpath, status
 from producers.gateway.deps import Gateway
 from producers.kafka import KafkaWriter
 from sinks.store import Store
@@ -52,6 +52,11 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(accounts_api.router)
     app.include_router(mailchimp.router)
     app.include_router(mailerpath.router)
+    app.include_router(activecampaign.router)
+
+    @app.exception_handler(activecampaign.DialectAnswer)
+    async def dialect_answer(_request: Request, exc: activecampaign.DialectAnswer) -> JSONResponse:
+        return JSONResponse(status_code=exc.status, content=exc.content)
 
     @app.exception_handler(mailchimp.MailchimpError)
     async def mailchimp_error(_request: Request, exc: mailchimp.MailchimpError) -> JSONResponse:

@@ -43,6 +43,7 @@ def incoming_record() -> dict[str, Any]:
         "attempt": 0,
         "route_key": None,
         "event_type": "purchase",
+        "unknown_contact": None,
     }
 
 

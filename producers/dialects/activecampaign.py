@@ -1,0 +1,124 @@
+"""ActiveCampaign event tracking, mapped onto the native event. Pure logic.
+
+- ``POST /event`` (form-data: ``actid``, ``key``, ``event``, ``eventdata``, ``visit``): the
+  account is named by its number (``actid``) and a key of it; ``visit`` is JSON with the
+  contact's ``email``. The event needs an existing contact: it is never created from here.
+- ``eventdata`` becomes the properties: a JSON object as is, anything else as
+  ``{"eventdata": "<text>"}``; tracking logs show it back as ``value``.
+- Account settings: ``event_tracking`` (on unless switched off) and ``event_names`` (the
+  whitelist; deleting a name keeps logged events).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from producers.validation import InputRejected, Problem
+
+SPAWNED = {"success": 1, "message": "Event spawned"}
+EVENTDATA = "eventdata"
+
+
+def failure(message: str) -> dict[str, Any]:
+    return {"success": 0, "message": message}
+
+
+def tracking_enabled(settings: Mapping[str, Any]) -> bool:
+    return bool(settings.get("event_tracking", True))
+
+
+def whitelist(settings: Mapping[str, Any]) -> list[str]:
+    return list(settings.get("event_names", []))
+
+
+def actid_of(form: Mapping[str, Any]) -> int | None:
+    try:
+        return int(str(form.get("actid", "")).strip())
+    except ValueError:
+        return None
+
+
+def visit_email(form: Mapping[str, Any]) -> str | None:
+    """The email in the form's ``visit`` JSON, if any."""
+    try:
+        visit = json.loads(form.get("visit") or "")
+    except (TypeError, ValueError):
+        return None
+    email = visit.get("email") if isinstance(visit, dict) else None
+    return str(email) if email else None
+
+
+def to_native(form: Mapping[str, Any]) -> dict[str, Any]:
+    """The native event of a tracking form. Raises InputRejected naming each field."""
+    problems = []
+    name = str(form.get("event") or "").strip()
+    if not name:
+        problems.append(Problem(field="event", reason="is required"))
+    email = visit_email(form)
+    if not email:
+        problems.append(Problem(field="visit", reason='must be JSON with the email: {"email": …}'))
+    if problems:
+        raise InputRejected(problems)
+    return {"name": name, "email": email, "properties": properties_of(form.get("eventdata"))}
+
+
+def properties_of(eventdata: Any) -> dict[str, Any]:
+    if eventdata in (None, ""):
+        return {}
+    try:
+        parsed = json.loads(eventdata)
+    except (TypeError, ValueError):
+        parsed = None
+    return parsed if isinstance(parsed, dict) else {EVENTDATA: str(eventdata)}
+
+
+def eventdata_of(properties: Mapping[str, Any]) -> str | None:
+    """The ``value`` a tracking log shows: the eventdata as it was sent."""
+    if not properties:
+        return None
+    if set(properties) == {EVENTDATA}:
+        return str(properties[EVENTDATA])
+    return json.dumps(properties, separators=(",", ":"))
+
+
+def tracking_log(event: Mapping[str, Any], base_url: str) -> dict[str, Any]:
+    """One event as ActiveCampaign lists a tracking log."""
+    event_id, contact = event["event_id"], event["contact_id"]
+    return {
+        "subscriberid": contact,
+        "type": event["name"],
+        "value": eventdata_of(event.get("properties") or {}),
+        "tstamp": event["occurred_at"],
+        "hash": hashlib.sha1(event_id.encode(), usedforsecurity=False).hexdigest(),
+        "links": {"contact": f"{base_url}/api/3/trackingLogs/{event_id}/contact"},
+        "id": event_id,
+        "contact": contact,
+    }
+
+
+def activity(log: Mapping[str, Any], base_url: str) -> dict[str, Any]:
+    """The activity that references one tracking log."""
+    links = f"{base_url}/api/3/activities/{log['id']}"
+    return {
+        "tstamp": log["tstamp"],
+        "subscriberid": log["subscriberid"],
+        "reference_type": "TrackingLog",
+        "reference_id": log["id"],
+        "reference_action": log["type"],
+        "jsonData": None,
+        "userid": "0",
+        "permission": "",
+        "referenceModelName": "tracking-log",
+        "reference": {"type": "tracking-log", "id": log["id"]},
+        "links": {
+            "user": f"{links}/user",
+            "recipients": f"{links}/recipients",
+            "reference": f"{links}/reference",
+            "notes": f"{links}/notes",
+        },
+        "id": log["id"],
+        "user": None,
+    }

@@ -1,0 +1,193 @@
+"""ActiveCampaign dialect: ``POST /event`` (trackcmp.net's form) and the ``/api/3`` event
+tracking resources (the on/off switch, whitelisted names, tracking logs, activities).
+
+The account is named by its number (``actid``) with one of its keys as the event ``key``; the
+``/api/3`` routes take a key in ``Api-Token``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from producers.accounts.registry import AuthError
+from producers.dialects import activecampaign as ac
+from producers.gateway.deps import BodyDep, GatewayDep
+from producers.validation import InputRejected, Problem, parse_event, rejected_record
+from schemas.model import now
+from sinks import queries
+
+router = APIRouter(tags=["activecampaign"])
+SOURCE = "activecampaign"
+NOT_AUTHORIZED = {"message": "You are not authorized to access this resource"}
+
+
+class DialectAnswer(Exception):
+    """An answer in ActiveCampaign's shape (see ``producers.gateway.app``)."""
+
+    def __init__(self, status: int, content: dict[str, Any]) -> None:
+        super().__init__(str(content))
+        self.status = status
+        self.content = content
+
+
+def api_account(
+    gateway: GatewayDep, api_token: Annotated[str | None, Header(alias="Api-Token")] = None
+) -> str:
+    """The account of the ``Api-Token`` key."""
+    try:
+        return gateway.accounts.authenticate(api_token or "")
+    except AuthError:
+        raise DialectAnswer(403, NOT_AUTHORIZED) from None
+
+
+ApiAccount = Annotated[str, Depends(api_account)]
+
+
+@router.post("/event", openapi_extra={"requestBody": {"content": {"multipart/form-data": {}}}})
+async def track_event(gateway: GatewayDep, body: BodyDep) -> JSONResponse:
+    """Track an event (form-data ``actid``, ``key``, ``event``, ``eventdata``, ``visit``).
+
+    200 ``{"success": 1, "message": "Event spawned"}`` once Kafka has it. Refused with
+    ``success: 0``: a wrong key or actid (403), tracking switched off (403), a missing event
+    name or visit email (400). The event needs an existing contact: for an unknown email it is
+    not written, and shows as a failed incoming event.
+    """
+    form = body.data if isinstance(body.data, dict) else {}
+    try:
+        account = gateway.accounts.authenticate(str(form.get("key") or ""))
+    except AuthError:
+        return JSONResponse(status_code=403, content=ac.failure("Invalid event key"))
+    number = gateway.accounts.account(account).get("number")
+    if ac.actid_of(form) != number:
+        return JSONResponse(status_code=403, content=ac.failure("actid does not match the key"))
+    received_at = now()
+    try:
+        if not ac.tracking_enabled(gateway.accounts.settings_of(account)):
+            raise InputRejected([Problem(field="event", reason="event tracking is switched off")])
+        record = parse_event(
+            ac.to_native(form),
+            account=account,
+            source=SOURCE,
+            received_at=received_at,
+            unknown_contact="fail",
+        )
+    except InputRejected as exc:
+        named = {"name": form.get("event"), "email": ac.visit_email(form)}
+        rejected = rejected_record(named, account=account, source=SOURCE, received_at=received_at)
+        await gateway.publish([], [(rejected, exc.problems, body.raw)])
+        status = 403 if "switched off" in exc.problems[0].reason else 400
+        message = "; ".join(f"{p.field}: {p.reason}" for p in exc.problems)
+        return JSONResponse(status_code=status, content=ac.failure(message))
+    await gateway.publish([record])
+    return JSONResponse(status_code=200, content=ac.SPAWNED)
+
+
+class Switch(BaseModel):
+    enabled: bool
+
+
+class EventTracking(BaseModel):
+    eventTracking: Switch
+
+
+class Name(BaseModel):
+    name: str
+
+
+class EventTrackingEvent(BaseModel):
+    eventTrackingEvent: Name
+
+
+@router.get("/api/3/eventTracking")
+def get_tracking(gateway: GatewayDep, account: ApiAccount) -> dict[str, Any]:
+    """Whether event tracking is on (it is until switched off)."""
+    enabled = ac.tracking_enabled(gateway.accounts.settings_of(account))
+    return {"eventTracking": {"enabled": enabled}}
+
+
+@router.post("/api/3/eventTracking")
+async def set_tracking(
+    gateway: GatewayDep, account: ApiAccount, body: EventTracking
+) -> dict[str, Any]:
+    """Switch event tracking on or off; while off, ``POST /event`` is refused."""
+    await gateway.accounts.update_settings(account, event_tracking=body.eventTracking.enabled)
+    return {"eventTracking": {"enabled": body.eventTracking.enabled}}
+
+
+@router.get("/api/3/eventTrackingEvents")
+def list_names(gateway: GatewayDep, account: ApiAccount) -> dict[str, Any]:
+    """The whitelisted event names (the ones automations may use)."""
+    names = ac.whitelist(gateway.accounts.settings_of(account))
+    return {"eventTrackingEvents": [{"name": n} for n in names], "meta": {"total": len(names)}}
+
+
+@router.post("/api/3/eventTrackingEvents", status_code=201)
+async def add_name(
+    gateway: GatewayDep, account: ApiAccount, body: EventTrackingEvent
+) -> dict[str, Any]:
+    """Whitelist an event name (adding a listed name again changes nothing)."""
+    name = body.eventTrackingEvent.name.strip()
+    names = ac.whitelist(gateway.accounts.settings_of(account))
+    if name and name not in names:
+        await gateway.accounts.update_settings(account, event_names=[*names, name])
+    return {"eventTrackingEvent": {"name": name}}
+
+
+@router.delete("/api/3/eventTrackingEvents/{name:path}")
+async def delete_name(gateway: GatewayDep, account: ApiAccount, name: str) -> dict[str, Any]:
+    """Remove a name from the whitelist (URL-encoded); events already logged stay."""
+    names = ac.whitelist(gateway.accounts.settings_of(account))
+    if name not in names:
+        raise DialectAnswer(404, {"message": f"No Result found for EventTrackingEvent {name!r}"})
+    await gateway.accounts.update_settings(account, event_names=[n for n in names if n != name])
+    return {}
+
+
+def _logs(
+    gateway: GatewayDep, account: str, contact_id: str, request: Request, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    store = gateway.require_store()
+    if not queries.find_contacts(store, account, contact_id=contact_id):
+        raise DialectAnswer(
+            404, {"message": f"No Result found for Subscriber with id {contact_id}"}
+        )
+    events, total = queries.timeline(store, account, contact_id, limit, offset)
+    base = str(request.base_url).rstrip("/")
+    return [ac.tracking_log(e, base) for e in events], total
+
+
+@router.get("/api/3/contacts/{contact_id}/trackingLogs")
+def tracking_logs(
+    gateway: GatewayDep,
+    account: ApiAccount,
+    contact_id: str,
+    request: Request,
+    limit: int = Query(default=20, ge=1, le=100),
+    offset: int = Query(default=0, ge=0),
+) -> dict[str, Any]:
+    """A contact's events as tracking logs, newest first."""
+    logs, _ = _logs(gateway, account, contact_id, request, limit, offset)
+    return {"trackingLogs": logs}
+
+
+@router.get("/api/3/activities")
+def activities(
+    gateway: GatewayDep,
+    account: ApiAccount,
+    request: Request,
+    contact: str = Query(description="The contact id"),
+    limit: int = Query(default=20, ge=1, le=100),
+    offset: int = Query(default=0, ge=0),
+) -> dict[str, Any]:
+    """A contact's events and the activities that reference them."""
+    logs, total = _logs(gateway, account, contact, request, limit, offset)
+    base = str(request.base_url).rstrip("/")
+    return {
+        "trackingLogs": logs,
+        "activities": [ac.activity(log, base) for log in logs],
+        "meta": {"total": str(total)},
+    }
