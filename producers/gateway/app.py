@@ -16,7 +16,15 @@ from eventline.settings import Settings
 from eventline.topics import Topics
 from producers.accounts.service import Accounts
 from producers.gateway import accounts as accounts_api
-from producers.gateway import activecampaign, contacts, events, mailchimp, mailerpath, status
+from producers.gateway import (
+    activecampaign,
+    contacts,
+    events,
+    mailchimp,
+    mailerpath,
+    segment,
+    status,
+)
 from producers.gateway.deps import Gateway
 from producers.kafka import KafkaWriter
 from sinks.store import Store
@@ -53,6 +61,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(mailchimp.router)
     app.include_router(mailerpath.router)
     app.include_router(activecampaign.router)
+    app.include_router(segment.router)
 
     @app.exception_handler(activecampaign.DialectAnswer)
     async def dialect_answer(_request: Request, exc: activecampaign.DialectAnswer) -> JSONResponse:

@@ -136,7 +136,8 @@ def presented_key(authorization: str | None, x_api_key: str | None) -> str | Non
             decoded = base64.b64decode(value.strip(), validate=True).decode()
         except (ValueError, UnicodeDecodeError):
             return value  # not a key: refused as unknown
-        return decoded.partition(":")[2] or decoded
+        user, _, password = decoded.partition(":")
+        return password or user  # Segment sends its write key as the user name
     return None
 
 

@@ -1,0 +1,188 @@
+"""Segment dialect: ``/v1/identify``, ``/v1/track`` and ``/v1/batch`` as Segment's HTTP
+tracking API has them. A Segment-compatible SDK moves by pointing its API host at the gateway
+and using an eventline key as its write key (HTTP Basic user name, or ``writeKey`` in the
+body)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+from fastapi.responses import JSONResponse
+
+from producers.accounts.registry import AuthError
+from producers.dialects import segment
+from producers.gateway.deps import Body, BodyDep, Gateway, GatewayDep, get_account
+from producers.validation import (
+    InputRejected,
+    Problem,
+    parse_contact,
+    parse_event,
+    rejected_record,
+)
+from schemas.model import CONTACT, EVENT, alias_claims, now
+
+router = APIRouter(prefix="/v1", tags=["segment"])
+SOURCE = "segment"
+OK = {"success": True}
+TRACK = {
+    "userId": "u-1",
+    "event": "Order Completed",
+    "properties": {"revenue": 12.5, "sku": "MUG-1"},
+    "timestamp": "2026-11-23T10:00:00Z",
+    "messageId": "msg-1001",
+}
+Rejection = tuple[dict[str, Any], list[Problem], str | None]
+
+
+def _account(gateway: Gateway, authorization: str | None, body: Body, named: str | None) -> str:
+    write_key = body.data.get("writeKey") if isinstance(body.data, dict) else None
+    if not authorization and write_key:
+        try:
+            return gateway.accounts.authenticate(str(write_key))
+        except AuthError as exc:
+            raise _refused(exc.status, exc.reason) from None
+    try:
+        return get_account(gateway, authorization, None, named)
+    except Exception as exc:
+        detail = getattr(exc, "detail", {})
+        reason = detail.get("reason", str(exc)) if isinstance(detail, dict) else str(detail)
+        raise _refused(getattr(exc, "status_code", 401), reason) from None
+
+
+class _Refused(Exception):
+    def __init__(self, answer: JSONResponse) -> None:
+        super().__init__("refused")
+        self.answer = answer
+
+
+def _refused(status: int, reason: str) -> _Refused:
+    return _Refused(JSONResponse(status_code=status, content={"success": False, "message": reason}))
+
+
+def _one(
+    account: str, kind: str, message: Any, received_at: Any
+) -> tuple[dict[str, Any] | None, Rejection | None]:
+    """(record, None) for a valid call, (None, rejection) otherwise."""
+    try:
+        if kind == "track":
+            native = segment.track_to_native(message, received_at)
+            return parse_event(
+                native, account=account, source=SOURCE, received_at=received_at
+            ), None
+        if kind == "identify":
+            contact = segment.identify_to_native(message)
+            return parse_contact(
+                contact, account=account, source=SOURCE, received_at=received_at
+            ), None
+        raise InputRejected([Problem(field="type", reason="must be identify or track")])
+    except InputRejected as exc:
+        fields = message if isinstance(message, dict) else {}
+        seen = {"name": fields.get("event"), "idempotency_key": fields.get("messageId")}
+        record = rejected_record(
+            {**seen, **(segment.who(fields) if fields else {})},
+            account=account,
+            source=SOURCE,
+            received_at=received_at,
+            kind=CONTACT if kind == "identify" else EVENT,
+        )
+        return None, (record, exc.problems, json.dumps(message, default=str)[:65536])
+
+
+async def _answer(
+    gateway: Gateway, account: str, calls: list[tuple[str, Any]], prefix: bool
+) -> JSONResponse:
+    received_at = now()
+    accepted: list[dict[str, Any]] = []
+    claims: list[tuple[str, dict[str, Any]]] = []
+    rejected: list[Rejection] = []
+    errors: list[dict[str, str]] = []
+    for index, (kind, message) in enumerate(calls):
+        record, rejection = _one(account, kind, message, received_at)
+        if record is not None:
+            accepted.append(record)
+            if record["kind"] == CONTACT:
+                claims.extend(alias_claims(record))
+        elif rejection is not None:
+            rejected.append(rejection)
+            where = f"batch[{index}]." if prefix else ""
+            errors.extend({"field": where + p.field, "reason": p.reason} for p in rejection[1])
+    await gateway.publish(accepted, rejected, claims)
+    if errors:
+        content = {"success": False, "message": "invalid calls were not recorded as accepted"}
+        return JSONResponse(status_code=400, content={**content, "errors": errors})
+    return JSONResponse(status_code=200, content=OK)
+
+
+def _body(example: Any) -> dict[str, Any]:
+    content = {"application/json": {"schema": {"type": "object"}, "example": example}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+AuthHeader = Annotated[str | None, Header(description="Basic <writeKey>: (or writeKey in body)")]
+
+
+async def _single(
+    gateway: Gateway, body: Body, kind: str, auth: str | None, named: str | None
+) -> JSONResponse:
+    try:
+        account = _account(gateway, auth, body, named)
+    except _Refused as exc:
+        return exc.answer
+    if body.error is not None:
+        return JSONResponse(
+            status_code=400, content={"success": False, "message": body.error.reason}
+        )
+    return await _answer(gateway, account, [(kind, body.data)], prefix=False)
+
+
+@router.post("/track", openapi_extra=_body(TRACK))
+async def track(
+    gateway: GatewayDep,
+    body: BodyDep,
+    authorization: AuthHeader = None,
+    x_eventline_account: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    """Record an event (``event``, ``properties``, ``userId``/``anonymousId``, timestamps,
+    ``messageId`` as idempotency key). 200 ``{"success": true}`` once Kafka has it."""
+    return await _single(gateway, body, "track", authorization, x_eventline_account)
+
+
+@router.post(
+    "/identify",
+    openapi_extra=_body({"userId": "u-1", "traits": {"email": "ada@example.com", "plan": "pro"}}),
+)
+async def identify(
+    gateway: GatewayDep,
+    body: BodyDep,
+    authorization: AuthHeader = None,
+    x_eventline_account: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    """Register or update a contact: ``userId``, ``traits`` (``email`` names it; every trait
+    is merged into its attributes)."""
+    return await _single(gateway, body, "identify", authorization, x_eventline_account)
+
+
+@router.post("/batch", openapi_extra=_body({"batch": [{"type": "track", **TRACK}]}))
+async def batch(
+    gateway: GatewayDep,
+    body: BodyDep,
+    authorization: AuthHeader = None,
+    x_eventline_account: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    """Many calls at once (``batch``: each with ``type`` identify or track), in order."""
+    try:
+        account = _account(gateway, authorization, body, x_eventline_account)
+        items = segment.batch_items(body.data)
+    except _Refused as exc:
+        return exc.answer
+    except InputRejected as exc:
+        reason = exc.problems[0].reason
+        return JSONResponse(status_code=400, content={"success": False, "message": reason})
+    if len(items) > gateway.settings.bulk_max_events:
+        limit = gateway.settings.bulk_max_events
+        message = f"at most {limit} calls per batch"
+        return JSONResponse(status_code=413, content={"success": False, "message": message})
+    calls = [(str(m.get("type")) if isinstance(m, dict) else "", m) for m in items]
+    return await _answer(gateway, account, calls, prefix=True)
