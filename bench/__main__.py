@@ -154,7 +154,13 @@ def bench_sink(pipeline: Pipeline, settings: Settings) -> None:
         _high_watermarks(settings.bootstrap(), t)
         for t in (topics.incoming, topics.event_status, topics.events, topics.contacts)
     )
-    sink = ClickHouseSink(settings, pipeline.store, group_id=f"bench-sink-{uuid.uuid4()}")
+    assert pipeline.accounts is not None
+    sink = ClickHouseSink(
+        settings,
+        pipeline.store,
+        group_id=f"bench-sink-{uuid.uuid4()}",
+        erased=pipeline.accounts.erased_event_types,
+    )
     written = lambda: sum(s.get() for s in _row_counters())  # noqa: E731
     start_rows = written()
     thread = threading.Thread(target=sink.run, daemon=True)

@@ -85,13 +85,16 @@ def gateway() -> None:
 def sink() -> None:
     """Run only the ClickHouse sink."""
     from eventline.topics import ensure_topics
+    from producers.accounts.service import Accounts
     from sinks.sink import ClickHouseSink
     from sinks.store import open_store
 
     _logging(True)
     settings = get_settings()
     ensure_topics(settings)
-    runner = ClickHouseSink(settings, open_store(settings))
+    accounts = Accounts(settings)  # erased event types
+    accounts.start()
+    runner = ClickHouseSink(settings, open_store(settings), erased=accounts.erased_event_types)
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     try:
         runner.run()

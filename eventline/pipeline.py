@@ -26,6 +26,7 @@ from eventline.errors import EventlineError
 from eventline.local_kafka import LocalKafka
 from eventline.settings import Settings
 from eventline.topics import Topics, admin_client, ensure_topics
+from producers.accounts.service import Accounts
 from producers.gateway.app import create_app
 from sinks.sink import ClickHouseSink
 from sinks.store import Store, open_store
@@ -145,13 +146,18 @@ class Pipeline:
         self.sink: ClickHouseSink | None = None
         self.sink_thread: threading.Thread | None = None
         self.gateway: GatewayServer | None = None
+        self.accounts: Accounts | None = None  # the sink's view of erased event types
 
     def start(self) -> None:
         if self.kafka is not None:
             self.kafka.start()
         ensure_topics(self.settings)
         self.store = open_store(self.settings)
-        self.sink = ClickHouseSink(self.settings, self.store)
+        self.accounts = Accounts(self.settings)
+        self.accounts.start()
+        self.sink = ClickHouseSink(
+            self.settings, self.store, erased=self.accounts.erased_event_types
+        )
         self.sink_thread = threading.Thread(target=self.sink.run, name="sink", daemon=True)
         self.sink_thread.start()
         if self.worker is not None:
@@ -183,5 +189,7 @@ class Pipeline:
         if self.sink is not None and self.sink_thread is not None:
             self.sink.stop()
             self.sink_thread.join(timeout=30)
+        if self.accounts is not None:
+            self.accounts.stop()
         if self.kafka is not None and stop_kafka:
             self.kafka.stop()

@@ -171,3 +171,28 @@ def record_from_row(row: dict[str, Any]) -> dict[str, Any]:
         "event_type": row.get("event_type"),
         "route_key": row.get("route_key"),
     }
+
+
+# A contact's member number (Emma's member_id): its id's first 15 hex digits as a number, as
+# producers.dialects.emma.member_number computes it.
+_MEMBER_NUMBER = (
+    "reinterpretAsUInt64(reverse(unhex(concat('0', "
+    "substring(replaceAll(contact_id, '-', ''), 1, 15)))))"
+)
+
+
+def contact_by_member_number(store: Store, account: str, number: int) -> dict[str, Any] | None:
+    rows = store.query(
+        "SELECT contact_id, email, user_id FROM {db}.contacts FINAL "
+        f"WHERE account_id = {{a:String}} AND {_MEMBER_NUMBER} = {{m:UInt64}} LIMIT 1",
+        {"a": account, "m": number},
+    )
+    return rows[0] if rows else None
+
+
+def delete_events_of_type(store: Store, account: str, event_type: str) -> None:
+    """Remove an event type's events from the events table (timelines and analytics)."""
+    store.command(
+        "DELETE FROM {db}.events WHERE account_id = {a:String} AND event_type = {t:String}",
+        {"a": account, "t": event_type},
+    )

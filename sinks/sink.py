@@ -13,7 +13,8 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -43,9 +44,20 @@ Mapper = Callable[[dict[str, Any]], tuple[Any, ...] | None]
 class ClickHouseSink:
     """Consumes the output topics and writes them to ClickHouse; run it with ``run()``."""
 
-    def __init__(self, settings: Settings, store: Store, group_id: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        group_id: str | None = None,
+        erased: Callable[[], Mapping[tuple[str, str], datetime]] | None = None,
+    ) -> None:
+        """``erased`` gives the (account, event type) pairs whose events received up to a
+        cutoff must not be in ClickHouse (deleted event types): the sink deletes the rows
+        already written and never writes them again, even when it replays a topic."""
         self.settings = settings
         self.store = store
+        self._erased = erased or dict
+        self._erasures_done: set[tuple[str, str, datetime]] = set()
         topics = Topics(settings.topic_prefix)
         # topic -> (schema, table, columns, mapper)
         self._routes: dict[str, tuple[str, str, tuple[str, ...], Mapper]] = {
@@ -98,6 +110,7 @@ class ClickHouseSink:
                     log.warning("consume failed, retrying: %s", exc)
                     self._stop.wait(1.0)
                     continue
+                self._erase()
                 if batch:
                     self._write_until_done(batch)
         finally:
@@ -132,17 +145,36 @@ class ClickHouseSink:
             SINK_ERRORS.labels("commit").inc()
             log.warning("offset commit failed, batch will be replayed: %s", exc)
 
+    def _erase(self) -> None:
+        """Delete the rows of newly erased event types (in this thread, between inserts, so
+        no batch built before the erasure lands after it)."""
+        for (account, event_type), cutoff in self._erased().items():
+            if (account, event_type, cutoff) in self._erasures_done:
+                continue
+            try:
+                self.store.command(
+                    "DELETE FROM {db}.events WHERE account_id = {a:String} "
+                    "AND event_type = {t:String} AND received_at <= {c:DateTime64(6, 'UTC')}",
+                    {"a": account, "t": event_type, "c": cutoff},
+                )
+            except Exception as exc:
+                SINK_ERRORS.labels("erase").inc()
+                log.warning("erasing %s/%s failed, retrying later: %s", account, event_type, exc)
+                continue
+            self._erasures_done.add((account, event_type, cutoff))
+
     def write_batch(self, batch: list[Message]) -> None:
         """Write one batch of Kafka messages to ClickHouse (no commit)."""
         by_table: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         columns: dict[str, tuple[str, ...]] = {}
+        erased = self._erased()
         for msg in batch:
             error = msg.error()
             if error is not None:
                 if error.code() != KafkaError._PARTITION_EOF:
                     log.warning("consume error: %s", error)
                 continue
-            row = self._row(msg)
+            row = self._row(msg, erased)
             if row is not None:
                 table, cols, values = row
                 by_table[table].append(values)
@@ -157,7 +189,9 @@ class ClickHouseSink:
             BATCH_ROWS.observe(len(table_rows))
             ROWS_WRITTEN.labels(table).inc(len(table_rows))
 
-    def _row(self, msg: Message) -> tuple[str, tuple[str, ...], tuple[Any, ...]] | None:
+    def _row(
+        self, msg: Message, erased: Mapping[tuple[str, str], datetime]
+    ) -> tuple[str, tuple[str, ...], tuple[Any, ...]] | None:
         schema, table, cols, mapper = self._routes[_position(msg)[0]]
         try:
             record = codec().decode(schema, msg.value() or b"")
@@ -167,8 +201,15 @@ class ClickHouseSink:
             SINK_ERRORS.labels("undecodable").inc()
             log.error("skipping %s[%d]@%d: %s", msg.topic(), msg.partition(), msg.offset(), exc)
             return None
+        if table == "events" and _is_erased(record, erased):
+            return None
         values = mapper(record)
         return None if values is None else (table, cols, values)
+
+
+def _is_erased(event: dict[str, Any], erased: Mapping[tuple[str, str], datetime]) -> bool:
+    cutoff = erased.get((event["account_id"], event.get("event_type") or ""))
+    return cutoff is not None and event["received_at"] <= cutoff
 
 
 def _received_row(record: dict[str, Any]) -> tuple[Any, ...] | None:

@@ -63,8 +63,9 @@ class Store:
         return applied
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        """Run a statement. ``{db}`` in ``sql`` is the configured database."""
         with self._lock:
-            return self._client.command(sql, parameters=parameters)
+            return self._client.command(sql.replace("{db}", self.database), parameters=parameters)
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Rows as dicts. ``{db}`` in ``sql`` is the configured database."""

@@ -8,6 +8,7 @@ import json
 import logging
 import threading
 import uuid
+from datetime import datetime
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
@@ -28,6 +29,8 @@ from schemas.codec import codec
 from schemas.model import now
 
 log = logging.getLogger(__name__)
+# Account setting: event type -> ISO time; its events received until then are erased.
+ERASED = "erased_event_types"
 
 
 class AccountConflict(Exception):
@@ -37,7 +40,7 @@ class AccountConflict(Exception):
 class Accounts:
     """The registry kept current from the accounts topic, and the writes to it."""
 
-    def __init__(self, settings: Settings, writer: KafkaWriter) -> None:
+    def __init__(self, settings: Settings, writer: KafkaWriter | None = None) -> None:
         self.settings = settings
         self.topic = Topics(settings.topic_prefix).accounts
         self.registry = Registry()
@@ -105,6 +108,8 @@ class Accounts:
     # -- writing -------------------------------------------------------------------------
 
     async def _write(self, entry: dict[str, Any]) -> dict[str, Any]:
+        if self._writer is None:
+            raise RuntimeError("this Accounts instance only reads the accounts topic")
         key = entry_key(entry["kind"], entry["entry_id"])
         value = codec().encode("AccountEntry", entry)
         await self._writer.produce(self.topic, key, value, self.settings.produce_timeout_s)
@@ -146,6 +151,19 @@ class Accounts:
             entry = self.registry.accounts.get(account_id)
         loaded: dict[str, Any] = json.loads(entry["settings_json"]) if entry else {}
         return loaded
+
+    def erased_event_types(self) -> dict[tuple[str, str], datetime]:
+        """(account, event type) -> cutoff: events of that type received up to the cutoff are
+        erased from analytics (an Emma event type was deleted)."""
+        with self._lock:
+            entries = list(self.registry.accounts.values())
+        erased: dict[tuple[str, str], datetime] = {}
+        for entry in entries:
+            for event_type, cutoff in (
+                json.loads(entry["settings_json"] or "{}").get(ERASED, {}).items()
+            ):
+                erased[(entry["account_id"], event_type)] = datetime.fromisoformat(cutoff)
+        return erased
 
     def account(self, account_id: str) -> dict[str, Any]:
         with self._lock:

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from producers.accounts.registry import AuthError
 from producers.dialects import activecampaign as ac
-from producers.gateway.deps import BodyDep, GatewayDep
+from producers.gateway.deps import BodyDep, DialectAnswer, GatewayDep
 from producers.validation import InputRejected, Problem, parse_event, rejected_record
 from schemas.model import now
 from sinks import queries
@@ -23,15 +23,6 @@ from sinks import queries
 router = APIRouter(tags=["activecampaign"])
 SOURCE = "activecampaign"
 NOT_AUTHORIZED = {"message": "You are not authorized to access this resource"}
-
-
-class DialectAnswer(Exception):
-    """An answer in ActiveCampaign's shape (see ``producers.gateway.app``)."""
-
-    def __init__(self, status: int, content: dict[str, Any]) -> None:
-        super().__init__(str(content))
-        self.status = status
-        self.content = content
 
 
 def api_account(

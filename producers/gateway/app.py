@@ -19,13 +19,14 @@ from producers.gateway import accounts as accounts_api
 from producers.gateway import (
     activecampaign,
     contacts,
+    emma,
     events,
     mailchimp,
     mailerpath,
     segment,
     status,
 )
-from producers.gateway.deps import Gateway
+from producers.gateway.deps import DialectAnswer, Gateway
 from producers.kafka import KafkaWriter
 from sinks.store import Store
 
@@ -62,9 +63,10 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(mailerpath.router)
     app.include_router(activecampaign.router)
     app.include_router(segment.router)
+    app.include_router(emma.router)
 
-    @app.exception_handler(activecampaign.DialectAnswer)
-    async def dialect_answer(_request: Request, exc: activecampaign.DialectAnswer) -> JSONResponse:
+    @app.exception_handler(DialectAnswer)
+    async def dialect_answer(_request: Request, exc: DialectAnswer) -> JSONResponse:
         return JSONResponse(status_code=exc.status, content=exc.content)
 
     @app.exception_handler(mailchimp.MailchimpError)

@@ -34,6 +34,16 @@ PRODUCE_SECONDS = Histogram(
 RECENT_KEYS = 100_000
 
 
+class DialectAnswer(Exception):
+    """An answer in a vendor dialect's own shape (status and body), raised from anywhere in a
+    dialect's handlers; ``producers.gateway.app`` turns it into the response."""
+
+    def __init__(self, status: int, content: dict[str, Any]) -> None:
+        super().__init__(str(content))
+        self.status = status
+        self.content = content
+
+
 @dataclass
 class Gateway:
     """What request handlers need: settings, topic names, the Kafka writer, the read store."""

@@ -88,7 +88,13 @@ def test_sink_replay_of_the_same_or_recut_batches_never_doubles(
         return int(raw), int(final)
 
     # Not run: only its write path is used (its own group, so the live sink is not disturbed).
-    replayer = ClickHouseSink(settings, store, group_id=f"replay-{uuid.uuid4()}")
+    assert pipeline.accounts is not None
+    replayer = ClickHouseSink(
+        settings,
+        store,
+        group_id=f"replay-{uuid.uuid4()}",
+        erased=pipeline.accounts.erased_event_types,  # as every sink is run
+    )
     _, final_before = counts()
     replayer.write_batch(batch)  # a replay of everything, cut differently than the live sink
     raw_after_replay, final_after_replay = counts()

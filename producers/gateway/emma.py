@@ -1,0 +1,219 @@
+"""Emma dialect: member event types and member events under ``/{account_id}/events``.
+
+``account_id`` is the account's number; the key comes as HTTP Basic (Emma's
+``public_key:private_key``: the eventline key as password, or alone). A key only ever acts on
+its own account's number.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header
+from fastapi.responses import JSONResponse
+
+from producers.accounts.registry import AuthError
+from producers.accounts.service import ERASED
+from producers.dialects import emma
+from producers.gateway.deps import BodyDep, DialectAnswer, Gateway, GatewayDep, presented_key
+from producers.validation import InputRejected, Problem, parse_event, rejected_record
+from schemas.model import now
+from sinks import queries
+
+router = APIRouter(prefix="/{account_id:int}/events", tags=["emma"])
+SOURCE = "emma"
+
+
+def emma_account(
+    account_id: int,
+    gateway: GatewayDep,
+    authorization: Annotated[str | None, Header(description="Basic public:private")] = None,
+) -> str:
+    """The key's account, which must be the one the path names."""
+    try:
+        account = gateway.accounts.authenticate(presented_key(authorization, None) or "")
+    except AuthError as exc:
+        raise DialectAnswer(exc.status, {"error": exc.reason}) from None
+    if gateway.accounts.account(account).get("number") != account_id:
+        raise DialectAnswer(403, {"error": f"this key does not belong to account {account_id}"})
+    return account
+
+
+AccountDep = Annotated[str, Depends(emma_account)]
+
+
+def _types(gateway: Gateway, account: str) -> list[dict[str, Any]]:
+    return emma.event_types(gateway.accounts.settings_of(account))
+
+
+def _bad(problems: list[Problem]) -> DialectAnswer:
+    reasons = "; ".join(f"{p.field}: {p.reason}" for p in problems)
+    return DialectAnswer(400, {"error": reasons, "errors": [p.model_dump() for p in problems]})
+
+
+def _type_body(body: Any) -> tuple[str, str]:
+    try:
+        return emma.check_type_body(body)
+    except InputRejected as exc:
+        raise _bad(exc.problems) from None
+
+
+def _one_type(types: list[dict[str, Any]], event_type_id: int) -> dict[str, Any]:
+    found = emma.find_type(types, {"event_type_id": event_type_id})
+    if found is None:
+        raise DialectAnswer(404, {"error": f"no member event type {event_type_id}"})
+    return found
+
+
+@router.post("")
+async def create_type(
+    gateway: GatewayDep, account: AccountDep, account_id: int, body: BodyDep
+) -> dict[str, Any]:
+    """Create a member event type (400 without ``event_type`` or ``display_name``, or when the
+    type exists already)."""
+    event_type, display_name = _type_body(body.data)
+    types = _types(gateway, account)
+    if any(t["event_type"] == event_type for t in types):
+        raise DialectAnswer(400, {"error": f"event type {event_type!r} already exists"})
+    entry = {
+        "event_type_id": max([t["event_type_id"] for t in types], default=0) + 1,
+        "event_type": event_type,
+        "display_name": display_name,
+        "created_at": emma.emma_time(now()),
+    }
+    await gateway.accounts.update_settings(account, **{emma.TYPES: [*types, entry]})
+    return emma.type_view(account_id, entry)
+
+
+@router.get("")
+def list_types(gateway: GatewayDep, account: AccountDep, account_id: int) -> list[dict[str, Any]]:
+    """Every member event type of the account."""
+    return [emma.type_view(account_id, t) for t in _types(gateway, account)]
+
+
+@router.get("/{event_type_id:int}")
+def get_type(
+    gateway: GatewayDep, account: AccountDep, account_id: int, event_type_id: int
+) -> dict[str, Any]:
+    """One member event type (404 when missing)."""
+    return emma.type_view(account_id, _one_type(_types(gateway, account), event_type_id))
+
+
+@router.put("/{event_type_id:int}")
+async def update_type(
+    gateway: GatewayDep, account: AccountDep, account_id: int, event_type_id: int, body: BodyDep
+) -> dict[str, Any]:
+    """Change a type's ``event_type`` and ``display_name`` (404 when missing, 400 when another
+    type has that ``event_type``)."""
+    types = _types(gateway, account)
+    found = _one_type(types, event_type_id)
+    event_type, display_name = _type_body(body.data)
+    if any(t["event_type"] == event_type and t is not found for t in types):
+        raise DialectAnswer(400, {"error": f"event type {event_type!r} already exists"})
+    updated = {**found, "event_type": event_type, "display_name": display_name}
+    changed = [updated if t is found else t for t in types]
+    await gateway.accounts.update_settings(account, **{emma.TYPES: changed})
+    return emma.type_view(account_id, updated)
+
+
+@router.delete("/{event_type_id:int}")
+async def delete_type(
+    gateway: GatewayDep, account: AccountDep, event_type_id: int
+) -> dict[str, Any]:
+    """Delete a type and every event of it from timelines and analytics (not reversible)."""
+    store = gateway.require_store()
+    types = _types(gateway, account)
+    found = _one_type(types, event_type_id)
+    remaining = [t for t in types if t is not found]
+    erased = {**gateway.accounts.settings_of(account).get(ERASED, {})}
+    erased[found["event_type"]] = now().isoformat()
+    await gateway.accounts.update_settings(account, **{emma.TYPES: remaining, ERASED: erased})
+    # At once for this answer; the sink erases again, and never rewrites them on a replay.
+    queries.delete_events_of_type(store, account, found["event_type"])
+    return {"deleted": True}
+
+
+@router.post("/members")
+async def add_member_events(
+    gateway: GatewayDep, account: AccountDep, account_id: int, body: BodyDep
+) -> JSONResponse:
+    """Record 1 to 10 member events, each naming the member (``email`` or ``member_id``) and
+    the type (``event_type`` or ``event_type_id``); all are accepted, or none (400)."""
+    received_at = now()
+    types = _types(gateway, account)
+    try:
+        items = emma.member_events(body.data)
+    except InputRejected as exc:
+        record = rejected_record({}, account=account, source=SOURCE, received_at=received_at)
+        await gateway.publish([], [(record, exc.problems, body.raw)])
+        raise _bad(exc.problems) from None
+    records, members, rejected, problems = [], [], [], []
+    for index, item in enumerate(items):
+        try:
+            native, _ = emma.to_native(item, types)
+            member = _member(gateway, account, item)
+            record = parse_event(
+                {**native, **member}, account=account, source=SOURCE, received_at=received_at
+            )
+        except InputRejected as exc:
+            fields = item if isinstance(item, dict) else {}
+            named = {"email": fields.get("email"), "name": fields.get("event_type")}
+            bad = rejected_record(named, account=account, source=SOURCE, received_at=received_at)
+            rejected.append((bad, exc.problems, None))
+            problems += [
+                Problem(field=f"events[{index}].{p.field}", reason=p.reason) for p in exc.problems
+            ]
+            continue
+        records.append(record)
+        members.append(item.get("member_id") if isinstance(item, dict) else None)
+    if problems:
+        await gateway.publish([], rejected)
+        raise _bad(problems)
+    await gateway.publish(records)
+    views = []
+    for record, member_id in zip(records, members, strict=True):
+        view = emma.member_event_view(account_id, {**_stored(record), "contact_id": None}, types)
+        view["member_id"] = member_id if member_id is not None else _member_of(gateway, record)
+        views.append(view)
+    return JSONResponse(status_code=200, content=views)
+
+
+def _member(gateway: Gateway, account: str, item: dict[str, Any]) -> dict[str, Any]:
+    """The native identity of a member event: its email, or the contact of its member_id."""
+    if item.get("email"):
+        return {"email": item["email"]}
+    try:
+        number = int(item["member_id"])
+    except (TypeError, ValueError):
+        raise InputRejected([Problem(field="member_id", reason="must be a number")]) from None
+    contact = queries.contact_by_member_number(gateway.require_store(), account, number)
+    if contact is None:
+        raise InputRejected([Problem(field="member_id", reason=f"no member {number}")])
+    return {"contact_id": contact["contact_id"]}
+
+
+def _stored(record: dict[str, Any]) -> dict[str, Any]:
+    return {**record, "properties": json.loads(record["properties_json"])}
+
+
+def _member_of(gateway: Gateway, record: dict[str, Any]) -> int | None:
+    """The member id of an email, when ClickHouse already knows the contact."""
+    if gateway.store is None or not record.get("email"):
+        return None
+    found = queries.find_contacts(gateway.store, record["account_id"], email=record["email"])
+    return emma.member_number(found[0]["contact_id"]) if found else None
+
+
+@router.get("/members/{member_id:int}")
+def member_events(
+    gateway: GatewayDep, account: AccountDep, account_id: int, member_id: int
+) -> list[dict[str, Any]]:
+    """A member's events, newest first (404 when there is no such member)."""
+    store = gateway.require_store()
+    contact = queries.contact_by_member_number(store, account, member_id)
+    if contact is None:
+        raise DialectAnswer(404, {"error": f"no member {member_id}"})
+    events, _ = queries.timeline(store, account, contact["contact_id"], 1000, 0)
+    types = _types(gateway, account)
+    return [emma.member_event_view(account_id, e, types) for e in events]
