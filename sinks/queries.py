@@ -173,11 +173,11 @@ def record_from_row(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# A contact's member number (Emma's member_id): its id's first 15 hex digits as a number, as
+# A contact's member number (Emma's member_id): its id's first 13 hex digits as a number, as
 # producers.dialects.emma.member_number computes it.
 _MEMBER_NUMBER = (
-    "reinterpretAsUInt64(reverse(unhex(concat('0', "
-    "substring(replaceAll(contact_id, '-', ''), 1, 15)))))"
+    "reinterpretAsUInt64(reverse(unhex(concat('000', "
+    "substring(replaceAll(contact_id, '-', ''), 1, 13)))))"
 )
 
 
