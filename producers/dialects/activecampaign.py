@@ -16,6 +16,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from producers.dialects import split_value
 from producers.validation import InputRejected, Problem
 
 SPAWNED = {"success": 1, "message": "Event spawned"}
@@ -62,7 +63,11 @@ def to_native(form: Mapping[str, Any]) -> dict[str, Any]:
         problems.append(Problem(field="visit", reason='must be JSON with the email: {"email": …}'))
     if problems:
         raise InputRejected(problems)
-    return {"name": name, "email": email, "properties": properties_of(form.get("eventdata"))}
+    properties, value = split_value(properties_of(form.get("eventdata")))
+    native: dict[str, Any] = {"name": name, "email": email, "properties": properties}
+    if value is not None:
+        native["value"] = value
+    return native
 
 
 def properties_of(eventdata: Any) -> dict[str, Any]:
@@ -87,10 +92,13 @@ def eventdata_of(properties: Mapping[str, Any]) -> str | None:
 def tracking_log(event: Mapping[str, Any], base_url: str) -> dict[str, Any]:
     """One event as ActiveCampaign lists a tracking log."""
     event_id, contact = event["event_id"], event["contact_id"]
+    properties = dict(event.get("properties") or {})
+    if event.get("value") is not None and set(properties) != {EVENTDATA}:
+        properties["value"] = event["value"]  # as it came, inside the eventdata object
     return {
         "subscriberid": contact,
         "type": event["name"],
-        "value": eventdata_of(event.get("properties") or {}),
+        "value": eventdata_of(properties),
         "tstamp": event["occurred_at"],
         "hash": hashlib.sha1(event_id.encode(), usedforsecurity=False).hexdigest(),
         "links": {"contact": f"{base_url}/api/3/trackingLogs/{event_id}/contact"},

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from producers.dialects import split_value
 from producers.validation import InputRejected, Problem
 from schemas.model import identity_key
 
@@ -50,6 +51,9 @@ def to_native(body: Any, identity: Mapping[str, str]) -> dict[str, Any]:
     if problems:
         raise InputRejected(problems)
     native = {field: body[field] for field in FIELDS if body.get(field) is not None}
+    native["properties"], value = split_value(body.get("properties") or {})
+    if value is not None:
+        native["value"] = value
     return {**native, **identity}
 
 

@@ -71,3 +71,11 @@ def test_a_tracking_log_and_its_activity_have_the_documented_fields() -> None:
     activity = ac.activity(log, "http://h")
     assert activity["reference_type"] == "TrackingLog" and activity["reference_id"] == "e-1"
     assert activity["reference"] == {"type": "tracking-log", "id": "e-1"}
+
+
+def test_a_numeric_value_in_eventdata_is_the_events_value_and_reads_back() -> None:
+    native = ac.to_native({**FORM, "eventdata": '{"sku": "MUG-1", "value": 12.5}'})
+    assert native["properties"] == {"sku": "MUG-1"} and native["value"] == 12.5
+    event = {"event_id": "e", "contact_id": "c", "name": "purchase", "occurred_at": "t"}
+    log = ac.tracking_log({**event, "properties": {"sku": "MUG-1"}, "value": 12.5}, "http://h")
+    assert log["value"] == '{"sku":"MUG-1","value":12.5}'

@@ -61,3 +61,10 @@ def test_errors_are_mailchimp_problem_documents() -> None:
 def test_a_listed_event_has_name_properties_and_occurred_at() -> None:
     row = {"name": "n", "properties": {"a": "1"}, "occurred_at": "2026-11-23T10:00:00+00:00"}
     assert mailchimp.event_view({**row, "value": 3}) == row
+
+
+def test_a_numeric_value_property_is_the_events_value() -> None:
+    native = mailchimp.to_native({"name": "purchase", "properties": {"value": "12.5"}}, {})
+    assert native["value"] == 12.5 and native["properties"] == {}
+    kept = mailchimp.to_native({"name": "purchase", "properties": {"value": "high"}}, {})
+    assert "value" not in kept and kept["properties"] == {"value": "high"}
