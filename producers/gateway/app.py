@@ -33,6 +33,25 @@ from sinks.store import Store
 DESCRIPTION = """
 eventline accepts events and contact registrations, writes them to Kafka, and answers once Kafka
 has acknowledged the write. Every request gets an id whose status you can look up.
+
+**Native API** (`/v1/events`, `/v1/contacts`): the reference; see each operation's example.
+
+**Vendor dialects**: change the base URL and the key, keep your client.
+- Mailchimp: `POST /3.0/lists/{list_id}/members/{md5 of email}/events` with
+  `--user "any:$KEY"` and `{"name": "registered_referral", "properties": {"code": "GAMER42"}}`
+- ActiveCampaign: `POST /event` form `actid=<account number>`, `key=$KEY`,
+  `event=file download request`, `eventdata=…`, `visit={"email":"ada@example.com"}`;
+  `/api/3/eventTracking`, `/api/3/eventTrackingEvents`, `/api/3/contacts/{id}/trackingLogs`,
+  `/api/3/activities?contact={id}` with header `Api-Token: $KEY`
+- Emma: `POST /{account number}/events/members` with `--user "public:$KEY"` and
+  `{"events": [{"email": "ada@example.com", "event_type": "visited_website"}]}`
+- MailerPath: `POST /api/v1/client/events` with `X-Api-Key: $KEY` and
+  `{"event_type": "purchase", "email": "ada@example.com", "value": 12.5}`
+- Segment: `POST /v1/track` with `--user "$KEY:"` and
+  `{"userId": "u-1", "event": "Order Completed", "messageId": "m-1"}`
+
+Keys: `POST /v1/accounts`, then `POST /v1/accounts/{id}/keys` (admin), or
+`eventline accounts create` / `eventline keys create`.
 """
 
 
