@@ -14,7 +14,8 @@ from sinks.store import Store
 _INCOMING_COLUMNS = (
     "event_id, receipt_id, kind, status, process_error, source, idempotency_key, email, "
     "user_id, contact_id, name, occurred_at, received_at, updated_at, properties, value, "
-    "is_syncing, attributes, attempt, account_id, event_type, route_key"
+    "is_syncing, attributes, attempt, account_id, event_type, route_key, "
+    "unknown_contact"
 )
 _EVENT_COLUMNS = (
     "event_id, contact_id, name, occurred_at, received_at, processed_at, properties, value, "
@@ -170,6 +171,7 @@ def record_from_row(row: dict[str, Any]) -> dict[str, Any]:
         "attempt": int(row["attempt"]),
         "event_type": row.get("event_type"),
         "route_key": row.get("route_key"),
+        "unknown_contact": row.get("unknown_contact"),
     }
 
 

@@ -49,6 +49,7 @@ INCOMING_COLUMNS = (
     "raw",
     "event_type",
     "route_key",
+    "unknown_contact",
 )
 
 # Rank of a status within one attempt: anything final outranks "received".
@@ -125,6 +126,7 @@ def incoming_row(
         raw,
         record.get("event_type"),
         _sent_under(record),
+        record.get("unknown_contact"),
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from eventline.pipeline import Pipeline
-from tests.integration.helpers import eventually, unique_email
+from tests.integration.helpers import eventually, unique_email, wait_status
 
 
 def test_the_guides_event_is_spawned_logged_and_kept_after_its_name_is_deleted(
@@ -75,3 +75,19 @@ def test_the_guides_event_is_spawned_logged_and_kept_after_its_name_is_deleted(
 
     row = eventually(failed, what="the event for an unknown contact marked failed")
     assert row["email"] == "nobody@example.com" and "existing contact" in row["process_error"]
+
+    # Re-driven, it still needs an existing contact; once registered, it goes through.
+    headers = {"X-Api-Key": key}
+    failed_id = row["event_id"]
+    assert http.post(f"/v1/events/{failed_id}/redrive", headers=headers).status_code == 202
+    wait_status(http, failed_id, want="failed", account=account_id, receipts=1)
+
+    def attempt_failed() -> dict[str, Any] | None:
+        body = http.get(f"/v1/events/{failed_id}", headers=headers).json()
+        receipt = body["receipts"][0]
+        return body if receipt["attempt"] == 1 and receipt["status"] == "failed" else None
+
+    eventually(attempt_failed, what="the re-driven event failed again, not creating a contact")
+    http.post("/v1/contacts", json={"email": "nobody@example.com"}, headers=headers)
+    assert http.post(f"/v1/events/{failed_id}/redrive", headers=headers).status_code == 202
+    wait_status(http, failed_id, account=account_id)
