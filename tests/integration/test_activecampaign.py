@@ -91,3 +91,46 @@ def test_the_guides_event_is_spawned_logged_and_kept_after_its_name_is_deleted(
     http.post("/v1/contacts", json={"email": "nobody@example.com"}, headers=headers)
     assert http.post(f"/v1/events/{failed_id}/redrive", headers=headers).status_code == 202
     wait_status(http, failed_id, account=account_id)
+
+
+def test_the_tracking_switch_and_the_whitelist_listing(
+    pipeline: Pipeline, http: httpx.Client
+) -> None:
+    account_id = f"ac-{uuid.uuid4().hex[:8]}"
+    account = http.post("/v1/accounts", json={"account_id": account_id}).json()
+    key = http.post(f"/v1/accounts/{account_id}/keys").json()["key"]
+    api = {"Api-Token": key}
+    assert http.get("/api/3/eventTracking", headers=api).json() == {
+        "eventTracking": {"enabled": True}
+    }
+    off = {"eventTracking": {"enabled": False}}
+    assert http.post("/api/3/eventTracking", json=off, headers=api).json() == off
+    assert http.get("/api/3/eventTracking", headers=api).json() == off
+    form = {
+        "actid": str(account["number"]),
+        "key": key,
+        "event": "login",
+        "visit": '{"email": "ada@example.com"}',
+    }
+    refused = http.post("/event", data=form)
+    assert refused.status_code == 403 and refused.json()["success"] == 0
+
+    def rejected() -> list[dict[str, Any]] | None:
+        rows = http.get(
+            "/v1/incoming", params={"status": "rejected"}, headers={"X-Api-Key": key}
+        ).json()["incoming"]
+        return rows or None
+
+    (row,) = eventually(rejected, what="the refused event recorded as rejected")
+    assert row["name"] == "login" and "switched off" in row["process_error"]
+    on = {"eventTracking": {"enabled": True}}
+    assert http.post("/api/3/eventTracking", json=on, headers=api).json() == on
+    assert http.post("/event", data=form).json()["success"] == 1
+
+    for name in ("file download request", "login"):
+        body = {"eventTrackingEvent": {"name": name}}
+        assert http.post("/api/3/eventTrackingEvents", json=body, headers=api).status_code == 201
+    assert http.get("/api/3/eventTrackingEvents", headers=api).json() == {
+        "eventTrackingEvents": [{"name": "file download request"}, {"name": "login"}],
+        "meta": {"total": 2},
+    }
