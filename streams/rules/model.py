@@ -72,3 +72,18 @@ def as_number(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+class WorkflowRule(BaseModel):
+    """When an event matches, trigger a workflow for its contact: every time, once per
+    contact, or at most once per period."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["workflow"] = "workflow"
+    rule_id: str = Field(min_length=1, max_length=128)
+    account_id: str
+    workflow_id: str = Field(min_length=1, max_length=128)
+    when: EventMatch
+    once_per_contact: bool = False
+    at_most_every_s: int | None = Field(default=None, gt=0)
