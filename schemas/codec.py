@@ -38,6 +38,9 @@ SCHEMA_FILES: dict[str, str] = {
     "CanonicalEvent": "canonical_event.avsc",
     "Contact": "contact.avsc",
     "AccountEntry": "account_entry.avsc",
+    "TagChange": "tag_change.avsc",
+    "SegmentTransition": "segment_transition.avsc",
+    "WorkflowTrigger": "workflow_trigger.avsc",
 }
 
 # Record name -> {bytes field: embedded record name}, encoded and decoded transparently.

@@ -111,6 +111,47 @@ def account_key_record() -> dict[str, Any]:
     }
 
 
+AUTOMATION_RECORDS: dict[str, dict[str, Any]] = {
+    "TagChange": {
+        "account_id": "acme",
+        "contact_id": "7c1d4c55-0f4e-5b8e-8a3a-3e3f1f2f9a01",
+        "tag": "mug-enthusiast",
+        "change": "added",
+        "rule_id": "mugs",
+        "event_id": "4a0f6f39-94c5-5c0c-9f55-0b1b9b8e3d11",
+        "changed_at": PROCESSED,
+    },
+    "SegmentTransition": {
+        "account_id": "acme",
+        "contact_id": "7c1d4c55-0f4e-5b8e-8a3a-3e3f1f2f9a01",
+        "segment_id": "active-7d",
+        "transition": "exited",
+        "cause": "time",
+        "event_id": None,
+        "at": PROCESSED,
+    },
+    "WorkflowTrigger": {
+        "trigger_id": "0f6b7f0e-8d43-5a55-9b1c-2b4d6f8a0c11",
+        "account_id": "acme",
+        "workflow_id": "wf-discount",
+        "rule_id": "referral-discount",
+        "contact_id": "7c1d4c55-0f4e-5b8e-8a3a-3e3f1f2f9a01",
+        "contact_email": "ada@example.com",
+        "contact_user_id": None,
+        "contact_attributes_json": '{"plan":"pro"}',
+        "contact_tags": ["referrer"],
+        "event_id": "4a0f6f39-94c5-5c0c-9f55-0b1b9b8e3d11",
+        "event_name": "registered_referral",
+        "event_type": None,
+        "event_properties_json": '{"referral_code":"GAMER42"}',
+        "event_value": None,
+        "event_occurred_at": OCCURRED,
+        "personalization_json": '{"EVENT:registered_referral":"GAMER42"}',
+        "triggered_at": PROCESSED,
+    },
+}
+
+
 @pytest.fixture
 def records(
     incoming_record: dict[str, Any],
@@ -126,4 +167,5 @@ def records(
         "CanonicalEvent": canonical_record,
         "Contact": contact_record,
         "AccountEntry": account_key_record,
+        **AUTOMATION_RECORDS,
     }
