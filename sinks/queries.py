@@ -192,9 +192,14 @@ def contact_by_member_number(store: Store, account: str, number: int) -> dict[st
     return rows[0] if rows else None
 
 
-def delete_events_of_type(store: Store, account: str, event_type: str) -> None:
-    """Remove an event type's events from the events table (timelines and analytics)."""
-    store.command(
-        "DELETE FROM {db}.events WHERE account_id = {a:String} AND event_type = {t:String}",
-        {"a": account, "t": event_type},
-    )
+def delete_events_of_type(
+    store: Store, account: str, event_type: str, received_until: datetime | None = None
+) -> None:
+    """Remove an event type's events (those received until ``received_until``, when given)
+    from the events table: timelines and analytics."""
+    sql = "DELETE FROM {db}.events WHERE account_id = {a:String} AND event_type = {t:String}"
+    params: dict[str, Any] = {"a": account, "t": event_type}
+    if received_until is not None:
+        sql += " AND received_at <= {c:DateTime64(6, 'UTC')}"
+        params["c"] = received_until
+    store.command(sql, params)

@@ -24,7 +24,7 @@ from eventline.errors import InvalidEvent
 from eventline.settings import Settings
 from eventline.topics import Topics
 from schemas.codec import codec
-from sinks import rows
+from sinks import queries, rows
 from sinks.store import Store
 
 log = logging.getLogger(__name__)
@@ -152,11 +152,7 @@ class ClickHouseSink:
             if (account, event_type, cutoff) in self._erasures_done:
                 continue
             try:
-                self.store.command(
-                    "DELETE FROM {db}.events WHERE account_id = {a:String} "
-                    "AND event_type = {t:String} AND received_at <= {c:DateTime64(6, 'UTC')}",
-                    {"a": account, "t": event_type, "c": cutoff},
-                )
+                queries.delete_events_of_type(self.store, account, event_type, cutoff)
             except Exception as exc:
                 SINK_ERRORS.labels("erase").inc()
                 log.warning("erasing %s/%s failed, retrying later: %s", account, event_type, exc)

@@ -21,12 +21,14 @@ KEY_PREFIX = "el"
 
 
 class AuthError(Exception):
-    """A request's credentials do not admit it. ``status`` is 401 (who are you) or 403."""
+    """A request's credentials do not admit it. ``status`` is 401 (who are you), 403, or 400
+    for an account name that cannot be one; ``field`` names the header at fault, if any."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, field: str | None = None) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.field = field
 
 
 def entry_key(kind: str, entry_id: str) -> str:

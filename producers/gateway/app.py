@@ -88,10 +88,6 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     async def dialect_answer(_request: Request, exc: DialectAnswer) -> JSONResponse:
         return JSONResponse(status_code=exc.status, content=exc.content)
 
-    @app.exception_handler(mailchimp.MailchimpError)
-    async def mailchimp_error(_request: Request, exc: mailchimp.MailchimpError) -> JSONResponse:
-        return JSONResponse(status_code=exc.doc["status"], content=exc.doc)
-
     @app.exception_handler(TransientError)
     async def unavailable(_request: Request, exc: TransientError) -> JSONResponse:
         return JSONResponse(

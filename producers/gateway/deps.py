@@ -151,6 +151,26 @@ def presented_key(authorization: str | None, x_api_key: str | None) -> str | Non
     return None
 
 
+def resolve_account(gateway: Gateway, key: str | None, named: str | None) -> str:
+    """The account a request acts for: its key's, else (open access) the one it names, else
+    the default account. Raises AuthError; each API answers it in its own shape."""
+    if key is not None:
+        account = gateway.accounts.authenticate(key)
+        if named not in (None, account):
+            reason = f"this API key belongs to account {account!r}"
+            raise AuthError(403, reason, field="X-Eventline-Account")
+        return account
+    if not gateway.settings.open_access:
+        raise AuthError(401, "an API key is required (Authorization: Bearer)")
+    account = named or gateway.settings.default_account
+    if not ACCOUNT_ID.match(account):
+        raise AuthError(400, f"must match {ACCOUNT_PATTERN}", field="X-Eventline-Account")
+    return account
+
+
+AUTH_ERRORS = {400: "invalid_account", 401: "unauthorized", 403: "forbidden"}
+
+
 def get_account(
     gateway: GatewayDep,
     authorization: Annotated[
@@ -163,40 +183,16 @@ def get_account(
     ] = None,
 ) -> str:
     """The account a request acts for: its API key's, else (open access) the named one."""
-    key = presented_key(authorization, x_api_key)
-    if key is not None:
-        try:
-            account = gateway.accounts.authenticate(key)
-        except AuthError as exc:
-            error = "unauthorized" if exc.status == 401 else "forbidden"
-            raise HTTPException(exc.status, {"error": error, "reason": exc.reason}) from None
-        if x_eventline_account not in (None, account):
-            raise HTTPException(
-                403,
-                {
-                    "error": "forbidden",
-                    "field": "X-Eventline-Account",
-                    "reason": f"this API key belongs to account {account!r}",
-                },
-            )
-        return account
-    if not gateway.settings.open_access:
-        raise HTTPException(
-            401,
-            {"error": "unauthorized", "reason": "an API key is required (Authorization: Bearer)"},
-            headers={"WWW-Authenticate": "Bearer"},
+    try:
+        return resolve_account(
+            gateway, presented_key(authorization, x_api_key), x_eventline_account
         )
-    account = x_eventline_account or gateway.settings.default_account
-    if not ACCOUNT_ID.match(account):
-        raise HTTPException(
-            400,
-            {
-                "error": "invalid_account",
-                "field": "X-Eventline-Account",
-                "reason": f"must match {ACCOUNT_PATTERN}",
-            },
-        )
-    return account
+    except AuthError as exc:
+        detail = {"error": AUTH_ERRORS[exc.status], "reason": exc.reason}
+        if exc.field:
+            detail["field"] = exc.field
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        raise HTTPException(exc.status, detail, headers=headers) from None
 
 
 AccountDep = Annotated[str, Depends(get_account)]

@@ -8,24 +8,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
 
+from producers.accounts.registry import AuthError
 from producers.dialects import mailchimp
-from producers.gateway.deps import BodyDep, GatewayDep, get_account
+from producers.gateway.deps import (
+    BodyDep,
+    DialectAnswer,
+    GatewayDep,
+    presented_key,
+    resolve_account,
+)
 from producers.validation import InputRejected, parse_event, rejected_record
 from schemas.model import now
 from sinks import queries
 
 router = APIRouter(prefix="/3.0/lists/{list_id}/members/{subscriber_hash}", tags=["mailchimp"])
-
-
-class MailchimpError(Exception):
-    """Answered as a Mailchimp problem document (see ``producers.gateway.app``)."""
-
-    def __init__(self, doc: dict[str, Any]) -> None:
-        super().__init__(doc["detail"])
-        self.doc = doc
 
 
 def mailchimp_account(
@@ -34,12 +33,13 @@ def mailchimp_account(
     x_eventline_account: Annotated[str | None, Header()] = None,
 ) -> str:
     """The key's account; auth failures in Mailchimp's shape."""
+    key = presented_key(authorization, None)
     try:
-        return get_account(gateway, authorization, None, x_eventline_account)
-    except HTTPException as exc:
-        title = "API Key Invalid" if exc.status_code == 401 else "Forbidden"
-        reason = exc.detail.get("reason", "") if isinstance(exc.detail, dict) else str(exc.detail)
-        raise MailchimpError(mailchimp.problem(exc.status_code, title, reason)) from None
+        return resolve_account(gateway, key, x_eventline_account)
+    except AuthError as exc:
+        title = "API Key Invalid" if exc.status == 401 else "Forbidden"
+        doc = mailchimp.problem(exc.status, title, exc.reason)
+        raise DialectAnswer(exc.status, doc) from None
 
 
 AccountDep = Annotated[str, Depends(mailchimp_account)]
@@ -106,7 +106,7 @@ def list_events(
             store, account, email=identity.get("email"), contact_id=identity.get("contact_id")
         )
     if not found:
-        raise MailchimpError(mailchimp.not_found())
+        raise DialectAnswer(404, mailchimp.not_found())
     events, total = queries.timeline(store, account, found[0]["contact_id"], count, offset)
     return {
         "events": [mailchimp.event_view(e) for e in events],

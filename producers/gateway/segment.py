@@ -13,7 +13,15 @@ from fastapi.responses import JSONResponse
 
 from producers.accounts.registry import AuthError
 from producers.dialects import segment
-from producers.gateway.deps import Body, BodyDep, Gateway, GatewayDep, get_account
+from producers.gateway.deps import (
+    Body,
+    BodyDep,
+    DialectAnswer,
+    Gateway,
+    GatewayDep,
+    presented_key,
+    resolve_account,
+)
 from producers.validation import (
     InputRejected,
     Problem,
@@ -37,28 +45,14 @@ Rejection = tuple[dict[str, Any], list[Problem], str | None]
 
 
 def _account(gateway: Gateway, authorization: str | None, body: Body, named: str | None) -> str:
+    """The write key's account: HTTP Basic (or Bearer), else ``writeKey`` in the body."""
     write_key = body.data.get("writeKey") if isinstance(body.data, dict) else None
-    if not authorization and write_key:
-        try:
-            return gateway.accounts.authenticate(str(write_key))
-        except AuthError as exc:
-            raise _refused(exc.status, exc.reason) from None
+    key = presented_key(authorization, None) or (str(write_key) if write_key else None)
     try:
-        return get_account(gateway, authorization, None, named)
-    except Exception as exc:
-        detail = getattr(exc, "detail", {})
-        reason = detail.get("reason", str(exc)) if isinstance(detail, dict) else str(detail)
-        raise _refused(getattr(exc, "status_code", 401), reason) from None
-
-
-class _Refused(Exception):
-    def __init__(self, answer: JSONResponse) -> None:
-        super().__init__("refused")
-        self.answer = answer
-
-
-def _refused(status: int, reason: str) -> _Refused:
-    return _Refused(JSONResponse(status_code=status, content={"success": False, "message": reason}))
+        return resolve_account(gateway, key, named)
+    except AuthError as exc:
+        answer = {"success": False, "message": exc.reason}
+        raise DialectAnswer(exc.status, answer) from None
 
 
 def _one(
@@ -126,10 +120,7 @@ AuthHeader = Annotated[str | None, Header(description="Basic <writeKey>: (or wri
 async def _single(
     gateway: Gateway, body: Body, kind: str, auth: str | None, named: str | None
 ) -> JSONResponse:
-    try:
-        account = _account(gateway, auth, body, named)
-    except _Refused as exc:
-        return exc.answer
+    account = _account(gateway, auth, body, named)
     if body.error is not None:
         return JSONResponse(
             status_code=400, content={"success": False, "message": body.error.reason}
@@ -175,8 +166,6 @@ async def batch(
     try:
         account = _account(gateway, authorization, body, x_eventline_account)
         items = segment.batch_items(body.data)
-    except _Refused as exc:
-        return exc.answer
     except InputRejected as exc:
         reason = exc.problems[0].reason
         return JSONResponse(status_code=400, content={"success": False, "message": reason})
