@@ -8,6 +8,7 @@ import signal
 import typer
 
 from eventline.cli_accounts import accounts_app, keys_app
+from eventline.cli_rules import clock_app, rules_app
 from eventline.settings import get_settings
 
 app = typer.Typer(
@@ -21,6 +22,8 @@ kafka_app = typer.Typer(
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
+app.add_typer(rules_app, name="rules")
+app.add_typer(clock_app, name="clock")
 
 
 def _logging(verbose: bool) -> None:

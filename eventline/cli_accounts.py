@@ -43,7 +43,7 @@ def _accounts() -> Iterator[Any]:
         writer.close()
 
 
-def _run(call: Callable[[], Awaitable[T]]) -> T:
+def run_call(call: Callable[[], Awaitable[T]]) -> T:
     from producers.accounts.service import AccountConflict
 
     try:
@@ -57,7 +57,7 @@ async def _awaited(call: Callable[[], Awaitable[T]]) -> T:
     return await call()
 
 
-def _show(rows: list[dict[str, Any]], columns: list[str]) -> None:
+def show_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     widths = [max([len(c)] + [len(str(r.get(c))) for r in rows]) for c in columns]
     typer.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     for row in rows:
@@ -76,8 +76,8 @@ def create_account(account_id: str, name: str = typer.Option("", help="Display n
     from producers.gateway.accounts import account_view
 
     with _accounts() as accounts:
-        entry = _run(lambda: accounts.create_account(account_id, name))
-    _show([account_view(entry)], ACCOUNT_COLUMNS)
+        entry = run_call(lambda: accounts.create_account(account_id, name))
+    show_table([account_view(entry)], ACCOUNT_COLUMNS)
 
 
 @accounts_app.command("list")
@@ -86,7 +86,7 @@ def list_accounts() -> None:
     from producers.gateway.accounts import account_view
 
     with _accounts() as accounts:
-        _show([account_view(a) for a in accounts.accounts()], ACCOUNT_COLUMNS)
+        show_table([account_view(a) for a in accounts.accounts()], ACCOUNT_COLUMNS)
 
 
 @accounts_app.command("enable")
@@ -106,15 +106,15 @@ def _set_account(account_id: str, on: bool) -> None:
     from producers.gateway.accounts import account_view
 
     with _accounts() as accounts:
-        entry = _run(lambda: accounts.set_enabled(ACCOUNT, account_id, account_id, on))
-    _show([account_view(entry)], ACCOUNT_COLUMNS)
+        entry = run_call(lambda: accounts.set_enabled(ACCOUNT, account_id, account_id, on))
+    show_table([account_view(entry)], ACCOUNT_COLUMNS)
 
 
 @keys_app.command("create")
 def create_key(account_id: str, label: str = typer.Option("", help="What uses the key.")) -> None:
     """Create an API key and print it: it is shown this once."""
     with _accounts() as accounts:
-        entry, key = _run(lambda: accounts.create_key(account_id, label))
+        entry, key = run_call(lambda: accounts.create_key(account_id, label))
     typer.echo(f"key {entry['entry_id']} of account {account_id} (shown once, keep it):")
     typer.echo(key)
 
@@ -130,7 +130,7 @@ def list_keys(account_id: str) -> None:
         except LookupError as exc:
             typer.echo(f"error: {exc.args[0]}", err=True)
             raise typer.Exit(1) from None
-        _show([key_view(k) for k in keys], KEY_COLUMNS)
+        show_table([key_view(k) for k in keys], KEY_COLUMNS)
 
 
 @keys_app.command("enable")
@@ -150,5 +150,5 @@ def _set_key(account_id: str, key_id: str, on: bool) -> None:
     from producers.gateway.accounts import key_view
 
     with _accounts() as accounts:
-        entry = _run(lambda: accounts.set_enabled(API_KEY, account_id, key_id, on))
-    _show([key_view(entry)], KEY_COLUMNS)
+        entry = run_call(lambda: accounts.set_enabled(API_KEY, account_id, key_id, on))
+    show_table([key_view(entry)], KEY_COLUMNS)

@@ -10,6 +10,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 UnknownContactPolicy = Literal["create", "fail"]
+ClockMode = Literal["system", "adjustable"]
 
 
 class Settings(BaseSettings):
@@ -88,6 +89,42 @@ class Settings(BaseSettings):
         description="Bearer token of the admin API (/v1/accounts). Unset: admin API from "
         "loopback clients only.",
         repr=False,
+    )
+
+    # --- automation: tags, segments, workflow triggers -----------------------------------
+    history_days: int = Field(
+        default=365,
+        ge=1,
+        description="How far back a contact's event history is kept for segment conditions "
+        "(days); no segment window may be longer.",
+    )
+    history_max_events: int = Field(
+        default=200,
+        ge=1,
+        description="Most events kept per contact for segment conditions (the oldest go first).",
+    )
+    trigger_late_cutoff_s: float = Field(
+        default=86400.0,
+        gt=0,
+        description="An event received longer than this after it occurred (seconds) updates "
+        "history, tags and segments but fires no workflow trigger.",
+    )
+    segment_check_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often the worker looks for contacts whose segments time alone may "
+        "change (a window passing).",
+    )
+    rules_wait_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest wait of the worker for rule and account changes made before an "
+        "event was received, before it goes on with what it has.",
+    )
+    clock: ClockMode = Field(
+        default="system",
+        description="The deployment's clock: system time, or system time plus an offset that "
+        "'eventline clock advance' moves forward (tests and demos of time-based segments).",
     )
 
     # --- services -----------------------------------------------------------------------

@@ -66,6 +66,31 @@ class Topics:
         return f"{self.prefix}.accounts"
 
     @property
+    def rules(self) -> str:
+        """Tag, segment and workflow rules (compacted), keyed by account/rule_id."""
+        return f"{self.prefix}.rules"
+
+    @property
+    def tags(self) -> str:
+        """Tag changes (TagChange), keyed by account/contact_id: for automation services."""
+        return f"{self.prefix}.tags"
+
+    @property
+    def segments(self) -> str:
+        """Segment entries and exits (SegmentTransition), keyed by account/contact_id."""
+        return f"{self.prefix}.segments"
+
+    @property
+    def workflows(self) -> str:
+        """Workflow triggers (WorkflowTrigger), keyed by account/contact_id."""
+        return f"{self.prefix}.workflows"
+
+    @property
+    def clock(self) -> str:
+        """The adjustable clock's offset (compacted; read only with EVENTLINE_CLOCK=adjustable)."""
+        return f"{self.prefix}.clock"
+
+    @property
     def worker_app_id(self) -> str:
         return f"{self.prefix}-worker"
 
@@ -87,6 +112,11 @@ class Topics:
             self.contacts: dict(compacted),
             self.event_status: {},
             self.accounts: dict(compacted),
+            self.rules: dict(compacted),
+            self.tags: {},
+            self.segments: {},
+            self.workflows: {},
+            self.clock: dict(compacted),
         }
         for table in TABLES:
             topics[self.changelog(table)] = dict(compacted)

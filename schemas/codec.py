@@ -41,6 +41,9 @@ SCHEMA_FILES: dict[str, str] = {
     "TagChange": "tag_change.avsc",
     "SegmentTransition": "segment_transition.avsc",
     "WorkflowTrigger": "workflow_trigger.avsc",
+    "RuleEntry": "rule_entry.avsc",
+    "ContactCheck": "contact_check.avsc",
+    "ClockOffset": "clock_offset.avsc",
 }
 
 # Record name -> {bytes field: embedded record name}, encoded and decoded transparently.
@@ -100,6 +103,13 @@ class Codec:
         buf.write(self._fingerprints[name])
         fastavro.schemaless_writer(buf, self._schemas[name], dict(record))
         return buf.getvalue()
+
+    def name_of(self, data: bytes) -> str | None:
+        """The record name of single-object encoded ``data``, when its writer is known."""
+        if len(data) < HEADER_LEN or data[:2] != MAGIC:
+            return None
+        known = self._writers.get(data[2:HEADER_LEN])
+        return known[0] if known else None
 
     def decode(self, name: str, data: bytes) -> Record:
         """Decode bytes written by any version of schema ``name`` into the current version.

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from eventline import clock
 from eventline.errors import InvalidEvent
 
 # Fixed namespace: ids derived from it are stable across processes, restarts and versions.
@@ -20,7 +21,8 @@ IDENTITY = "IDENTITY"
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    """The deployment's time (``eventline.clock``): system time unless the clock is adjustable."""
+    return clock.now()
 
 
 def event_id_for(account_id: str, idempotency_key: str | None) -> str:

@@ -135,11 +135,37 @@ def find_contacts(
         conditions.append("lower(hex(MD5(email))) = {h:String}")
         params["h"] = subscriber_hash.lower()
     rows = store.query(
-        "SELECT contact_id, email, user_id, attributes, created_at, updated_at "
+        "SELECT contact_id, email, user_id, attributes, tags, created_at, updated_at "
         f"FROM {{db}}.contacts FINAL WHERE {' AND '.join(conditions)} ORDER BY contact_id",
         params,
     )
     return [_jsonable(r) for r in rows]
+
+
+def segment_members(
+    store: Store, account: str, segment_id: str, count: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The current members of a segment, newest first, and how many there are."""
+    params = {"a": account, "s": segment_id, "n": count, "o": offset}
+    where = "account_id = {a:String} AND segment_id = {s:String}"
+    rows = store.query(
+        "SELECT contact_id, contact_email AS email, contact_user_id AS user_id, since "
+        f"FROM {{db}}.segment_members WHERE {where} "
+        "ORDER BY since DESC, contact_id LIMIT {n:UInt32} OFFSET {o:UInt32}",
+        params,
+    )
+    total = store.query(f"SELECT count() AS n FROM {{db}}.segment_members WHERE {where}", params)
+    return [_jsonable(r) for r in rows], int(total[0]["n"])
+
+
+def segment_sizes(store: Store, account: str) -> dict[str, int]:
+    """Segment id -> current number of members, for the account's segments with any."""
+    rows = store.query(
+        "SELECT segment_id, count() AS n FROM {db}.segment_members "
+        "WHERE account_id = {a:String} GROUP BY segment_id",
+        {"a": account},
+    )
+    return {r["segment_id"]: int(r["n"]) for r in rows}
 
 
 def record_from_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -70,7 +70,76 @@ CONTACT_COLUMNS = (
     "created_at",
     "updated_at",
     "last_change_id",
+    "tags",
 )
+
+TAG_CHANGE_COLUMNS = (
+    "account_id",
+    "contact_id",
+    "tag",
+    "change",
+    "rule_id",
+    "event_id",
+    "changed_at",
+    "contact_email",
+    "contact_user_id",
+)
+
+TRANSITION_COLUMNS = (
+    "account_id",
+    "segment_id",
+    "contact_id",
+    "seq",
+    "transition",
+    "cause",
+    "event_id",
+    "at",
+    "transition_id",
+    "contact_email",
+    "contact_user_id",
+)
+
+TRIGGER_COLUMNS = (
+    "account_id",
+    "trigger_id",
+    "workflow_id",
+    "rule_id",
+    "contact_id",
+    "contact_email",
+    "contact_user_id",
+    "contact_tags",
+    "contact_segments",
+    "event_id",
+    "event_name",
+    "event_type",
+    "event_properties",
+    "event_value",
+    "event_occurred_at",
+    "personalization",
+    "triggered_at",
+)
+
+# Record field per column, where the two differ: the rows are the records otherwise.
+_RENAMED = {
+    "event_properties": "event_properties_json",
+    "personalization": "personalization_json",
+}
+
+
+def _as_row(record: dict[str, Any], columns: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(record[_RENAMED.get(c, c)] for c in columns)
+
+
+def tag_change_row(change: dict[str, Any]) -> tuple[Any, ...]:
+    return _as_row(change, TAG_CHANGE_COLUMNS)
+
+
+def transition_row(transition: dict[str, Any]) -> tuple[Any, ...]:
+    return _as_row(transition, TRANSITION_COLUMNS)
+
+
+def trigger_row(trigger: dict[str, Any]) -> tuple[Any, ...]:
+    return _as_row(trigger, TRIGGER_COLUMNS)
 
 
 def event_row(event: dict[str, Any]) -> tuple[Any, ...]:
@@ -158,4 +227,5 @@ def contact_row(contact: dict[str, Any]) -> tuple[Any, ...]:
         contact["created_at"],
         contact["updated_at"],
         contact["last_change_id"],
+        contact.get("tags") or [],
     )

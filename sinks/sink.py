@@ -75,6 +75,19 @@ class ClickHouseSink:
             ),
             topics.events: ("CanonicalEvent", "events", rows.EVENT_COLUMNS, rows.event_row),
             topics.contacts: ("Contact", "contacts", rows.CONTACT_COLUMNS, rows.contact_row),
+            topics.tags: ("TagChange", "tag_changes", rows.TAG_CHANGE_COLUMNS, rows.tag_change_row),
+            topics.segments: (
+                "SegmentTransition",
+                "segment_transitions",
+                rows.TRANSITION_COLUMNS,
+                rows.transition_row,
+            ),
+            topics.workflows: (
+                "WorkflowTrigger",
+                "workflow_triggers",
+                rows.TRIGGER_COLUMNS,
+                rows.trigger_row,
+            ),
         }
         self._stop = threading.Event()
         self._consumer = Consumer(

@@ -6,6 +6,7 @@ import sys
 
 from prometheus_client import start_http_server
 
+from eventline.clock import follow_clock
 from eventline.settings import get_settings
 from eventline.topics import ensure_topics
 from streams.agents import attach_agents
@@ -13,10 +14,14 @@ from streams.app import create_worker
 
 
 def main() -> None:
-    """Create the topics if needed, then run the Faust worker in the foreground."""
+    """Create the topics if needed, read the rules and accounts, then run the Faust worker in
+    the foreground."""
     settings = get_settings()
     ensure_topics(settings)
+    follow_clock(settings)
     worker = create_worker(settings)
+    worker.accounts.start()  # tracking switches and whitelists
+    worker.rules.start()
     attach_agents(worker)
     start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
     sys.argv = [sys.argv[0], "worker", "--loglevel", settings.worker_log_level, "--without-web"]

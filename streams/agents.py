@@ -19,7 +19,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -29,13 +28,17 @@ from faust.exceptions import ProducerSendError
 from faust.types import EventT
 from prometheus_client import Counter, Histogram
 
+from eventline import clock
 from eventline.errors import InvalidEvent
 from schemas.codec import codec
 from schemas.model import CONTACT, EVENT, check_record, contact_key, now, routing_key
+from streams import automate
 from streams.app import Worker
 from streams.canonical import apply_registration, canonical_event, new_contact
 from streams.idempotency import classify, entry
 from streams.resolve import resolve, why_fail
+from streams.sending import ack_when_written, begin_record, send
+from streams.timers import SegmentClock
 
 log = logging.getLogger(__name__)
 
@@ -53,20 +56,10 @@ RETRY_MAX_DELAY_S = 30.0
 TRANSIENT = (ConnectionError, TimeoutError, OSError, KafkaError, ProducerSendError)
 
 
-# The sends of the record being handled: its ack waits for their delivery reports.
-_SENDS: ContextVar[list[asyncio.Future[Any]]] = ContextVar("eventline_sends")
-# Ack tasks in flight; referenced here so they are not garbage collected mid-way.
-_ACKS: set[asyncio.Task[None]] = set()
-UNACKED = Counter(
-    "eventline_worker_unacked_total",
-    "Records left unacknowledged because an output could not be written (replayed on restart)",
-)
-
-
 def attach_agents(w: Worker) -> None:
     """Register the agents of the worker on its Faust app."""
 
-    # noack, and an ack once the event's outputs are acknowledged by Kafka (_ack_when_written):
+    # noack, and an ack once the event's outputs are acknowledged by Kafka (streams.sending):
     # Faust's own iterator acks an event in a `finally`, so an event whose processing was
     # cancelled (worker shutdown, rebalance) would be committed without its outputs.
     @w.app.agent(w.incoming, concurrency=1)
@@ -75,25 +68,43 @@ def attach_agents(w: Worker) -> None:
             key = event.key.decode("utf-8", "replace") if event.key else ""
             await _guarded(w, "resolve", event, partial(_resolve, w, message_key=key))
 
+    # Records and segment checks of a contact share its partition: handled one at a time, in
+    # order, by one agent (concurrency=1), so its state is never updated by two at once.
     @w.app.agent(w.by_contact, concurrency=1)
     async def process_by_contact(stream: Any) -> None:
         async for event in stream.noack().events():
-            await _guarded(w, "process", event, partial(_process, w))
+            if codec().name_of(event.value or b"") == "ContactCheck":
+                await _guarded(w, "check", event, partial(automate.check, w), "ContactCheck")
+            else:
+                await _guarded(w, "process", event, partial(_process, w))
+
+    segment_clock = SegmentClock(w)
+
+    @w.app.timer(w.settings.segment_check_interval_s)
+    async def check_segments() -> None:
+        try:
+            await segment_clock.scan()
+        except Exception:  # the next tick tries again; the due times live in the table
+            log.exception("segment scan failed")
 
 
 async def _guarded(
-    w: Worker, stage: str, event: EventT[Any], handle: Callable[[dict[str, Any]], Awaitable[str]]
+    w: Worker,
+    stage: str,
+    event: EventT[Any],
+    handle: Callable[[dict[str, Any]], Awaitable[str]],
+    schema: str = "IncomingRecord",
 ) -> None:
     """Run ``handle`` on the decoded record; never let an exception escape the agent."""
     started = time.perf_counter()
     msg = event.message
     where = f"{msg.topic}[{msg.partition}]@{msg.offset}"
-    _SENDS.set([])
+    begin_record()
     try:
-        record = codec().decode("IncomingRecord", event.value or b"")
+        record = codec().decode(schema, event.value or b"")
     except Exception as exc:  # whatever the bytes are, the record gets a visible status
         await _retrying(where, _emit_undecodable, w, event, str(exc))
-        _ack_when_written(event, where)
+        ack_when_written(event, where)
         RECORDS.labels(stage, "failed").inc()
         return
     error: str | None = None
@@ -114,10 +125,13 @@ async def _guarded(
             log.exception("%s: event %s failed", where, record.get("event_id"))
             error = f"internal error: {type(exc).__name__}: {exc}"
             break
-    if error is not None:
+    if error is not None and schema != "IncomingRecord":
+        outcome = "failed"  # not a request: nothing to report it on; the timer asks again
+        log.error("%s: %s failed: %s", where, schema, error)
+    elif error is not None:
         outcome = "failed"
         await _retrying(where, _emit_status, w, record, "FAILED", error)
-    _ack_when_written(event, where)
+    ack_when_written(event, where)
     log.info("%s %s receipt %s: %s", stage, where, record.get("receipt_id"), outcome)
     RECORDS.labels(stage, outcome).inc()
     PROCESS_SECONDS.labels(stage).observe(time.perf_counter() - started)
@@ -134,37 +148,6 @@ async def _retrying(where: str, send: Callable[..., Awaitable[None]], *args: Any
             log.error("%s: cannot record failure yet, retry in %.1fs: %s", where, delay, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_DELAY_S)
-
-
-async def _send(topic: Any, key: str, value: bytes) -> None:
-    """Send now, without waiting: the delivery future joins the current record's sends."""
-    delivery = await topic.send(key=key.encode(), value=value, force=True)
-    _SENDS.get().append(delivery)
-
-
-def _ack_when_written(event: EventT[Any], where: str) -> None:
-    """Ack the record once Kafka acknowledged all its outputs; Faust commits only offsets whose
-    records are acked (a contiguous prefix), so a committed offset implies written outputs,
-    while processing goes on without waiting for each ack."""
-    sends = _SENDS.get()
-    if not sends:
-        event.ack()
-        return
-
-    async def ack() -> None:
-        try:
-            await asyncio.gather(*sends)
-        except Exception as exc:
-            # The producer gave up after its retries: leave the record unacked, so its offset
-            # is never committed and it is processed again after a restart.
-            UNACKED.inc()
-            log.error("%s: an output was not written (%s); the record stays unacked", where, exc)
-            return
-        event.ack()
-
-    task = asyncio.ensure_future(ack())
-    _ACKS.add(task)
-    task.add_done_callback(_ACKS.discard)
 
 
 async def _emit_status(
@@ -184,7 +167,7 @@ async def _emit_status(
             "updated_at": now(),
         },
     )
-    await _send(w.status, record["event_id"], value)
+    await send(w.status, record["event_id"], value)
 
 
 async def _emit_undecodable(w: Worker, event: EventT[Any], error: str) -> None:
@@ -231,11 +214,11 @@ async def _resolve(w: Worker, record: dict[str, Any], message_key: str) -> str:
         return "failed"
     if resolution.forward_to is not None:
         forwarded = {**record, "route_key": resolution.forward_to}
-        await _send(w.incoming, resolution.forward_to, codec().encode("IncomingRecord", forwarded))
+        await send(w.incoming, resolution.forward_to, codec().encode("IncomingRecord", forwarded))
         return "forwarded"
     if resolution.contact_id is not None:
         resolved = {**record, "contact_id": resolution.contact_id}
-        await _send(
+        await send(
             w.by_contact,
             contact_key(record["account_id"], resolution.contact_id),
             codec().encode("IncomingRecord", resolved),
@@ -246,14 +229,16 @@ async def _resolve(w: Worker, record: dict[str, Any], message_key: str) -> str:
 
 
 async def _process(w: Worker, record: dict[str, Any]) -> str:
-    """By-contact stage: join with the contact table, emit the canonical event and status."""
+    """By-contact stage: join with the contact table, apply the rules, emit the canonical event,
+    the automation messages and the status."""
     key = contact_key(record["account_id"], record["contact_id"])
-    now_ms = int(time.time() * 1000)
+    now_ms = clock.now_ms()
     if record["kind"] == CONTACT:
         contact = apply_registration(w.contacts.get(key), record, now_ms)
-        await _send(w.contacts_out, key, codec().encode("Contact", contact))
+        outcome = await automate.on_contact_update(w, contact, record)
+        await automate.publish(w, outcome, contact_changed=True)
         await _emit_status(w, record, "PROCESSED")
-        w.contacts[key] = contact
+        w.contacts[key] = outcome.contact
         return "processed"
     keyed = record["idempotency_key"] is not None
     window_ms = w.settings.idempotency_window_hours * 3600 * 1000
@@ -274,13 +259,14 @@ async def _process(w: Worker, record: dict[str, Any]) -> str:
                 f"{record['account_id']!r} ({why_fail(record)})",
             )
         contact = new_contact(record, now_ms)
-        await _send(w.contacts_out, key, codec().encode("Contact", contact))
-        w.contacts[key] = contact
     processed_at = now()
     EVENT_AGE.observe(max(0.0, (processed_at - record["received_at"]).total_seconds()))
     event = canonical_event(record, contact, processed_at)
-    await _send(w.events, key, codec().encode("CanonicalEvent", event))
+    outcome = await automate.on_event(w, contact, event)
+    await send(w.events, key, codec().encode("CanonicalEvent", event))
+    await automate.publish(w, outcome, contact_changed=key not in w.contacts)
     await _emit_status(w, record, "PROCESSED")
+    w.contacts[key] = outcome.contact
     if keyed:  # only idempotency keys need remembering: a keyless resend is a new event
         w.seen[record["event_id"]] = entry(record["receipt_id"], now_ms)
     return "processed"

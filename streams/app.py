@@ -9,12 +9,15 @@ import faust
 
 from eventline.settings import Settings
 from eventline.topics import Topics
+from producers.accounts.service import Accounts
 from streams.rewind import rewind_dropped_records
+from streams.rules.catalog import RuleCatalog
 
 
 @dataclass
 class Worker:
-    """Everything the agents use: the app, its topics, its tables, and the settings."""
+    """Everything the agents use: the app, its topics, its tables, the settings, and the
+    followed topics (rules, and accounts for their tracking switches)."""
 
     settings: Settings
     names: Topics
@@ -24,9 +27,14 @@ class Worker:
     events: Any
     contacts_out: Any
     status: Any
+    tags_out: Any
+    segments_out: Any
+    workflows_out: Any
     identities: Any
     contacts: Any
     seen: Any
+    rules: RuleCatalog
+    accounts: Accounts
 
 
 def create_worker(settings: Settings) -> Worker:
@@ -79,7 +87,14 @@ def create_worker(settings: Settings) -> Worker:
         events=topic(names.events),
         contacts_out=topic(names.contacts),
         status=topic(names.event_status),
+        tags_out=topic(names.tags),
+        segments_out=topic(names.segments),
+        workflows_out=topic(names.workflows),
         identities=table("identities"),
+        # The contact and its automation state (tags, history, segments: streams.automation)
+        # in one value, so one changelog write keeps them consistent.
         contacts=table("contacts"),
         seen=table("seen"),
+        rules=RuleCatalog(settings),
+        accounts=Accounts(settings),
     )

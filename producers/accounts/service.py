@@ -7,13 +7,11 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import uuid
 from datetime import datetime
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
-
-from eventline.errors import TransientError
+from eventline import clock
+from eventline.follow import TopicFollower
 from eventline.settings import Settings
 from eventline.topics import Topics
 from producers.accounts.registry import (
@@ -46,64 +44,27 @@ class Accounts:
         self.registry = Registry()
         self._writer = writer
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._caught_up = threading.Event()
-        self._thread = threading.Thread(target=self._follow, name="accounts", daemon=True)
+        self.follower = TopicFollower(
+            settings.bootstrap(), self.topic, self._apply, clock.now_ms, "accounts"
+        )
 
     # -- reading -------------------------------------------------------------------------
 
     def start(self, timeout_s: float = 30.0) -> None:
         """Read the topic up to its current end (so every existing key works), then follow it."""
-        self._thread.start()
-        if not self._caught_up.wait(timeout_s):
-            raise TransientError(f"accounts topic {self.topic} not read within {timeout_s:.0f}s")
+        self.follower.start(timeout_s)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(10)
+        self.follower.stop()
 
-    def _follow(self) -> None:
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self.settings.bootstrap(),
-                "group.id": f"eventline-accounts-{uuid.uuid4()}",  # never commits: reads all
-                "enable.auto.commit": False,
-                "logger": logging.getLogger("librdkafka"),
-            }
-        )
-        try:
-            partitions = consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions
-            tps = [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions]
-            consumer.assign(tps)
-            ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in tps}
-            positions = dict.fromkeys(ends, 0)
-            while not self._stop.is_set():
-                if not self._caught_up.is_set() and all(positions[p] >= e for p, e in ends.items()):
-                    self._caught_up.set()
-                message = consumer.poll(0.2)
-                if message is None:
-                    continue
-                error = message.error()
-                if error is not None:
-                    if error.code() != KafkaError._PARTITION_EOF:
-                        log.warning("accounts topic: %s", error)
-                    continue
-                self._apply(message.key(), message.value())
-                positions[message.partition() or 0] = (message.offset() or 0) + 1
-        except Exception:
-            log.exception("reading the accounts topic %s failed", self.topic)
-        finally:
-            consumer.close()
-
-    def _apply(self, key: bytes | None, value: bytes | None) -> None:
+    def _apply(self, key: str, value: bytes | None) -> None:
         try:
             entry = codec().decode("AccountEntry", value) if value else None
         except Exception as exc:  # a bad record must not stop the others from applying
             log.error("accounts topic: skipping undecodable entry %r: %s", key, exc)
             return
         with self._lock:
-            self.registry.apply((key or b"").decode(), entry)
+            self.registry.apply(key, entry)
 
     # -- writing -------------------------------------------------------------------------
 

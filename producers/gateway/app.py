@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from eventline import __version__
+from eventline.clock import follow_clock
 from eventline.errors import TransientError
 from eventline.settings import Settings
 from eventline.topics import Topics
@@ -23,12 +24,14 @@ from producers.gateway import (
     events,
     mailchimp,
     mailerpath,
+    rules,
     segment,
     status,
 )
 from producers.gateway.deps import DialectAnswer, Gateway
 from producers.kafka import KafkaWriter
 from sinks.store import Store
+from streams.rules.catalog import RuleCatalog
 
 DESCRIPTION = """
 eventline accepts events and contact registrations, writes them to Kafka, and answers once Kafka
@@ -50,6 +53,10 @@ has acknowledged the write. Every request gets an id whose status you can look u
 - Segment: `POST /v1/track` with `--user "$KEY:"` and
   `{"userId": "u-1", "event": "Order Completed", "messageId": "m-1"}`
 
+**Automation**: tag, segment and workflow rules (`/v1/rules`), segment members
+(`/v1/segments/{id}/members`); the outcome is published on the tags, segments and workflows
+topics (docs/automation.md).
+
 Keys: `POST /v1/accounts`, then `POST /v1/accounts/{id}/keys` (admin), or
 `eventline accounts create` / `eventline keys create`.
 """
@@ -60,16 +67,21 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        clock = await asyncio.to_thread(follow_clock, settings)  # received_at is stamped here
         writer = KafkaWriter(settings.bootstrap(), timeout_s=settings.produce_timeout_s)
         accounts = Accounts(settings, writer)
-        await asyncio.to_thread(accounts.start)
+        catalog = RuleCatalog(settings, writer)
+        await asyncio.gather(asyncio.to_thread(accounts.start), asyncio.to_thread(catalog.start))
         topics = Topics(settings.topic_prefix)
-        app.state.gateway = Gateway(settings, topics, writer, store, accounts)
+        app.state.gateway = Gateway(settings, topics, writer, store, accounts, catalog)
         try:
             yield
         finally:
+            catalog.stop()
             accounts.stop()
             writer.close()
+            if clock is not None:
+                clock.stop()
 
     app = FastAPI(
         title="eventline", version=__version__, description=DESCRIPTION, lifespan=lifespan
@@ -77,6 +89,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(contacts.router)
     app.include_router(status.router)
+    app.include_router(rules.router)
     app.include_router(accounts_api.router)
     app.include_router(mailchimp.router)
     app.include_router(mailerpath.router)

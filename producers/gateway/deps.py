@@ -23,6 +23,7 @@ from producers.validation import ACCOUNT_PATTERN, Problem, form_to_dict
 from schemas.codec import codec
 from schemas.model import now, routing_key
 from sinks.store import Store
+from streams.rules.catalog import RuleCatalog
 
 ACCEPTED = Counter("eventline_gateway_accepted_total", "Records accepted", ["kind", "source"])
 REJECTED = Counter("eventline_gateway_rejected_total", "Records rejected", ["field", "reason"])
@@ -53,6 +54,7 @@ class Gateway:
     writer: KafkaWriter
     store: Store | None
     accounts: Accounts
+    rules: RuleCatalog
     # (account, event_id) of recently accepted keyed events: lets the HTTP answer say
     # "duplicate" at once for a quick resend; the worker's guarantee does not depend on it.
     recent: OrderedDict[tuple[str, str], str] = field(default_factory=OrderedDict)

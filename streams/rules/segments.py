@@ -1,7 +1,7 @@
 """Segment membership over a contact's history, and when passing time may change it. Pure.
 
-Conditions are data (``Condition``, a union discriminated by ``kind``) and combine with
-``all``/``any``. Windows count back from *now* over ``occurred_at``. ``next_change`` tells the
+Conditions are data (``streams.rules.model.Condition``) and combine with ``all``/``any``.
+Windows count back from *now* over ``occurred_at``. ``next_change`` tells the
 caller when to look again although no event arrives (a contact leaves "active in the last
 7 days" on day 8): the earliest instant after now at which a time-bound condition may flip.
 
@@ -14,12 +14,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal, Union
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
 
 from streams.rules.match import condition_holds
-from streams.rules.model import PropertyCondition
+from streams.rules.model import (
+    AllOf,
+    AnyOf,
+    Attribute,
+    Condition,
+    Did,
+    DidNot,
+    HasTag,
+    InSegment,
+    ThenNot,
+    ValueSum,
+)
+
+__all__ = ["Condition", "ContactState", "Fact", "evaluate", "next_change"]
 
 
 @dataclass(frozen=True)
@@ -34,83 +45,12 @@ class Fact:
 
 @dataclass
 class ContactState:
+    """What conditions see of a contact: its history, attributes, tags and segments."""
+
     facts: list[Fact] = field(default_factory=list)
     attributes: Mapping[str, Any] = field(default_factory=dict)
     tags: frozenset[str] = frozenset()
-
-
-class _Condition(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Did(_Condition):
-    """Did ``name`` at least ``min_count`` times: ever, in the last ``within_days``, or between
-    two instants; optionally only events whose properties meet ``where``."""
-
-    kind: Literal["did"] = "did"
-    name: str
-    where: list[PropertyCondition] = Field(default_factory=list)
-    within_days: float | None = Field(default=None, gt=0)
-    since: datetime | None = None
-    until: datetime | None = None
-    min_count: int = Field(default=1, ge=1)
-
-
-class DidNot(_Condition):
-    """Did not do ``name`` in the last ``within_days`` (inactivity)."""
-
-    kind: Literal["did_not"] = "did_not"
-    name: str
-    within_days: float = Field(gt=0)
-
-
-class ValueSum(_Condition):
-    """The sum of ``value`` of ``name`` events (any name when unset) in the last
-    ``within_days`` compares to ``amount``."""
-
-    kind: Literal["value_sum"] = "value_sum"
-    name: str | None = None
-    within_days: float = Field(gt=0)
-    op: Literal["gt", "gte", "lt", "lte"]
-    amount: float
-
-
-class ThenNot(_Condition):
-    """Did ``first`` and then not ``then`` within ``within_s`` (abandoned cart)."""
-
-    kind: Literal["then_not"] = "then_not"
-    first: str
-    then: str
-    within_s: int = Field(gt=0)
-
-
-class Attribute(_Condition):
-    kind: Literal["attribute"] = "attribute"
-    test: PropertyCondition
-
-
-class Tag(_Condition):
-    kind: Literal["tag"] = "tag"
-    tag: str
-    present: bool = True
-
-
-class AllOf(_Condition):
-    kind: Literal["all"] = "all"
-    conditions: list[Condition]
-
-
-class AnyOf(_Condition):
-    kind: Literal["any"] = "any"
-    conditions: list[Condition]
-
-
-Condition = Annotated[
-    Union[Did, DidNot, ValueSum, ThenNot, Attribute, Tag, AllOf, AnyOf],  # noqa: UP007
-    Field(discriminator="kind"),
-]
-AllOf.model_rebuild()
-AnyOf.model_rebuild()
+    segments: frozenset[str] = frozenset()
 
 
 def _recent(facts: Iterable[Fact], name: str | None, days: float, now: datetime) -> list[Fact]:
@@ -159,8 +99,10 @@ def evaluate(condition: Condition, state: ContactState, now: datetime) -> bool:
         )
     if isinstance(condition, Attribute):
         return condition_holds(state.attributes, condition.test)
-    if isinstance(condition, Tag):
+    if isinstance(condition, HasTag):
         return (condition.tag in state.tags) is condition.present
+    if isinstance(condition, InSegment):
+        return (condition.segment_id in state.segments) is condition.member
     if isinstance(condition, AllOf):
         return all(evaluate(c, state, now) for c in condition.conditions)
     return any(evaluate(c, state, now) for c in condition.conditions)

@@ -2,15 +2,17 @@
 
 An event never triggers when it is a backfill (``is_syncing``), when its account has tracking
 switched off, when it came through ActiveCampaign under a name that is not whitelisted, or
-when it is late: it occurred longer than the cut-off before it was processed (history is still
-updated; stale automations are not fired). Re-processing the same event gives the same
+when it is late: it was received longer than the cut-off after it occurred (history is still
+updated; stale automations are not fired). Lateness is the sender's (``received_at -
+occurred_at``), not the pipeline's: an event that waited in Kafka while the worker was down
+still triggers, late rather than never. Re-processing the same event gives the same
 trigger ids, so consumers and the trigger topic's writer can drop repeats.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -50,16 +52,20 @@ def decide(
     context: Context,
     late_cutoff: timedelta,
     now: datetime,
+    contact_meets: Callable[[WorkflowRule], bool] = lambda _rule: True,
 ) -> list[Decision]:
     """A decision for every rule of the event's account whose match the event meets.
 
-    ``fired``: rule id -> when it last fired for this contact.
+    ``fired``: rule id -> when it last fired for this contact; ``contact_meets``: whether the
+    contact meets the rule's ``contact`` condition.
     """
     decisions = []
     for rule in rules:
         if rule.account_id != event.get("account_id") or not event_matches(event, rule.when):
             continue
         reason = _refusal(rule, event, fired, context, late_cutoff, now)
+        if reason is None and rule.contact is not None and not contact_meets(rule):
+            reason = "the contact does not meet the rule's contact condition"
         decisions.append(
             Decision(
                 rule_id=rule.rule_id,
@@ -88,9 +94,9 @@ def _refusal(
     from_ac = event.get("source") == "activecampaign"
     if from_ac and listed is not None and event.get("name") not in listed:
         return "event name is not whitelisted"
-    age = now - event["occurred_at"]
-    if age > late_cutoff:
-        return f"late: occurred {age} before processing (cut-off {late_cutoff})"
+    lateness = event.get("received_at", now) - event["occurred_at"]
+    if lateness > late_cutoff:
+        return f"late: received {lateness} after it occurred (cut-off {late_cutoff})"
     last = fired.get(rule.rule_id)
     if last is not None and rule.once_per_contact:
         return "already fired for this contact"

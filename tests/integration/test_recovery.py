@@ -125,8 +125,9 @@ def test_a_retried_insert_with_the_same_token_is_dropped_by_clickhouse(store: St
         datetime(2026, 1, 1, tzinfo=UTC),
         datetime(2026, 1, 1, tzinfo=UTC),
         "a",
+        [],
     )
-    retry = (*first[:4], '{"v": 2}', first[5], datetime(2026, 1, 2, tzinfo=UTC), "b")
+    retry = (*first[:4], '{"v": 2}', first[5], datetime(2026, 1, 2, tzinfo=UTC), "b", [])
     token = f"probe-{contact_id}"
     store.insert("contacts", [first], CONTACT_COLUMNS, token)
     store.insert("contacts", [retry], CONTACT_COLUMNS, token)

@@ -91,6 +91,7 @@ def contact_record() -> dict[str, Any]:
         "created_at": OCCURRED,
         "updated_at": RECEIVED,
         "last_change_id": "4a0f6f39-94c5-5c0c-9f55-0b1b9b8e3d11",
+        "tags": ["customer", "mug-enthusiast"],
     }
 
 
@@ -120,15 +121,22 @@ AUTOMATION_RECORDS: dict[str, dict[str, Any]] = {
         "rule_id": "mugs",
         "event_id": "4a0f6f39-94c5-5c0c-9f55-0b1b9b8e3d11",
         "changed_at": PROCESSED,
+        "contact_email": "ada@example.com",
+        "contact_user_id": None,
+        "contact_tags": ["customer", "mug-enthusiast"],
     },
     "SegmentTransition": {
+        "transition_id": "5d0a1f7c-2b6e-5a3d-8f4e-9c1b2a3d4e5f",
         "account_id": "acme",
         "contact_id": "7c1d4c55-0f4e-5b8e-8a3a-3e3f1f2f9a01",
         "segment_id": "active-7d",
         "transition": "exited",
+        "seq": 2,
         "cause": "time",
         "event_id": None,
         "at": PROCESSED,
+        "contact_email": "ada@example.com",
+        "contact_user_id": "u-42",
     },
     "WorkflowTrigger": {
         "trigger_id": "0f6b7f0e-8d43-5a55-9b1c-2b4d6f8a0c11",
@@ -140,15 +148,36 @@ AUTOMATION_RECORDS: dict[str, dict[str, Any]] = {
         "contact_user_id": None,
         "contact_attributes_json": '{"plan":"pro"}',
         "contact_tags": ["referrer"],
+        "contact_segments": ["referrers"],
         "event_id": "4a0f6f39-94c5-5c0c-9f55-0b1b9b8e3d11",
         "event_name": "registered_referral",
         "event_type": None,
         "event_properties_json": '{"referral_code":"GAMER42"}',
+        "event_eventdata": '{"referral_code":"GAMER42"}',
         "event_value": None,
+        "event_source": "mailchimp:57afe96172",
         "event_occurred_at": OCCURRED,
         "personalization_json": '{"EVENT:registered_referral":"GAMER42"}',
         "triggered_at": PROCESSED,
     },
+    "RuleEntry": {
+        "account_id": "acme",
+        "rule_id": "mug-enthusiasts",
+        "kind": "segment",
+        "definition_json": '{"condition":{"kind":"did","name":"viewed_product"}}',
+        "version": 2,
+        "deleted": False,
+        "created_at": OCCURRED,
+        "updated_at": RECEIVED,
+    },
+    "ContactCheck": {
+        "account_id": "acme",
+        "contact_id": "7c1d4c55-0f4e-5b8e-8a3a-3e3f1f2f9a01",
+        "reason": "time",
+        "due_at": RECEIVED,
+        "issued_at": PROCESSED,
+    },
+    "ClockOffset": {"offset_ms": 8 * 86_400_000, "set_at": PROCESSED},
 }
 
 

@@ -57,3 +57,30 @@ def test_received_row_skips_identity_claims(incoming_record: dict[str, Any]) -> 
     assert row is not None
     named = dict(zip(rows.INCOMING_COLUMNS, row, strict=True))
     assert named["kind"] == "contact" and named["status"] == "received"
+
+
+def test_contact_row_carries_the_tags(contact_record: dict[str, Any]) -> None:
+    named = dict(zip(rows.CONTACT_COLUMNS, rows.contact_row(contact_record), strict=True))
+    assert named["tags"] == ["customer", "mug-enthusiast"]
+    untagged = {k: v for k, v in contact_record.items() if k != "tags"}
+    assert dict(zip(rows.CONTACT_COLUMNS, rows.contact_row(untagged), strict=True))["tags"] == []
+
+
+@pytest.mark.parametrize(
+    ("schema", "mapper", "columns"),
+    [
+        ("TagChange", rows.tag_change_row, rows.TAG_CHANGE_COLUMNS),
+        ("SegmentTransition", rows.transition_row, rows.TRANSITION_COLUMNS),
+        ("WorkflowTrigger", rows.trigger_row, rows.TRIGGER_COLUMNS),
+    ],
+)
+def test_automation_rows_match_columns(
+    records: dict[str, dict[str, Any]], schema: str, mapper: Any, columns: tuple[str, ...]
+) -> None:
+    record = records[schema]
+    named = dict(zip(columns, mapper(record), strict=True))
+    assert named["account_id"] == record["account_id"]
+    assert named["contact_id"] == record["contact_id"]
+    if schema == "WorkflowTrigger":
+        assert named["personalization"] == record["personalization_json"]
+        assert named["event_properties"] == record["event_properties_json"]

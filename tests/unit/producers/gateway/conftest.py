@@ -12,6 +12,7 @@ from eventline.settings import Settings
 from producers.accounts.service import Accounts
 from producers.gateway import app as gateway_app
 from schemas.codec import codec
+from streams.rules.catalog import RuleCatalog
 
 
 class FakeWriter:
@@ -63,15 +64,31 @@ class LocalAccounts(Accounts):
         pass
 
 
+class LocalRules(RuleCatalog):
+    """Rules without the Kafka follower: writes apply at once."""
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
 @pytest.fixture
 def settings() -> Settings:
     return Settings(bulk_max_events=3)
 
 
-@pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Iterator[TestClient]:
+def use_fakes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gateway app's Kafka writer, accounts and rules without Kafka."""
     monkeypatch.setattr(gateway_app, "KafkaWriter", FakeWriter)
     monkeypatch.setattr(gateway_app, "Accounts", LocalAccounts)
+    monkeypatch.setattr(gateway_app, "RuleCatalog", LocalRules)
+
+
+@pytest.fixture
+def client(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Iterator[TestClient]:
+    use_fakes(monkeypatch)
     FakeWriter.instances.clear()
     with TestClient(gateway_app.create_app(settings, store=None)) as test_client:
         yield test_client

@@ -88,10 +88,9 @@ def test_without_open_access_every_request_needs_a_key(
     monkeypatch: pytest.MonkeyPatch, closed_settings: Settings
 ) -> None:
     from producers.gateway import app as gateway_app
-    from tests.unit.producers.gateway.conftest import FakeWriter, LocalAccounts
+    from tests.unit.producers.gateway.conftest import use_fakes
 
-    monkeypatch.setattr(gateway_app, "KafkaWriter", FakeWriter)
-    monkeypatch.setattr(gateway_app, "Accounts", LocalAccounts)
+    use_fakes(monkeypatch)
     with TestClient(gateway_app.create_app(closed_settings)) as client:
         anonymous = client.post("/v1/events", json={"email": "a@example.com", "name": "x"})
         assert anonymous.status_code == 401

@@ -19,6 +19,7 @@ EVENT = {
     "is_syncing": False,
     "source": "mailchimp:l-1",
     "occurred_at": NOW - timedelta(seconds=2),
+    "received_at": NOW - timedelta(seconds=1),
 }
 
 
@@ -34,7 +35,13 @@ def _rule(**change: Any) -> WorkflowRule:
 
 def _decide(rule: WorkflowRule, event: dict[str, Any] = EVENT, **kw: Any) -> Any:
     (decision,) = decide(
-        [rule], event, kw.pop("fired", {}), kw.pop("context", Context()), CUTOFF, NOW
+        [rule],
+        event,
+        kw.pop("fired", {}),
+        kw.pop("context", Context()),
+        CUTOFF,
+        NOW,
+        **kw,
     )
     return decision
 
@@ -59,6 +66,24 @@ def test_a_late_event_updates_history_but_fires_nothing() -> None:
     late = {**EVENT, "occurred_at": NOW - timedelta(days=3)}
     decision = _decide(_rule(), late)
     assert not decision.fire and decision.reason.startswith("late")
+
+
+def test_lateness_is_the_senders_not_the_pipelines() -> None:
+    # received in time, processed two days later (the worker was down): still fires
+    waited = {
+        **EVENT,
+        "occurred_at": NOW - timedelta(days=2, seconds=5),
+        "received_at": NOW - timedelta(days=2),
+    }
+    assert _decide(_rule(), waited).fire
+
+
+def test_the_contact_condition_is_asked_only_of_rules_that_have_one() -> None:
+    tagged = _rule(contact={"kind": "tag", "tag": "vip"})
+    assert _decide(tagged, contact_meets=lambda rule: True).fire
+    refused = _decide(tagged, contact_meets=lambda rule: False)
+    assert not refused.fire and "contact condition" in refused.reason
+    assert _decide(_rule(), contact_meets=lambda rule: False).fire
 
 
 def test_once_per_contact_and_at_most_once_per_period() -> None:

@@ -1,0 +1,156 @@
+"""Rules API: tag, segment and workflow rules of the request's account, and segment members.
+
+Rules live on the compacted rules topic (``streams.rules.catalog``); a write answers once Kafka
+has it, and applies to the events received after the answer, on every worker.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import JSONResponse
+
+from producers.gateway.deps import AccountDep, BodyDep, GatewayDep
+from sinks import queries
+from streams.rules.catalog import RuleRejected, rule_view
+from streams.rules.model import KINDS, RULE_ID_PATTERN
+
+router = APIRouter(prefix="/v1", tags=["rules"])
+
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "tag": {
+        "summary": "tag mug viewers",
+        "value": {
+            "kind": "tag",
+            "when": {
+                "name": "viewed_product",
+                "where": [{"property": "category", "op": "equals", "value": "mugs"}],
+            },
+            "add": ["mug-enthusiast"],
+        },
+    },
+    "segment": {
+        "summary": "active in the last 7 days",
+        "value": {
+            "kind": "segment",
+            "name": "Active this week",
+            "condition": {"kind": "did", "name": "login", "within_days": 7},
+        },
+    },
+    "workflow": {
+        "summary": "referral discount, once per contact",
+        "value": {
+            "kind": "workflow",
+            "workflow_id": "referral-discount-email",
+            "when": {"name": "registered_referral"},
+            "once_per_contact": True,
+        },
+    },
+}
+RULE_BODY = {
+    "requestBody": {"required": True, "content": {"application/json": {"examples": EXAMPLES}}}
+}
+
+
+def _invalid(problems: list[dict[str, str]]) -> JSONResponse:
+    return JSONResponse(status_code=400, content={"error": "invalid_rule", "errors": problems})
+
+
+def _not_found(exc: LookupError) -> HTTPException:
+    return HTTPException(404, {"error": "not_found", "reason": str(exc.args[0])})
+
+
+@router.get("/rules")
+def list_rules(
+    gateway: GatewayDep, account: AccountDep, kind: str | None = Query(default=None)
+) -> dict[str, Any]:
+    """The account's rules, by rule id; ``kind`` = tag, segment or workflow to filter."""
+    if kind is not None and kind not in KINDS:
+        reason = f"must be one of {', '.join(KINDS)}"
+        raise HTTPException(400, {"error": "invalid_query", "field": "kind", "reason": reason})
+    return {"rules": [rule_view(e) for e in gateway.rules.entries(account, kind)]}
+
+
+@router.get("/rules/{rule_id}")
+def get_rule(gateway: GatewayDep, account: AccountDep, rule_id: str) -> dict[str, Any]:
+    try:
+        return rule_view(gateway.rules.entry(account, rule_id))
+    except LookupError as exc:
+        raise _not_found(exc) from None
+
+
+@router.put("/rules/{rule_id}", openapi_extra=RULE_BODY)
+async def put_rule(
+    gateway: GatewayDep, account: AccountDep, rule_id: str, body: BodyDep
+) -> JSONResponse:
+    """Create (201) or replace (200) a rule. It applies to events received after the answer;
+    a segment's members are evaluated again with the new definition."""
+    if body.error is not None:
+        return _invalid([body.error.model_dump()])
+    try:
+        entry, created = await gateway.rules.put(account, rule_id, body.data)
+    except RuleRejected as exc:
+        return _invalid(exc.problems)
+    return JSONResponse(status_code=201 if created else 200, content=rule_view(entry))
+
+
+@router.post("/rules", status_code=201, openapi_extra=RULE_BODY)
+async def create_rule(gateway: GatewayDep, account: AccountDep, body: BodyDep) -> JSONResponse:
+    """Create a rule named by ``rule_id`` in the body (409 when it exists: PUT replaces)."""
+    if body.error is not None:
+        return _invalid([body.error.model_dump()])
+    rule_id = body.data.get("rule_id") if isinstance(body.data, dict) else None
+    if not isinstance(rule_id, str) or not rule_id:
+        return _invalid([{"field": "rule_id", "reason": f"is required ({RULE_ID_PATTERN})"}])
+    try:
+        gateway.rules.entry(account, rule_id)
+    except LookupError:
+        pass
+    else:
+        reason = f"rule {rule_id!r} exists already (PUT /v1/rules/{rule_id} replaces it)"
+        raise HTTPException(409, {"error": "conflict", "reason": reason})
+    try:
+        entry, _created = await gateway.rules.put(account, rule_id, body.data)
+    except RuleRejected as exc:
+        return _invalid(exc.problems)
+    return JSONResponse(status_code=201, content=rule_view(entry))
+
+
+@router.delete("/rules/{rule_id}")
+async def delete_rule(gateway: GatewayDep, account: AccountDep, rule_id: str) -> dict[str, Any]:
+    """Delete a rule: from the events received after the answer on, it does nothing; a
+    deleted segment's members exit it (cause ``definition``)."""
+    try:
+        entry = await gateway.rules.delete(account, rule_id)
+    except LookupError as exc:
+        raise _not_found(exc) from None
+    return {"rule_id": rule_id, "deleted": True, "version": entry["version"]}
+
+
+@router.get("/segments")
+def list_segments(gateway: GatewayDep, account: AccountDep) -> dict[str, Any]:
+    """The account's segments with their current number of members."""
+    sizes = queries.segment_sizes(gateway.require_store(), account)
+    segments = gateway.rules.entries(account, "segment")
+    return {"segments": [{**rule_view(e), "members": sizes.get(e["rule_id"], 0)} for e in segments]}
+
+
+@router.get("/segments/{segment_id}/members")
+def segment_members(
+    gateway: GatewayDep,
+    account: AccountDep,
+    segment_id: str,
+    count: int = Query(default=100, ge=1, le=10000),
+    offset: int = Query(default=0, ge=0),
+) -> dict[str, Any]:
+    """The segment's current members, most recent entries first."""
+    members, total = queries.segment_members(
+        gateway.require_store(), account, segment_id, count, offset
+    )
+    if total == 0:
+        try:
+            gateway.rules.entry(account, segment_id)
+        except LookupError as exc:
+            raise _not_found(exc) from None
+    return {"segment_id": segment_id, "members": members, "total_items": total}

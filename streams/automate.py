@@ -1,0 +1,143 @@
+"""The worker's automation stage: rules applied to a contact on each event, contact update and
+segment check, and the outcome published on the tags, segments and workflows topics.
+
+The logic is ``streams.automation`` (pure); this module feeds it the rules in effect, the
+account's tracking switches and the deployment's clock, and sends what it decided, keyed by
+contact so that automation services see each contact's messages in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from prometheus_client import Counter
+
+from eventline import clock
+from producers.dialects import activecampaign as ac
+from schemas.codec import codec
+from schemas.model import contact_key
+from streams import automation
+from streams.app import Worker
+from streams.rules.book import AccountRules
+from streams.rules.triggers import Context
+from streams.sending import send
+
+log = logging.getLogger(__name__)
+
+PUBLISHED = Counter(
+    "eventline_worker_automation_total",
+    "Automation messages published",
+    ["kind"],  # tag_change, transition, trigger
+)
+RULES_STALE = Counter(
+    "eventline_worker_rules_stale_total",
+    "Events handled before the worker could read the rule and account changes made before "
+    "they were received (EVENTLINE_RULES_WAIT_S passed)",
+)
+
+
+def limits(w: Worker) -> automation.Limits:
+    return automation.Limits(
+        history_days=w.settings.history_days,
+        history_max_events=w.settings.history_max_events,
+        late_cutoff=timedelta(seconds=w.settings.trigger_late_cutoff_s),
+    )
+
+
+async def rules_for(w: Worker, account: str, received_ms: int) -> AccountRules:
+    """The account's rules for a record received at ``received_ms``, after making sure every
+    rule and account change acknowledged before then has been read."""
+    followers = (w.rules.follower, w.accounts.follower)
+    read = await asyncio.gather(
+        *(f.wait_applied(received_ms, w.settings.rules_wait_s) for f in followers)
+    )
+    for follower, done in zip(followers, read, strict=True):
+        if not done:
+            RULES_STALE.inc()
+            log.warning("%s not read up to the event's receipt; going on", follower.topic)
+    return w.rules.in_effect(account, received_ms)
+
+
+def context_of(w: Worker, account: str) -> Context:
+    """What the account says about triggering: its tracking switch and whitelisted names."""
+    settings = w.accounts.settings_of(account)
+    return Context(
+        tracking_on=ac.tracking_enabled(settings), whitelist=frozenset(ac.whitelist(settings))
+    )
+
+
+async def on_event(w: Worker, contact: dict[str, Any], event: dict[str, Any]) -> automation.Outcome:
+    """Apply a canonical event to its contact (nothing is sent yet)."""
+    account = event["account_id"]
+    rules = await rules_for(w, account, _ms(event["received_at"]))
+    parsed = {**event, "properties": json.loads(event["properties_json"])}
+    return automation.on_event(
+        contact,
+        parsed,
+        rules,
+        context_of(w, account),
+        limits(w),
+        clock.now(),
+        w.rules.segments_digest(account),
+    )
+
+
+async def on_contact_update(
+    w: Worker, contact: dict[str, Any], record: dict[str, Any]
+) -> automation.Outcome:
+    """Re-evaluate segments after a registration changed the contact's attributes."""
+    account = record["account_id"]
+    rules = await rules_for(w, account, _ms(record["received_at"]))
+    return automation.on_check(
+        contact,
+        rules,
+        clock.now(),
+        "event",
+        w.rules.segments_digest(account),
+        event_id=record["event_id"],
+    )
+
+
+async def check(w: Worker, request: dict[str, Any]) -> str:
+    """Handle a ContactCheck: evaluate the contact's segments at the current time."""
+    account = request["account_id"]
+    key = contact_key(account, request["contact_id"])
+    contact = w.contacts.get(key)
+    if contact is None:
+        return "skipped"
+    outcome = automation.on_check(
+        contact,
+        w.rules.current(account),
+        clock.now(),
+        request["reason"],
+        w.rules.segments_digest(account),
+    )
+    await publish(w, outcome)
+    w.contacts[key] = outcome.contact
+    return "checked"
+
+
+async def publish(w: Worker, outcome: automation.Outcome, contact_changed: bool = False) -> None:
+    """Send the outcome's messages, keyed by contact: tag changes and the contact (when its
+    tags or anything else changed), then segment transitions, then workflow triggers."""
+    contact = outcome.contact
+    key = contact_key(contact["account_id"], contact["contact_id"])
+    for change in outcome.tag_changes:
+        await send(w.tags_out, key, codec().encode("TagChange", change))
+    if contact_changed or outcome.tags_changed:
+        await send(w.contacts_out, key, codec().encode("Contact", contact))
+    for transition in outcome.transitions:
+        await send(w.segments_out, key, codec().encode("SegmentTransition", transition))
+    for trigger in outcome.triggers:
+        await send(w.workflows_out, key, codec().encode("WorkflowTrigger", trigger))
+    PUBLISHED.labels("tag_change").inc(len(outcome.tag_changes))
+    PUBLISHED.labels("transition").inc(len(outcome.transitions))
+    PUBLISHED.labels("trigger").inc(len(outcome.triggers))
+
+
+def _ms(at: Any) -> int:
+    return int(at.timestamp() * 1000)

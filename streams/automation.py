@@ -1,0 +1,332 @@
+"""Tags, segments and workflow triggers of one contact, as events arrive and time passes. Pure.
+
+The contact's automation state lives in its contact-table value (one table write per event,
+so state and memo can never disagree after a crash):
+
+- ``tags``: the contact's tags;
+- ``auto.facts``: its recent events, oldest first, as ``[event_id, name, occurred_ms, value,
+  properties]`` (kept ``history_days``, at most ``history_max_events``): what segment
+  conditions look at;
+- ``auto.segments``: segment id -> ``[member 0/1, seq, since_ms]``; ``seq`` counts the
+  transitions, so a transition id is stable;
+- ``auto.fired``: workflow rule id -> ``[at_ms, event_id]``, for once-per-contact and
+  at-most-every limits;
+- ``auto.memo``: the outputs of the contact's last events, by event id. Faust may replay an
+  event whose table write is already in the changelog (faust #273): its outputs then come
+  from the memo, identical, instead of being recomputed against a state that includes it;
+- ``auto.next``: when time alone may next change a segment (the timer's cue); ``auto.digest``:
+  the segment definitions the memberships were computed with.
+
+Order for an event: history, then tag rules, then segments (which may test tags), then
+workflow rules (whose contact condition may test tags and segments).
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from producers.dialects.activecampaign import eventdata_of
+from streams.rules.book import AccountRules
+from streams.rules.match import tag_changes
+from streams.rules.segments import ContactState, Fact, evaluate, next_change
+from streams.rules.triggers import Context, decide
+
+_TRANSITIONS = uuid.UUID("9d3c1b9e-52a4-4f0e-8c55-0e7f3b1d2a64")
+MEMO_SIZE = 32  # events per contact whose outputs are remembered for replays
+
+
+@dataclass(frozen=True)
+class Limits:
+    history_days: int = 365
+    history_max_events: int = 200
+    late_cutoff: timedelta = timedelta(days=1)
+
+
+@dataclass
+class Outcome:
+    """The contact after the change, and the messages to publish (in this order)."""
+
+    contact: dict[str, Any]
+    tag_changes: list[dict[str, Any]] = field(default_factory=list)
+    transitions: list[dict[str, Any]] = field(default_factory=list)
+    triggers: list[dict[str, Any]] = field(default_factory=list)
+    tags_changed: bool = False
+
+
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+def _at(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _auto(contact: Mapping[str, Any]) -> dict[str, Any]:
+    auto = contact.get("auto") or {}
+    return {
+        "facts": list(auto.get("facts", [])),
+        "segments": dict(auto.get("segments", {})),
+        "fired": dict(auto.get("fired", {})),
+        "memo": list(auto.get("memo", [])),
+        "next": auto.get("next"),
+        "digest": auto.get("digest", ""),
+    }
+
+
+def on_event(
+    contact: Mapping[str, Any],
+    event: Mapping[str, Any],
+    rules: AccountRules,
+    context: Context,
+    limits: Limits,
+    now: datetime,
+    digest: str = "",
+) -> Outcome:
+    """Apply a canonical event (``properties`` parsed) to its contact."""
+    auto = _auto(contact)
+    for event_id, memo in auto["memo"]:
+        if event_id == event["event_id"]:
+            return _replayed(contact, event, memo)
+    auto["facts"] = _remember(auto["facts"], event, limits, now)
+    tags, changes = tag_changes(rules.tags, event, contact.get("tags") or [])
+    state = _state(auto, contact, tags)
+    members, transitions = _segments(auto, state, rules, now, "event", event["event_id"])
+    state.segments = members
+    fired = {rule: _at(at) for rule, (at, _by) in auto["fired"].items()}
+    decisions = decide(
+        rules.workflows,
+        event,
+        fired,
+        context,
+        limits.late_cutoff,
+        now,
+        lambda rule: rule.contact is not None and evaluate(rule.contact, state, now),
+    )
+    triggered = [d for d in decisions if d.fire]
+    for d in triggered:
+        auto["fired"][d.rule_id] = [_ms(now), event["event_id"]]
+    memo = {
+        "at": _ms(now),
+        "t": [list(c) for c in changes],
+        "s": transitions,
+        "w": [[d.rule_id, d.workflow_id, d.trigger_id] for d in triggered],
+    }
+    auto["memo"] = [*auto["memo"], [event["event_id"], memo]][-MEMO_SIZE:]
+    _schedule(auto, state, rules, now, digest)
+    updated = {**contact, "tags": tags, "auto": auto}
+    return _replayed(updated, event, memo, tags_changed=bool(changes))
+
+
+def on_check(
+    contact: Mapping[str, Any],
+    rules: AccountRules,
+    now: datetime,
+    cause: str,
+    digest: str = "",
+    event_id: str | None = None,
+) -> Outcome:
+    """Evaluate the contact's segments again: time passed (``cause`` time), definitions
+    changed (definition), or its attributes changed (event, with the update's ``event_id``)."""
+    auto = _auto(contact)
+    state = _state(auto, contact, contact.get("tags") or [])
+    _members, transitions = _segments(auto, state, rules, now, cause, event_id)
+    _schedule(auto, state, rules, now, digest)
+    updated = {**contact, "auto": auto}
+    return Outcome(updated, transitions=[_transition(updated, t) for t in transitions])
+
+
+def is_due(contact: Mapping[str, Any], digest: str, now_ms: int) -> str | None:
+    """Why the contact's segments need a look although no event came: ``time`` (a window
+    passed), ``definition`` (segment definitions changed), or None."""
+    auto = contact.get("auto") or {}
+    if auto.get("digest", "") != digest and (digest or auto.get("segments")):
+        return "definition"
+    due = auto.get("next")
+    return "time" if due is not None and due <= now_ms else None
+
+
+def _remember(
+    facts: list[list[Any]], event: Mapping[str, Any], limits: Limits, now: datetime
+) -> list[list[Any]]:
+    """The history with the event in it (once), trimmed to the limits."""
+    oldest = _ms(now - timedelta(days=limits.history_days))
+    kept = [f for f in facts if f[2] >= oldest and f[0] != event["event_id"]]
+    fact = [
+        event["event_id"],
+        event["name"],
+        _ms(event["occurred_at"]),
+        event.get("value"),
+        event.get("properties") or None,
+    ]
+    if fact[2] >= oldest:
+        bisect.insort(kept, fact, key=lambda f: f[2])
+    return kept[-limits.history_max_events :]
+
+
+def _state(auto: Mapping[str, Any], contact: Mapping[str, Any], tags: list[str]) -> ContactState:
+    facts = [Fact(f[1], _at(f[2]), f[3], f[4] or {}) for f in auto["facts"]]
+    members = frozenset(s for s, (member, _seq, _at_ms) in auto["segments"].items() if member)
+    attributes = json.loads(contact.get("attributes_json") or "{}")
+    return ContactState(facts=facts, attributes=attributes, tags=frozenset(tags), segments=members)
+
+
+def _segments(
+    auto: dict[str, Any],
+    state: ContactState,
+    rules: AccountRules,
+    now: datetime,
+    cause: str,
+    event_id: str | None,
+) -> tuple[frozenset[str], list[list[Any]]]:
+    """Update ``auto['segments']``; return the members and each transition as
+    ``[segment_id, entered|exited, seq, cause, event_id, at_ms]``."""
+    transitions = []
+    defined = {s.rule_id: s for s in rules.segments}
+    for segment_id in sorted(set(defined) | set(auto["segments"])):
+        was, seq, since = auto["segments"].get(segment_id, [0, 0, 0])
+        segment = defined.get(segment_id)
+        member = segment is not None and evaluate(segment.condition, state, now)
+        if bool(was) == member:
+            continue
+        why = cause if segment is not None else "definition"  # deleted: its members exit
+        seq, since = seq + 1, _ms(now)
+        auto["segments"][segment_id] = [int(member), seq, since]
+        change = "entered" if member else "exited"
+        by = event_id if why == "event" else None
+        transitions.append([segment_id, change, seq, why, by, since])
+    members = frozenset(s for s, (member, _seq, _at_ms) in auto["segments"].items() if member)
+    return members, transitions
+
+
+def _schedule(
+    auto: dict[str, Any], state: ContactState, rules: AccountRules, now: datetime, digest: str
+) -> None:
+    moments = [next_change(s.condition, state, now) for s in rules.segments]
+    upcoming = [m for m in moments if m is not None]
+    auto["next"] = _ms(min(upcoming)) if upcoming else None
+    auto["digest"] = digest
+
+
+def _replayed(
+    contact: Mapping[str, Any],
+    event: Mapping[str, Any],
+    memo: Mapping[str, Any],
+    tags_changed: bool = False,
+) -> Outcome:
+    """The messages of a memo (the event's first processing, or its replay)."""
+    at = _at(memo["at"])
+    tags = list(contact.get("tags") or [])
+    outcome = Outcome(dict(contact), tags_changed=tags_changed)
+    for tag, change, rule_id in memo["t"]:
+        outcome.tag_changes.append(
+            {
+                "account_id": contact["account_id"],
+                "contact_id": contact["contact_id"],
+                "tag": tag,
+                "change": change,
+                "rule_id": rule_id,
+                "event_id": event["event_id"],
+                "changed_at": at,
+                "contact_email": contact.get("email"),
+                "contact_user_id": contact.get("user_id"),
+                "contact_tags": tags,
+            }
+        )
+    outcome.transitions = [_transition(contact, t) for t in memo["s"]]
+    members = sorted(
+        s
+        for s, (member, _seq, _since) in (contact.get("auto") or {}).get("segments", {}).items()
+        if member
+    )
+    for rule_id, workflow_id, trigger_id in memo["w"]:
+        outcome.triggers.append(
+            _trigger(contact, event, rule_id, workflow_id, trigger_id, members, at)
+        )
+    return outcome
+
+
+def transition_id(account: str, contact_id: str, segment_id: str, seq: int) -> str:
+    """The same contact, segment and sequence number always give the same id."""
+    return str(uuid.uuid5(_TRANSITIONS, f"{account}\x1f{contact_id}\x1f{segment_id}\x1f{seq}"))
+
+
+def _transition(contact: Mapping[str, Any], t: list[Any]) -> dict[str, Any]:
+    segment_id, change, seq, cause, event_id, at_ms = t
+    return {
+        "transition_id": transition_id(
+            contact["account_id"], contact["contact_id"], segment_id, seq
+        ),
+        "account_id": contact["account_id"],
+        "contact_id": contact["contact_id"],
+        "segment_id": segment_id,
+        "transition": change,
+        "seq": seq,
+        "cause": cause,
+        "event_id": event_id,
+        "at": _at(at_ms),
+        "contact_email": contact.get("email"),
+        "contact_user_id": contact.get("user_id"),
+    }
+
+
+def _trigger(
+    contact: Mapping[str, Any],
+    event: Mapping[str, Any],
+    rule_id: str,
+    workflow_id: str,
+    trigger_id: str,
+    segments: list[str],
+    at: datetime,
+) -> dict[str, Any]:
+    properties = event.get("properties") or {}
+    eventdata = eventdata_of(properties)
+    return {
+        "trigger_id": trigger_id,
+        "account_id": contact["account_id"],
+        "workflow_id": workflow_id,
+        "rule_id": rule_id,
+        "contact_id": contact["contact_id"],
+        "contact_email": contact.get("email"),
+        "contact_user_id": contact.get("user_id"),
+        "contact_attributes_json": contact.get("attributes_json") or "{}",
+        "contact_tags": list(contact.get("tags") or []),
+        "contact_segments": segments,
+        "event_id": event["event_id"],
+        "event_name": event["name"],
+        "event_type": event.get("event_type"),
+        "event_properties_json": json.dumps(properties, separators=(",", ":"), sort_keys=True),
+        "event_eventdata": eventdata,
+        "event_value": event.get("value"),
+        "event_source": event.get("source") or "",
+        "event_occurred_at": event["occurred_at"],
+        "personalization_json": json.dumps(
+            personalization(contact, event["name"], properties, eventdata), sort_keys=True
+        ),
+        "triggered_at": at,
+    }
+
+
+def personalization(
+    contact: Mapping[str, Any], name: str, properties: Mapping[str, Any], eventdata: str | None
+) -> dict[str, str]:
+    """Merge tags to their text: ``EVENT:<name>`` is the eventdata (ActiveCampaign's
+    ``%EVENT:file download request%``), ``EVENT:<name>.<property>`` each scalar property,
+    ``CONTACT:email``, ``CONTACT:user_id`` and ``CONTACT:<attribute>`` the contact's."""
+    tags = {f"EVENT:{name}": eventdata or ""}
+    for key, value in properties.items():
+        if isinstance(value, (str, int, float, bool)):
+            tags[f"EVENT:{name}.{key}"] = str(value)
+    for key in ("email", "user_id"):
+        if contact.get(key):
+            tags[f"CONTACT:{key}"] = str(contact[key])
+    attributes = json.loads(contact.get("attributes_json") or "{}")
+    for key, value in attributes.items():
+        if isinstance(value, (str, int, float, bool)):
+            tags[f"CONTACT:{key}"] = str(value)
+    return tags
