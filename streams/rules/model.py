@@ -17,7 +17,15 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 Operator = Literal["equals", "in", "contains", "gt", "gte", "lt", "lte", "exists"]
 RULE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
@@ -190,14 +198,15 @@ class TagRule(_Rule):
 
     kind: Literal["tag"] = "tag"
     when: EventMatch
-    add: list[Tag] = Field(default_factory=list)
     remove: list[Tag] = Field(default_factory=list)
+    add: list[Tag] = Field(default_factory=list, validate_default=True)
 
-    @model_validator(mode="after")
-    def _changes_something(self) -> TagRule:
-        if not self.add and not self.remove:
+    @field_validator("add")
+    @classmethod
+    def _changes_something(cls, add: list[str], info: ValidationInfo) -> list[str]:
+        if not add and not info.data.get("remove"):
             raise ValueError("a tag rule adds or removes at least one tag")
-        return self
+        return add
 
 
 class SegmentRule(_Rule):
@@ -207,11 +216,12 @@ class SegmentRule(_Rule):
     name: str = Field(default="", max_length=200)
     condition: Condition
 
-    @model_validator(mode="after")
-    def _no_segments_of_segments(self) -> SegmentRule:
-        if any(isinstance(c, InSegment) for c in walk(self.condition)):
+    @field_validator("condition")
+    @classmethod
+    def _no_segments_of_segments(cls, condition: Condition) -> Condition:
+        if any(isinstance(c, InSegment) for c in walk(condition)):
             raise ValueError("a segment cannot be defined by membership of segments")
-        return self
+        return condition
 
 
 class WorkflowRule(_Rule):

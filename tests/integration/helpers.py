@@ -124,3 +124,54 @@ def group_positions(bootstrap: str, group: str, prefix: str) -> str:
         return "; ".join(lines)
     finally:
         consumer.close()
+
+
+def put_rule(http: httpx.Client, account: str, rule_id: str, **definition: Any) -> dict[str, Any]:
+    """Create or replace a rule of ``account`` through the API."""
+    answer = http.put(
+        f"/v1/rules/{rule_id}", json=definition, headers={"X-Eventline-Account": account}
+    )
+    assert answer.status_code in (200, 201), answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def send_event(http: httpx.Client, account: str, **event: Any) -> str:
+    """Post one native event for ``account``; its event id."""
+    answer = http.post("/v1/events", json=event, headers={"X-Eventline-Account": account})
+    assert answer.status_code == 202, answer.text
+    event_id: str = answer.json()["event_id"]
+    return event_id
+
+
+def register(http: httpx.Client, account: str, email: str, **fields: Any) -> str:
+    """Register a contact of ``account``, wait until it is processed; its contact id."""
+    headers = {"X-Eventline-Account": account}
+    answer = http.post("/v1/contacts", json={"email": email, **fields}, headers=headers)
+    assert answer.status_code == 202, answer.text
+    wait_status(http, answer.json()["event_id"], account=account)
+    found = http.get("/v1/contacts", params={"email": email}, headers=headers).json()
+    contact_id: str = found["contacts"][0]["contact_id"]
+    return contact_id
+
+
+def automation_messages(
+    bootstrap: str,
+    topic: str,
+    schema: str,
+    account: str,
+    expect: int = 1,
+    settle_s: float = 1.0,
+    where: Callable[[dict[str, Any]], bool] = lambda _record: True,
+) -> list[dict[str, Any]]:
+    """Every message of ``account`` on an automation topic (after ``expect`` of them were
+    seen, ``settle_s`` more to prove no other follows), in topic order."""
+    found = read_topic(
+        bootstrap,
+        topic,
+        schema,
+        lambda r: r["account_id"] == account and where(r),
+        expect,
+        settle_s,
+    )
+    return [record for _key, record in found]

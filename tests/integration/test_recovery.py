@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
+from typing import Any
 
 import httpx
 from confluent_kafka import Consumer, TopicPartition
 
+from eventline.clock import advance
 from eventline.pipeline import Pipeline, WorkerProcess
 from eventline.settings import Settings
 from eventline.topics import Topics
+from schemas.codec import codec
 from sinks.sink import ClickHouseSink
 from sinks.store import Store
-from tests.integration.helpers import group_positions, unique_email, wait_status
+from tests.integration.helpers import (
+    automation_messages,
+    eventually,
+    group_positions,
+    put_rule,
+    send_event,
+    unique_email,
+    wait_status,
+)
 
 
 def test_worker_killed_recovers_tables_from_changelogs(
@@ -163,3 +175,96 @@ def test_migrations_are_recorded_and_applied_once(store: Store) -> None:
     assert recorded[0] == {"version": 1, "name": "0001_initial.sql"}
     assert store.migrate() == []  # a second start applies nothing
     assert len(store.query("SELECT version FROM {db}.schema_migrations")) == len(recorded)
+
+
+def _wait_group_empty(settings: Settings, group: str) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap()})
+
+    def empty() -> bool:
+        described = admin.describe_consumer_groups([group])[group].result(timeout=10)
+        return not described.members
+
+    eventually(empty, timeout_s=60, what=f"group {group} without members")
+
+
+def _rewind_to_first_record_of(settings: Settings, group: str, account: str) -> None:
+    """Move the worker group's by-contact offsets back to the account's first records, so the
+    worker processes them again (as after a crash before its commit)."""
+    from confluent_kafka import ConsumerGroupTopicPartitions
+    from confluent_kafka.admin import AdminClient
+
+    topic = Topics(settings.topic_prefix).by_contact
+    consumer = Consumer(
+        {"bootstrap.servers": settings.bootstrap(), "group.id": f"r-{uuid.uuid4()}"}
+    )
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+    first: dict[int, int] = {}
+    for msg in consumer.consume(100_000, 5.0):
+        value = msg.value() or b""
+        if msg.error() is not None or codec().name_of(value) != "IncomingRecord":
+            continue  # segment checks are not requests
+        if codec().decode("IncomingRecord", value)["account_id"] == account:
+            first.setdefault(msg.partition(), msg.offset())
+    consumer.close()
+    assert first, f"no by-contact records of {account}"
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap()})
+    request = ConsumerGroupTopicPartitions(
+        group, [TopicPartition(topic, p, offset) for p, offset in first.items()]
+    )
+    admin.alter_consumer_group_offsets([request])[group].result(timeout=30)
+
+
+def test_automation_state_survives_a_crash_and_a_replay_repeats_the_same_messages(
+    pipeline: Pipeline, settings: Settings, http: httpx.Client, store: Store
+) -> None:
+    account = f"crash-{uuid.uuid4().hex[:8]}"
+    put_rule(http, account, "referrer", kind="tag", when={"name": "registered_referral"},
+             add=["referrer"])  # fmt: skip
+    put_rule(http, account, "discount", kind="workflow", workflow_id="discount",
+             when={"name": "registered_referral"}, once_per_contact=True)  # fmt: skip
+    put_rule(http, account, "active-7d", kind="segment",
+             condition={"kind": "did", "name": "login", "within_days": 7})  # fmt: skip
+    email = unique_email("automation-crash")
+    send_event(http, account, email=email, name="registered_referral")
+    wait_status(http, send_event(http, account, email=email, name="login"), account=account)
+    topics = Topics(settings.topic_prefix)
+
+    def read(topic: str, schema: str, expect: int, settle_s: float = 1.0) -> list[Any]:
+        return automation_messages(settings.bootstrap(), topic, schema, account, expect, settle_s)
+
+    (trigger,) = read(topics.workflows, "WorkflowTrigger", 1)
+
+    assert pipeline.worker is not None
+    pipeline.worker.stop(kill=True)
+    group = f"{settings.topic_prefix}-worker"
+    _wait_group_empty(settings, group)
+    _rewind_to_first_record_of(settings, group, account)
+    pipeline.worker = WorkerProcess(settings)
+    pipeline.worker.start()
+    pipeline.worker.wait_ready()
+
+    # after the replay, the same contact acts again: state (tags, fired, segments) survived
+    send_event(http, account, email=email, name="registered_referral")
+    wait_status(http, send_event(http, account, email=email, name="login"), account=account)
+    triggers = read(topics.workflows, "WorkflowTrigger", 2, settle_s=2.0)
+    assert {t["trigger_id"] for t in triggers} == {trigger["trigger_id"]}  # repeated, not new
+    tags = read(topics.tags, "TagChange", 2)
+    assert {(t["event_id"], t["tag"]) for t in tags} == {(trigger["event_id"], "referrer")}
+    transitions = read(topics.segments, "SegmentTransition", 2)
+    assert {t["transition_id"] for t in transitions} == {transitions[0]["transition_id"]}
+
+    rows = eventually(
+        lambda: store.query(
+            "SELECT count() AS n FROM {db}.workflow_triggers FINAL WHERE account_id = {a:String}",
+            {"a": account},
+        )[0]["n"],
+        what="the trigger in ClickHouse",
+    )
+    assert rows == 1
+    # the segment clock works on the recovered state: day 8 ends the membership
+    advance(settings, timedelta(days=8))
+    exited = read(topics.segments, "SegmentTransition", 3)[-1]
+    assert (exited["transition"], exited["cause"]) == ("exited", "time")
