@@ -35,6 +35,7 @@ from schemas.model import CONTACT, EVENT, check_record, contact_key, now, routin
 from streams import automate
 from streams.app import Worker
 from streams.canonical import apply_registration, canonical_event, new_contact
+from streams.continuity import ContinuityGuard
 from streams.idempotency import classify, entry
 from streams.resolve import resolve, why_fail
 from streams.sending import ack_when_written, begin_record, send
@@ -62,9 +63,13 @@ def attach_agents(w: Worker) -> None:
     # noack, and an ack once the event's outputs are acknowledged by Kafka (streams.sending):
     # Faust's own iterator acks an event in a `finally`, so an event whose processing was
     # cancelled (worker shutdown, rebalance) would be committed without its outputs.
+    # Each agent also checks that no offset was skipped (streams.continuity).
     @w.app.agent(w.incoming, concurrency=1)
     async def resolve_identities(stream: Any) -> None:
+        guard = ContinuityGuard(w.app)
         async for event in stream.noack().events():
+            if not await guard.admit(event):
+                continue
             key = event.key.decode("utf-8", "replace") if event.key else ""
             await _guarded(w, "resolve", event, partial(_resolve, w, message_key=key))
 
@@ -72,20 +77,23 @@ def attach_agents(w: Worker) -> None:
     # order, by one agent (concurrency=1), so its state is never updated by two at once.
     @w.app.agent(w.by_contact, concurrency=1)
     async def process_by_contact(stream: Any) -> None:
+        guard = ContinuityGuard(w.app)
         async for event in stream.noack().events():
+            if not await guard.admit(event):
+                continue
             if codec().name_of(event.value or b"") == "ContactCheck":
                 await _guarded(w, "check", event, partial(automate.check, w), "ContactCheck")
             else:
                 await _guarded(w, "process", event, partial(_process, w))
 
-    segment_clock = SegmentClock(w)
+    w.segment_clock = SegmentClock(w)
 
     @w.app.timer(w.settings.segment_check_interval_s)
     async def check_segments() -> None:
         try:
-            await segment_clock.scan()
+            await w.segment_clock.tick()
         except Exception:  # the next tick tries again; the due times live in the table
-            log.exception("segment scan failed")
+            log.exception("segment clock tick failed")
 
 
 async def _guarded(
@@ -238,7 +246,7 @@ async def _process(w: Worker, record: dict[str, Any]) -> str:
         outcome = await automate.on_contact_update(w, contact, record)
         await automate.publish(w, outcome, contact_changed=True)
         await _emit_status(w, record, "PROCESSED")
-        w.contacts[key] = outcome.contact
+        automate.save(w, key, outcome.contact)
         return "processed"
     keyed = record["idempotency_key"] is not None
     window_ms = w.settings.idempotency_window_hours * 3600 * 1000
@@ -266,7 +274,7 @@ async def _process(w: Worker, record: dict[str, Any]) -> str:
     await send(w.events, key, codec().encode("CanonicalEvent", event))
     await automate.publish(w, outcome, contact_changed=key not in w.contacts)
     await _emit_status(w, record, "PROCESSED")
-    w.contacts[key] = outcome.contact
+    automate.save(w, key, outcome.contact)
     if keyed:  # only idempotency keys need remembering: a keyless resend is a new event
         w.seen[record["event_id"]] = entry(record["receipt_id"], now_ms)
     return "processed"

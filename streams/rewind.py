@@ -83,7 +83,9 @@ async def _rewind(app: Any, first: dict[Any, int], active: set[Any], generation:
     consumer = app.consumer
     try:
         for tp, offset in sorted(first.items(), key=lambda item: str(item[0])):
-            await consumer.seek(tp, offset)
+            # seek_wait runs in the consumer's thread: aiokafka's seek wakes its fetcher
+            # through a future of that thread's event loop.
+            await consumer.seek_wait({tp: offset})
             REWOUND.inc()
             log.info(
                 "%s[%s]: rewound to %s (records dropped by Faust)", tp.topic, tp.partition, offset

@@ -38,3 +38,5 @@ def test_the_faust_internals_the_guard_reads_are_there() -> None:
     app = create_worker(Settings()).app
     assert app.flow_control.resume.__name__ == "guarded_resume"
     assert hasattr(app.consumer, "_paused_partitions")
+    assert hasattr(app.consumer, "_committed_offset")  # streams.continuity reads it
+    assert callable(app.consumer.seek_wait)  # both guards seek in the consumer's thread
