@@ -1,15 +1,16 @@
 """Throughput and latency of the local pipeline on this machine: ``python -m bench``.
 
 Starts its own broker (free ports, temporary data) and embedded ClickHouse, then measures:
-gateway events/s (single and bulk posts), worker events/s, sink rows/s, and the latency from
-the gateway's 202 to the row in ClickHouse (p50/p99). Prints one line per figure.
+gateway events/s (single and bulk posts), worker events/s, sink rows/s, the latency from the
+gateway's 202 to the row in ClickHouse (p50/p99); then, with 20 rules active, the worker's
+events/s over 100k contacts and the latency from the 202 to the workflow trigger
+(bench/automation.py). Prints one line per figure.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import socket
 import statistics
 import tempfile
@@ -22,13 +23,13 @@ from typing import Any
 import httpx
 from confluent_kafka import Consumer, TopicPartition
 
+from bench.automation import bench_rules_worker, bench_trigger_latency
+from bench.common import LIBRDKAFKA, high_watermarks
 from eventline.local_kafka import LocalKafka
 from eventline.pipeline import Pipeline, WorkerProcess
 from eventline.settings import Settings
 from eventline.topics import Topics
 from sinks.sink import ROWS_WRITTEN, ClickHouseSink
-
-LIBRDKAFKA = logging.getLogger("librdkafka")
 
 
 def _port() -> int:
@@ -65,19 +66,6 @@ async def _post_all(url: str, bodies: list[Any], concurrency: int) -> float:
         return time.perf_counter() - started
 
 
-def _high_watermarks(bootstrap: str, topic: str) -> int:
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4()}", "logger": LIBRDKAFKA}
-    )
-    try:
-        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return sum(
-            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts
-        )
-    finally:
-        consumer.close()
-
-
 def _sink_lag(settings: Settings) -> int:
     """Records on the sink's topics that its consumer group has not committed yet."""
     topics = Topics(settings.topic_prefix)
@@ -87,7 +75,8 @@ def _sink_lag(settings: Settings) -> int:
     )
     try:
         lag = 0
-        for topic in (topics.incoming, topics.event_status, topics.events, topics.contacts):
+        sunk = (topics.incoming, topics.event_status, topics.events, topics.contacts)
+        for topic in (*sunk, topics.tags, topics.segments, topics.workflows):
             parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
             committed = consumer.committed([TopicPartition(topic, p) for p in parts], timeout=10)
             for tp in committed:
@@ -128,7 +117,7 @@ def bench_worker(pipeline: Pipeline, settings: Settings, n: int, run: str) -> No
     assert pipeline.worker is not None and pipeline.gateway is not None
     topics = Topics(settings.topic_prefix)
     pipeline.worker.stop()
-    before = _high_watermarks(settings.bootstrap(), topics.events)
+    before = high_watermarks(settings.bootstrap(), topics.events)
     bulks = [[_event(i * 500 + j, run + "w") for j in range(500)] for i in range(n // 500)]
     asyncio.run(_post_all(pipeline.gateway.url, bulks, concurrency=4))
     pipeline.worker = WorkerProcess(settings)
@@ -136,7 +125,7 @@ def bench_worker(pipeline: Pipeline, settings: Settings, n: int, run: str) -> No
     pipeline.worker.wait_ready()
     started = time.monotonic()
     done = _wait_until(
-        lambda: _high_watermarks(settings.bootstrap(), topics.events) - before >= n,
+        lambda: high_watermarks(settings.bootstrap(), topics.events) - before >= n,
         600,
         "worker output",
     )
@@ -151,7 +140,7 @@ def bench_sink(pipeline: Pipeline, settings: Settings) -> None:
     assert pipeline.store is not None
     topics = Topics(settings.topic_prefix)
     total = sum(
-        _high_watermarks(settings.bootstrap(), t)
+        high_watermarks(settings.bootstrap(), t)
         for t in (topics.incoming, topics.event_status, topics.events, topics.contacts)
     )
     assert pipeline.accounts is not None
@@ -230,6 +219,9 @@ def main() -> None:
     parser.add_argument("--worker-events", type=int, default=20000)
     parser.add_argument("--latency-events", type=int, default=300)
     parser.add_argument("--latency-rate", type=float, default=50.0)
+    parser.add_argument("--contacts", type=int, default=100_000, help="contacts with rules")
+    parser.add_argument("--rules-events", type=int, default=20_000, help="events with rules")
+    parser.add_argument("--only", choices=["pipeline", "automation"], help="one part only")
     args = parser.parse_args()
 
     run = uuid.uuid4().hex[:6]
@@ -258,10 +250,14 @@ def main() -> None:
                 f"{settings.partitions} partitions, embedded ClickHouse"
             )
             assert pipeline.gateway is not None
-            bench_gateway(pipeline.gateway.url, args.single, args.bulk, args.bulk_size, run)
-            bench_worker(pipeline, settings, args.worker_events, run)
-            bench_latency(pipeline, args.latency_events, args.latency_rate, run)
-            bench_sink(pipeline, settings)
+            if args.only != "automation":
+                bench_gateway(pipeline.gateway.url, args.single, args.bulk, args.bulk_size, run)
+                bench_worker(pipeline, settings, args.worker_events, run)
+                bench_latency(pipeline, args.latency_events, args.latency_rate, run)
+                bench_sink(pipeline, settings)
+            if args.only != "pipeline":
+                bench_rules_worker(pipeline, args.contacts, args.rules_events, run)
+                bench_trigger_latency(pipeline, args.latency_events, args.latency_rate, run)
         finally:
             pipeline.stop()
             broker.stop()

@@ -18,10 +18,11 @@ T = TypeVar("T")
 
 
 @contextmanager
-def _accounts() -> Iterator[Any]:
+def on_kafka(service: Callable[[Any, Any], Any]) -> Iterator[Any]:
+    """``service(settings, writer)`` (Accounts, RuleCatalog) started on its compacted topic,
+    read whole, for one command; a clear message and exit 2 when Kafka does not answer."""
     from eventline.errors import TransientError
     from eventline.topics import ensure_topics
-    from producers.accounts.service import Accounts
     from producers.kafka import KafkaWriter
 
     settings = get_settings()
@@ -31,16 +32,22 @@ def _accounts() -> Iterator[Any]:
         typer.echo(f"Kafka at {settings.bootstrap()} does not answer ({exc}); is it up?", err=True)
         raise typer.Exit(2) from None
     writer = KafkaWriter(settings.bootstrap(), timeout_s=settings.produce_timeout_s)
-    accounts = Accounts(settings, writer)
+    running = service(settings, writer)
     try:
-        accounts.start()
-        yield accounts
+        running.start()
+        yield running
     except TransientError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
     finally:
-        accounts.stop()
+        running.stop()
         writer.close()
+
+
+def _accounts() -> Any:
+    from producers.accounts.service import Accounts
+
+    return on_kafka(Accounts)
 
 
 def run_call(call: Callable[[], Awaitable[T]]) -> T:

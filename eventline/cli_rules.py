@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from eventline.cli_accounts import run_call, show_table
+from eventline.cli_accounts import on_kafka, run_call, show_table
 from eventline.settings import get_settings
 
 rules_app = typer.Typer(
@@ -26,26 +24,10 @@ ACCOUNT = typer.Option(None, "--account", "-a", help="Account (default: the defa
 RULE_COLUMNS = ["rule_id", "kind", "version", "updated_at", "summary"]
 
 
-@contextmanager
-def _catalog() -> Iterator[Any]:
-    from eventline.topics import ensure_topics
-    from producers.kafka import KafkaWriter
+def _catalog() -> Any:
     from streams.rules.catalog import RuleCatalog
 
-    settings = get_settings()
-    try:
-        ensure_topics(settings, timeout_s=10)
-    except Exception as exc:
-        typer.echo(f"Kafka at {settings.bootstrap()} does not answer ({exc}); is it up?", err=True)
-        raise typer.Exit(2) from None
-    writer = KafkaWriter(settings.bootstrap(), timeout_s=settings.produce_timeout_s)
-    catalog = RuleCatalog(settings, writer)
-    try:
-        catalog.start()
-        yield catalog
-    finally:
-        catalog.stop()
-        writer.close()
+    return on_kafka(RuleCatalog)
 
 
 def _account(account: str | None) -> str:

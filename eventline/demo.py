@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
 
 from eventline.pipeline import Pipeline
 from eventline.settings import Settings
+from sinks.store import Store
 
 STRICT = "demo-strict"  # an account whose unknown-contact policy is 'fail'
 FINAL = {"processed", "duplicate", "failed", "rejected"}
@@ -59,7 +62,11 @@ def run_demo(settings: Settings, keep_running: bool = False) -> None:
     print(f"up in {time.monotonic() - started:.1f}s: gateway {pipeline.gateway.url}")
     try:
         with httpx.Client(base_url=pipeline.gateway.url, timeout=30) as client:
-            _traffic(client)
+            run = uuid.uuid4().hex[:6]
+            _rules(client)
+            _traffic(client, run)
+            assert pipeline.store is not None
+            _automation(client, pipeline.store, run)
     finally:
         if keep_running:
             print(f"\npipeline still running at {pipeline.gateway.url}; Ctrl-C to stop")
@@ -68,8 +75,40 @@ def run_demo(settings: Settings, keep_running: bool = False) -> None:
             pipeline.stop()
 
 
-def _traffic(client: httpx.Client) -> None:
-    run = uuid.uuid4().hex[:6]
+# The seeds' scenarios as rules of the default account (PUT: the same each run).
+RULES: dict[str, dict[str, Any]] = {
+    "mug-viewers": {
+        "kind": "tag",
+        "when": {"name": "viewed_product", "where": [{"property": "sku", "op": "contains",
+                                                       "value": "MUG"}]},
+        "add": ["mug-enthusiast"],
+    },
+    "mug-enthusiasts": {"kind": "segment", "name": "Mug enthusiasts", "condition": {
+        "kind": "did", "name": "viewed_product",
+        "where": [{"property": "sku", "op": "contains", "value": "MUG"}]}},
+    "referrers": {"kind": "segment", "name": "Referrers",
+                  "condition": {"kind": "did", "name": "registered_referral"}},
+    "abandoned-cart": {"kind": "segment", "name": "Abandoned cart", "condition": {
+        "kind": "then_not", "first": "cart", "then": "purchase", "within_s": 7200}},
+    "re-engagement": {"kind": "segment", "name": "Away for 14 days", "condition": {
+        "kind": "all", "conditions": [{"kind": "did", "name": "login"},
+                                      {"kind": "did_not", "name": "login", "within_days": 14}]}},
+    "referral-discount": {"kind": "workflow", "workflow_id": "referral-discount-email",
+                          "when": {"name": "registered_referral"}, "once_per_contact": True},
+    "send-file": {"kind": "workflow", "workflow_id": "send-file",
+                  "when": {"name": "file download request"}},
+}  # fmt: skip
+
+
+def _rules(client: httpx.Client) -> None:
+    print("\n-> rules of the default account (PUT /v1/rules/{rule_id})")
+    for rule_id, definition in RULES.items():
+        answer = client.put(f"/v1/rules/{rule_id}", json=definition)
+        answer.raise_for_status()
+        print(f"   {rule_id}: {definition['kind']}, version {answer.json()['version']}")
+
+
+def _traffic(client: httpx.Client, run: str) -> None:
     email = f"ada.{run}@example.com"
     print(f"\n-> register contact {email} (user_id u-{run}, plan=pro)")
     client.post(
@@ -149,3 +188,58 @@ def _traffic(client: httpx.Client) -> None:
     client.post(f"/v1/events/{failed_id}/redrive", headers={"X-Eventline-Account": STRICT})
     after = wait_final(client, failed_id, STRICT, want={"processed"})
     print(f"   after re-drive: {after['status']} (attempt {after['receipts'][0]['attempt']})")
+
+
+def _automation(client: httpx.Client, store: Store, run: str) -> None:
+    """A cart left three hours ago and a user away for twenty days; then what the rules did."""
+    from eventline.clock import now
+
+    email, cart, away = (f"{who}.{run}@example.com" for who in ("ada", "cy", "bo"))
+    print(f"\n-> {cart} put a mug in the cart 3 hours ago; {away} last logged in 20 days ago")
+    for body in (
+        {"email": cart, "name": "cart", "properties": {"sku": "MUG-1"},
+         "occurred_at": (now() - timedelta(hours=3)).isoformat()},
+        {"email": away, "name": "login", "occurred_at": (now() - timedelta(days=20)).isoformat()},
+    ):  # fmt: skip
+        wait_final(client, client.post("/v1/events", json=body).json()["event_id"])
+    people = [email, cart, away]
+    params = {"emails": people}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        transitions = store.query(
+            "SELECT at, contact_email, segment_id, transition, cause "
+            "FROM {db}.segment_transitions FINAL WHERE contact_email IN {emails:Array(String)} "
+            "ORDER BY at, segment_id",
+            params,
+        )
+        if len(transitions) >= 4:
+            break
+        time.sleep(0.3)
+    tags = store.query(
+        "SELECT changed_at, contact_email, tag, change, rule_id FROM {db}.tag_changes FINAL "
+        "WHERE contact_email IN {emails:Array(String)} ORDER BY changed_at",
+        params,
+    )
+    triggers = store.query(
+        "SELECT triggered_at, contact_email, workflow_id, event_name, personalization "
+        "FROM {db}.workflow_triggers FINAL WHERE contact_email IN {emails:Array(String)} "
+        "ORDER BY triggered_at",
+        params,
+    )
+    for trigger in triggers:  # the event's merge tags, as %EVENT:…% would print them
+        merge = json.loads(trigger["personalization"])
+        trigger["merge_tags"] = {k: v for k, v in merge.items() if k.startswith("EVENT:")}
+    _show("tag changes (topic <prefix>.tags)", tags, ["contact_email", "tag", "change", "rule_id"])
+    _show(
+        "segment transitions (topic <prefix>.segments)",
+        transitions,
+        ["contact_email", "segment_id", "transition", "cause"],
+    )
+    _show(
+        "workflow triggers (topic <prefix>.workflows)",
+        triggers,
+        ["contact_email", "workflow_id", "merge_tags"],
+        cut=90,
+    )
+    members = client.get("/v1/segments/abandoned-cart/members", params={"count": 3}).json()
+    print(f"\nabandoned-cart has {members['total_items']} members (GET /v1/segments/…/members)")

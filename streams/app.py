@@ -35,6 +35,7 @@ class Worker:
     seen: Any
     rules: RuleCatalog
     accounts: Accounts
+    segment_clock: Any = None  # streams.timers.SegmentClock, set by streams.agents
 
 
 def create_worker(settings: Settings) -> Worker:

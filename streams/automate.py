@@ -40,6 +40,13 @@ RULES_STALE = Counter(
 )
 
 
+def save(w: Worker, key: str, contact: dict[str, Any]) -> None:
+    """Write the contact (and its automation state) to the table; index its due time."""
+    w.contacts[key] = contact
+    if w.segment_clock is not None:
+        w.segment_clock.note(key, contact)
+
+
 def limits(w: Worker) -> automation.Limits:
     return automation.Limits(
         history_days=w.settings.history_days,
@@ -117,7 +124,7 @@ async def check(w: Worker, request: dict[str, Any]) -> str:
         w.rules.segments_digest(account),
     )
     await publish(w, outcome)
-    w.contacts[key] = outcome.contact
+    save(w, key, outcome.contact)
     return "checked"
 
 

@@ -120,6 +120,8 @@ def on_event(
     auto["memo"] = [*auto["memo"], [event["event_id"], memo]][-MEMO_SIZE:]
     _schedule(auto, state, rules, now, digest)
     updated = {**contact, "tags": tags, "auto": auto}
+    if changes:  # a new version of the contact record (its row in ClickHouse is versioned)
+        updated.update(updated_at=_ms(now), last_change_id=event["event_id"])
     return _replayed(updated, event, memo, tags_changed=bool(changes))
 
 

@@ -2,18 +2,24 @@
 
 A contact leaves "active in the last 7 days" on day 8 although nothing happens. Each contact's
 state says when its segments may next change (``auto.next``, see ``streams.automation``) and
-which segment definitions it was evaluated with. A Faust timer scans the contact table of the
-partitions this worker owns and, for each contact that is due, writes a ContactCheck to the
-by-contact topic under the contact's key: the check is then handled by the same agent, in
-order with the contact's events, and its table write goes through the changelog. A timer
-cannot write tables itself (Faust refuses a table write outside a stream), and a check that
-is lost in a crash is simply issued again, since the due time lives in the table.
+which segment definitions it was evaluated with (``auto.digest``). A Faust timer finds the
+contacts that are due on the partitions this worker owns and writes a ContactCheck to the
+by-contact topic under the contact's key: the check is handled by the same agent, in order
+with the contact's events, and its table write goes through the changelog. (A timer cannot
+write tables itself: Faust refuses a table write outside a stream.) A check lost in a crash is
+issued again, since the due time lives in the table.
+
+The clock keeps an index of the contact table in memory (due times in a heap, contacts by
+account), fed by every write of the agent and rebuilt from the table after each rebalance,
+so a tick costs the due contacts, not a scan of every contact.
 """
 
 from __future__ import annotations
 
+import asyncio
+import heapq
 import logging
-import time
+from collections import deque
 from typing import Any
 
 from aiokafka.partitioner import murmur2
@@ -21,7 +27,6 @@ from prometheus_client import Counter
 
 from eventline import clock
 from schemas.codec import codec
-from streams.app import Worker
 from streams.automation import is_due
 
 log = logging.getLogger(__name__)
@@ -31,18 +36,111 @@ CHECKS = Counter(
     "ContactChecks issued: a window passed (time) or segment definitions changed (definition)",
     ["reason"],
 )
-MAX_CHECKS_PER_SCAN = 5000  # a definition change on a large account is spread over scans
-REISSUE_AFTER_S = 30.0  # a check not handled by then (lost in a rebalance) is issued again
+MAX_CHECKS_PER_TICK = 5000  # a definition change on a large account is spread over ticks
 
 
 class SegmentClock:
-    """Finds due contacts on this worker's partitions and asks for their checks."""
+    """Finds the contacts to check and asks for their checks."""
 
-    def __init__(self, w: Worker) -> None:
+    def __init__(self, w: Any) -> None:
         self.w = w
-        # contact key -> (reason, digest, due, issued at): checks in flight, not issued twice
-        self._issued: dict[str, tuple[str, str, Any, float]] = {}
+        self._heap: list[tuple[int, str]] = []  # (due ms, key); stale entries are skipped
+        self._due: dict[str, int] = {}  # key -> its current due time
+        self._accounts: dict[str, set[str]] = {}  # account -> keys
+        self._digests: dict[str, str | None] = {}  # account -> definitions last swept
+        self._sweep: deque[str] = deque()  # keys to look at for a definition change
         self._partitions: dict[str, int] = {}
+        self._generation: int | None = None
+
+    def note(self, key: str, contact: dict[str, Any]) -> None:
+        """Index a contact the agent has just written."""
+        account = contact["account_id"]
+        if account not in self._accounts:
+            self._accounts[account] = set()
+            self._digests.setdefault(account, None)
+        self._accounts[account].add(key)
+        due = (contact.get("auto") or {}).get("next")
+        if due is None:
+            self._due.pop(key, None)
+        elif self._due.get(key) != due:
+            self._due[key] = due
+            heapq.heappush(self._heap, (due, key))
+            if len(self._heap) > 2 * len(self._due) + 1000:  # mostly stale: rebuild
+                self._heap = [(d, k) for k, d in self._due.items()]
+                heapq.heapify(self._heap)
+
+    async def tick(self) -> int:
+        """Issue the checks that are due; how many. Nothing while Faust recovers tables."""
+        app = self.w.app
+        if app.rebalancing or getattr(app, "in_recovery", False):
+            return 0
+        if self._generation != app.consumer_generation_id:
+            await self._rebuild()
+            self._generation = app.consumer_generation_id
+        owned = self._owned()
+        due = self._definition_checks(owned) + self._time_checks(owned)
+        at = clock.now()
+        for key, contact, reason in due:
+            request = {
+                "account_id": contact["account_id"],
+                "contact_id": contact["contact_id"],
+                "reason": reason,
+                "due_at": (contact.get("auto") or {}).get("next") or at,
+                "issued_at": at,
+            }
+            value = codec().encode("ContactCheck", request)
+            try:
+                await self.w.by_contact.send(key=key.encode(), value=value, force=True)
+            except Exception:
+                self._due.pop(key, None)  # not asked: index it again for the next tick
+                self.note(key, contact)
+                self._sweep.append(key)
+                raise
+            CHECKS.labels(reason).inc()
+        if due:
+            log.info("issued %d segment checks", len(due))
+        return len(due)
+
+    async def _rebuild(self) -> None:
+        """Index the whole table (after a rebalance, the partitions and the table changed)."""
+        self._heap, self._due, self._accounts, self._digests = [], {}, {}, {}
+        self._sweep.clear()
+        for i, (key, contact) in enumerate(list(self.w.contacts.items())):
+            if contact is not None:
+                self.note(key, contact)
+            if i % 2000 == 1999:
+                await asyncio.sleep(0)  # let the agents run
+
+    def _definition_checks(self, owned: set[int]) -> list[tuple[str, dict[str, Any], str]]:
+        for account, keys in self._accounts.items():
+            digest = self.w.rules.segments_digest(account)
+            if self._digests.get(account) != digest:
+                self._digests[account] = digest
+                self._sweep.extend(keys)
+        found: list[tuple[str, dict[str, Any], str]] = []
+        now_ms = clock.now_ms()
+        while self._sweep and len(found) < MAX_CHECKS_PER_TICK:
+            key = self._sweep.popleft()
+            contact = self.w.contacts.get(key)
+            if contact is None or self._partition(key) not in owned:
+                continue
+            digest = self._digests.get(contact["account_id"]) or ""
+            if is_due(contact, digest, now_ms) == "definition":
+                found.append((key, contact, "definition"))
+        return found
+
+    def _time_checks(self, owned: set[int]) -> list[tuple[str, dict[str, Any], str]]:
+        found: list[tuple[str, dict[str, Any], str]] = []
+        now_ms = clock.now_ms()
+        while self._heap and self._heap[0][0] <= now_ms and len(found) < MAX_CHECKS_PER_TICK:
+            due, key = heapq.heappop(self._heap)
+            if self._due.get(key) != due:
+                continue  # a newer due time replaced this one
+            del self._due[key]  # the check's outcome is indexed again by note()
+            contact = self.w.contacts.get(key)
+            if contact is not None and self._partition(key) in owned:
+                found.append((key, contact, "time"))
+        return found
 
     def _partition(self, key: str) -> int:
         """The key's partition, as every producer's murmur2 partitioner computes it."""
@@ -55,50 +153,3 @@ class SegmentClock:
     def _owned(self) -> set[int]:
         topic = self.w.names.by_contact
         return {tp.partition for tp in self.w.app.assignor.assigned_actives() if tp.topic == topic}
-
-    def due(self) -> list[tuple[str, dict[str, Any], str]]:
-        """(key, contact, reason) of the contacts to check now, at most MAX_CHECKS_PER_SCAN."""
-        owned, now_ms, mono = self._owned(), clock.now_ms(), time.monotonic()
-        digests: dict[str, str] = {}
-        found = []
-        for key, contact in list(self.w.contacts.items()):
-            if contact is None or self._partition(key) not in owned:
-                continue
-            account = contact["account_id"]
-            if account not in digests:
-                digests[account] = self.w.rules.segments_digest(account)
-            reason = is_due(contact, digests[account], now_ms)
-            if reason is None:
-                self._issued.pop(key, None)
-                continue
-            mark = (reason, digests[account], (contact.get("auto") or {}).get("next"))
-            issued = self._issued.get(key)
-            if issued is not None and issued[:3] == mark and mono - issued[3] < REISSUE_AFTER_S:
-                continue
-            self._issued[key] = (*mark, mono)
-            found.append((key, contact, reason))
-            if len(found) >= MAX_CHECKS_PER_SCAN:
-                break
-        return found
-
-    async def scan(self) -> int:
-        """Issue the checks that are due; how many. Skipped while Faust recovers tables."""
-        app: Any = self.w.app
-        if app.rebalancing or getattr(app, "in_recovery", False):
-            return 0
-        due = self.due()
-        at = clock.now()
-        for key, contact, reason in due:
-            request = {
-                "account_id": contact["account_id"],
-                "contact_id": contact["contact_id"],
-                "reason": reason,
-                "due_at": (contact.get("auto") or {}).get("next") or at,
-                "issued_at": at,
-            }
-            value = codec().encode("ContactCheck", request)
-            await self.w.by_contact.send(key=key.encode(), value=value, force=True)
-            CHECKS.labels(reason).inc()
-        if due:
-            log.info("issued %d segment checks", len(due))
-        return len(due)

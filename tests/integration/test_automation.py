@@ -462,3 +462,26 @@ def test_occurred_at_defaults_follow_the_deployment_clock(http: httpx.Client) ->
     received = datetime.fromisoformat(body["receipts"][0]["received_at"])
     assert abs(received - now()) < timedelta(minutes=5)
     assert received.tzinfo is not None and received.astimezone(UTC) == received
+
+
+def test_the_example_consumer_sends_each_email_once(http: httpx.Client, settings: Settings) -> None:
+    from examples.automation_consumer import run
+
+    account = _account()
+    put_rule(
+        http, account, "send-file", kind="workflow", workflow_id="send-file",
+        when={"name": "file download request"},
+    )  # fmt: skip
+    email = unique_email("example")
+    link = {"eventdata": "https://www.yoursite.com/downloads/file.pdf"}
+    last = send_event(http, account, email=email, name="file download request", properties=link)
+    wait_status(http, last, account=account)
+    _triggers(settings, account)
+    actions: list[str] = []
+    group = f"example-{uuid.uuid4().hex[:8]}"
+    run(settings.bootstrap(), settings.topic_prefix, group, ["workflows"], actions.append, 3.0)
+    mine = [a for a in actions if email in a]
+    assert mine == [
+        f"email to {email} [send-file]: Hello! Here is your file link: "
+        "https://www.yoursite.com/downloads/file.pdf"
+    ]

@@ -1,0 +1,39 @@
+"""The example automation service: merge tags, identities of repeats, actions (no broker)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from examples.automation_consumer import Deduplicator, act, identity, render
+
+
+def test_render_fills_known_merge_tags_and_leaves_the_others() -> None:
+    merge = {"EVENT:file download request": "https://example.com/f.pdf"}
+    text = render("Here: %EVENT:file download request% (%CONTACT:first_name%)", merge)
+    assert text == "Here: https://example.com/f.pdf (%CONTACT:first_name%)"
+
+
+def test_a_trigger_becomes_an_email_and_a_repeat_is_dropped(records: dict[str, Any]) -> None:
+    trigger = {
+        **records["WorkflowTrigger"],
+        "workflow_id": "send-file",
+        "personalization_json": json.dumps(
+            {"EVENT:file download request": "https://example.com/f.pdf"}
+        ),
+    }
+    assert act("workflows", trigger) == (
+        "email to ada@example.com [send-file]: Hello! Here is your file link: "
+        "https://example.com/f.pdf"
+    )
+    seen = Deduplicator(size=2)
+    assert seen.first_time(identity("workflows", trigger))
+    assert not seen.first_time(identity("workflows", trigger))
+
+
+def test_segment_and_tag_messages(records: dict[str, Any]) -> None:
+    transition, change = records["SegmentTransition"], records["TagChange"]
+    assert act("segments", transition) == "ada@example.com exited segment active-7d (time)"
+    assert "tag mug-enthusiast added" in act("tags", change)
+    assert identity("segments", transition) == transition["transition_id"]
+    assert identity("tags", change) != identity("tags", {**change, "change": "removed"})
