@@ -35,7 +35,7 @@ from schemas.model import CONTACT, EVENT, check_record, contact_key, now, routin
 from streams import automate
 from streams.app import Worker
 from streams.canonical import apply_registration, canonical_event, new_contact
-from streams.continuity import ContinuityGuard
+from streams.continuity import IDLE_AFTER_S, ContinuityGuard
 from streams.idempotency import classify, entry
 from streams.resolve import resolve, why_fail
 from streams.sending import ack_when_written, begin_record, send
@@ -53,6 +53,7 @@ EVENT_AGE = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
 RETRY_MAX_DELAY_S = 30.0
+IDLE_CHECK_S = IDLE_AFTER_S / 2
 # Kafka being unreachable or moving leaders: retry the record, never mark it failed.
 TRANSIENT = (ConnectionError, TimeoutError, OSError, KafkaError, ProducerSendError)
 
@@ -64,9 +65,11 @@ def attach_agents(w: Worker) -> None:
     # Faust's own iterator acks an event in a `finally`, so an event whose processing was
     # cancelled (worker shutdown, rebalance) would be committed without its outputs.
     # Each agent also checks that no offset was skipped (streams.continuity).
+    guards = [ContinuityGuard(w.app, w.names.incoming), ContinuityGuard(w.app, w.names.by_contact)]
+
     @w.app.agent(w.incoming, concurrency=1)
     async def resolve_identities(stream: Any) -> None:
-        guard = ContinuityGuard(w.app)
+        guard = guards[0]
         async for event in stream.noack().events():
             if not await guard.admit(event):
                 continue
@@ -77,7 +80,7 @@ def attach_agents(w: Worker) -> None:
     # order, by one agent (concurrency=1), so its state is never updated by two at once.
     @w.app.agent(w.by_contact, concurrency=1)
     async def process_by_contact(stream: Any) -> None:
-        guard = ContinuityGuard(w.app)
+        guard = guards[1]
         async for event in stream.noack().events():
             if not await guard.admit(event):
                 continue
@@ -85,6 +88,14 @@ def attach_agents(w: Worker) -> None:
                 await _guarded(w, "check", event, partial(automate.check, w), "ContactCheck")
             else:
                 await _guarded(w, "process", event, partial(_process, w))
+
+    @w.app.timer(IDLE_CHECK_S)
+    async def check_partitions() -> None:
+        for guard in guards:
+            try:
+                await guard.check_idle()
+            except Exception:  # the next tick tries again
+                log.exception("checking %s for skipped records failed", guard.topic)
 
     w.segment_clock = SegmentClock(w)
 

@@ -10,7 +10,6 @@ import faust
 from eventline.settings import Settings
 from eventline.topics import Topics
 from producers.accounts.service import Accounts
-from streams.rewind import rewind_dropped_records
 from streams.rules.catalog import RuleCatalog
 
 
@@ -66,8 +65,6 @@ def create_worker(settings: Settings) -> Worker:
         broker_session_timeout=settings.worker_session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.worker_session_timeout_s / 4),
     )
-
-    rewind_dropped_records(app)
 
     def topic(name: str) -> Any:
         return app.topic(

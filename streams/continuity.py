@@ -1,20 +1,27 @@
-"""No record is skipped: an agent sees every offset of its partitions, in order.
+"""No record is skipped: an agent handles every offset of its partitions, once, in order.
 
 The worker's input topics (incoming, by-contact) are neither compacted nor transactional, so
-their offsets have no holes: every offset is a record someone wrote. Faust can still drop
-records it has fetched: its fetch loop breaks off a fetched batch when the consumer
-generation changes or flow stops, and it filters records of partitions it does not consider
-active, while the fetch position has moved past them. Its fetch loop then takes the hole for
-a compaction gap and counts it as acknowledged (``Consumer._add_gap``), and its commit check
-tolerates a hole of one offset, or any hole before the first commit of a partition, so the
-commit goes past records that were never processed: an acknowledged event lost (seen here as
-the first records of each partition missing after a worker restart with large tables;
-``streams.rewind`` closes the other known path).
+their offsets have no holes: every offset is a record someone wrote. Faust (0.15.3) can still
+drop records it has fetched, while the fetch position has moved past them:
+- its recovery resumes fetching stream partitions before it seeks them, then empties every
+  stream buffer when flow resumes;
+- its fetch loop breaks off a fetched batch when the consumer generation changes or flow
+  stops, and filters out records of partitions it does not consider active.
+Its fetch loop then takes the hole for a compaction gap and counts it as acknowledged
+(``Consumer._add_gap``), and its commit check tolerates a hole of one offset, so the commit
+goes past records that were never processed: an acknowledged event lost (seen here as an event
+stuck in ``received`` after a worker kill, and as the first records of each partition missing
+after a restart with large tables).
 
-``OffsetGuard`` checks each record against the next offset expected on its partition (the
-committed offset at first, then the last processed + 1). A record beyond it means records
-were dropped: the partition is sought back to the expected offset, and the record is left
-unprocessed and unacknowledged, to come again in its turn.
+``OffsetGuard`` knows the next offset each partition must deliver (the committed offset when a
+generation starts, then the last handled + 1):
+- the expected record is handled;
+- a record beyond it means records were dropped: the partition is sought back, and the
+  record is left unhandled and unacknowledged, to come again in its turn;
+- a record before it was handled already in this generation (fetched again after a seek):
+  it is skipped;
+- a partition that delivers nothing for a while although Kafka has records past the expected
+  offset (a dropped record was its last) is sought back too (``idle``).
 """
 
 from __future__ import annotations
@@ -29,12 +36,14 @@ from prometheus_client import Counter
 log = logging.getLogger(__name__)
 
 REWOUND = Counter(
-    "eventline_worker_skipped_offsets_rewound_total",
-    "Partitions sought back because Faust delivered a record beyond the next expected offset",
+    "eventline_worker_rewound_partitions_total",
+    "Partitions sought back because Faust skipped records (they are fetched again)",
+    ["why"],  # hole: a later record came first; idle: nothing came although records wait
 )
 RESEEK_AFTER_S = 5.0  # a rewind not yet answered by the expected record is sought again
+IDLE_AFTER_S = 5.0  # no delivery for this long while records wait: sought back
 
-Verdict = Literal["process", "rewind", "wait"]
+Verdict = Literal["handle", "rewind", "wait", "skip"]
 
 
 @dataclass
@@ -44,45 +53,76 @@ class OffsetGuard:
     generation: int = -1
     expected: dict[Any, int] = field(default_factory=dict)
     rewinding: dict[Any, float] = field(default_factory=dict)  # tp -> when sought back
+    delivered: dict[Any, float] = field(default_factory=dict)  # tp -> last delivery
+
+    def _generation(self, generation: int) -> None:
+        if generation != self.generation:  # a new assignment starts at the committed offsets
+            self.generation, self.expected, self.rewinding = generation, {}, {}
+            self.delivered = {}
 
     def check(
         self, tp: Any, offset: int, committed: int | None, generation: int, now: float
     ) -> tuple[Verdict, int]:
-        """What to do with a record at ``offset``: process it, rewind the partition to the
-        returned offset (and drop the record), or wait (drop it: a rewind is under way)."""
-        if generation != self.generation:  # a new assignment starts at the committed offsets
-            self.generation, self.expected, self.rewinding = generation, {}, {}
+        """What to do with a record at ``offset`` (and the offset to seek, for rewind)."""
+        self._generation(generation)
+        self.delivered[tp] = now
         expected = self.expected.get(tp, committed)
-        if expected is None or offset <= expected:
-            # first record of an unknown position, the expected one, or a replay after a seek
+        if expected is None or offset == expected:
             self.expected[tp] = offset + 1
             self.rewinding.pop(tp, None)
-            return "process", offset
+            return "handle", offset
+        if offset < expected:
+            return "skip", expected
         since = self.rewinding.get(tp)
         if since is not None and now - since < RESEEK_AFTER_S:
             return "wait", expected
         self.rewinding[tp] = now
         return "rewind", expected
 
+    def idle(
+        self, tp: Any, end: int | None, committed: int | None, generation: int, now: float
+    ) -> int | None:
+        """The offset to seek ``tp`` back to when it has delivered nothing for a while
+        although Kafka has records from its expected offset on (``end``: its end offset)."""
+        self._generation(generation)
+        expected = self.expected.get(tp, committed)
+        last = self.delivered.get(tp)
+        if expected is None or end is None or end <= expected:
+            self.delivered[tp] = now  # nothing waits: idle is normal
+            return None
+        if last is None:
+            self.delivered[tp] = now  # start counting from the first look
+            return None
+        if now - last < IDLE_AFTER_S:
+            return None
+        self.delivered[tp] = now
+        self.rewinding[tp] = now
+        return expected
+
 
 class ContinuityGuard:
-    """``OffsetGuard`` on a Faust app: asks the consumer for committed offsets and seeks."""
+    """``OffsetGuard`` on one agent's topic of a Faust app: committed offsets from the
+    consumer, seeks in the consumer's thread."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, topic: str) -> None:
         self.app = app
+        self.topic = topic
         self.state = OffsetGuard()
 
     async def admit(self, event: Any) -> bool:
         """True when the agent should handle ``event``; False when it must drop it unacked
-        (the partition was sought back to the records Faust dropped before it)."""
+        (handled already, or the partition was sought back to records Faust dropped)."""
         message = event.message
         tp = message.tp
         consumer = self.app.consumer
-        committed = consumer._committed_offset.get(tp)
         verdict, offset = self.state.check(
-            tp, message.offset, committed, self.app.consumer_generation_id, time.monotonic()
+            tp,
+            message.offset,
+            consumer._committed_offset.get(tp),
+            self.app.consumer_generation_id,
+            time.monotonic(),
         )
-        if verdict == "process":
+        if verdict == "handle":
             return True
         if verdict == "rewind":
             log.warning(
@@ -92,8 +132,42 @@ class ContinuityGuard:
                 message.offset,
                 offset,
             )
-            REWOUND.inc()
-            # In the consumer's own thread (seek_wait): aiokafka's seek wakes its fetcher
-            # through a future of that thread's loop, which a seek from here would not.
-            await consumer.seek_wait({tp: offset})
+            await self._seek(tp, offset, "hole")
         return False
+
+    async def check_idle(self) -> None:
+        """Seek back the partitions where records wait but nothing has come for a while."""
+        app = self.app
+        if app.rebalancing or getattr(app, "in_recovery", False):
+            return
+        consumer = app.consumer
+        owned = [tp for tp in app.assignor.assigned_actives() if tp.topic == self.topic]
+        if not owned:
+            return
+        ends = await consumer.highwaters(*owned)
+        for tp in owned:
+            offset = self.state.idle(
+                tp,
+                ends.get(tp),
+                consumer._committed_offset.get(tp),
+                app.consumer_generation_id,
+                time.monotonic(),
+            )
+            if offset is not None:
+                log.warning(
+                    "%s[%s]: nothing delivered for %.0fs while records wait from offset %s; "
+                    "seeking back",
+                    tp.topic,
+                    tp.partition,
+                    IDLE_AFTER_S,
+                    offset,
+                )
+                await self._seek(tp, offset, "idle")
+
+    async def _seek(self, tp: Any, offset: int, why: str) -> None:
+        REWOUND.labels(why).inc()
+        # In the consumer's own thread (seek_wait): aiokafka's seek wakes its fetcher through
+        # a future of that thread's event loop, which a seek from this loop would not. Faust
+        # pauses and resumes partitions on its own; a sought partition is made active again.
+        await self.app.consumer.seek_wait({tp: offset})
+        self.app.consumer.resume_partitions({tp})

@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 # The sends of the record being handled: its ack waits for their delivery reports.
 _SENDS: ContextVar[list[asyncio.Future[Any]]] = ContextVar("eventline_sends")
 # Ack tasks in flight; referenced here so they are not garbage collected mid-way.
-_ACKS: set[asyncio.Task[None]] = set()
+_ACKS: set[asyncio.Task[bool]] = set()
+# The latest ack task of each partition: the next record's ack waits for it.
+_LAST: dict[tuple[str, int], asyncio.Task[bool]] = {}
 UNACKED = Counter(
     "eventline_worker_unacked_total",
     "Records left unacknowledged because an output could not be written (replayed on restart)",
@@ -40,15 +42,18 @@ async def send(topic: Any, key: str, value: bytes) -> None:
 
 
 def ack_when_written(event: EventT[Any], where: str) -> None:
-    """Ack the record once Kafka acknowledged all its outputs; Faust commits only offsets whose
-    records are acked (a contiguous prefix), so a committed offset implies written outputs,
-    while processing goes on without waiting for each ack."""
+    """Ack the record once Kafka acknowledged all its outputs, and after the records before it
+    on its partition: Faust commits the acked prefix of a partition but lets a hole of one
+    offset through, so acks must come in order. A committed offset then implies written
+    outputs, while processing goes on without waiting for each ack."""
     sends = _SENDS.get()
-    if not sends:
+    tp = (event.message.topic, event.message.partition)
+    previous = _LAST.get(tp)
+    if not sends and (previous is None or (previous.done() and previous.result())):
         event.ack()
         return
 
-    async def ack() -> None:
+    async def ack() -> bool:
         try:
             await asyncio.gather(*sends)
         except Exception as exc:
@@ -56,9 +61,14 @@ def ack_when_written(event: EventT[Any], where: str) -> None:
             # is never committed and it is processed again after a restart.
             UNACKED.inc()
             log.error("%s: an output was not written (%s); the record stays unacked", where, exc)
-            return
+            return False
+        if previous is not None and not await previous:
+            UNACKED.inc()  # an earlier record is unacked: a commit must not pass it
+            return False
         event.ack()
+        return True
 
     task = asyncio.ensure_future(ack())
+    _LAST[tp] = task
     _ACKS.add(task)
     task.add_done_callback(_ACKS.discard)

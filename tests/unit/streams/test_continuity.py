@@ -1,22 +1,22 @@
-"""Offsets skipped by Faust are fetched again before anything after them is handled."""
+"""Every offset is handled once, in order: records Faust skipped are fetched again."""
 
-from streams.continuity import RESEEK_AFTER_S, OffsetGuard
+from streams.continuity import IDLE_AFTER_S, RESEEK_AFTER_S, OffsetGuard
 
 TP = ("eventline.incoming", 0)
 
 
-def test_records_in_order_from_the_committed_offset_are_processed() -> None:
+def test_records_in_order_from_the_committed_offset_are_handled() -> None:
     guard = OffsetGuard()
-    assert guard.check(TP, 10, 10, 1, 0.0) == ("process", 10)
-    assert guard.check(TP, 11, 10, 1, 0.0) == ("process", 11)
+    assert guard.check(TP, 10, 10, 1, 0.0) == ("handle", 10)
+    assert guard.check(TP, 11, 10, 1, 0.0) == ("handle", 11)
 
 
 def test_a_record_beyond_the_expected_offset_rewinds_and_later_ones_wait() -> None:
     guard = OffsetGuard()
     assert guard.check(TP, 13, 10, 1, 0.0) == ("rewind", 10)  # 10, 11, 12 were dropped
     assert guard.check(TP, 14, 10, 1, 0.1) == ("wait", 10)  # still buffered before the seek
-    assert guard.check(TP, 10, 10, 1, 0.2) == ("process", 10)  # fetched again
-    assert guard.check(TP, 11, 10, 1, 0.2) == ("process", 11)
+    assert guard.check(TP, 10, 10, 1, 0.2) == ("handle", 10)  # fetched again
+    assert guard.check(TP, 11, 10, 1, 0.2) == ("handle", 11)
 
 
 def test_a_rewind_not_answered_in_time_is_sought_again() -> None:
@@ -25,15 +25,51 @@ def test_a_rewind_not_answered_in_time_is_sought_again() -> None:
     assert guard.check(TP, 13, 10, 1, RESEEK_AFTER_S + 1) == ("rewind", 10)
 
 
-def test_a_hole_after_processed_records_rewinds_to_the_first_missing_offset() -> None:
+def test_a_hole_after_handled_records_rewinds_to_the_first_missing_offset() -> None:
     guard = OffsetGuard()
     guard.check(TP, 10, 10, 1, 0.0)
     assert guard.check(TP, 12, 10, 1, 0.0) == ("rewind", 11)
 
 
-def test_replays_are_processed_and_a_new_generation_starts_from_the_committed_offset() -> None:
+def test_records_fetched_again_after_a_seek_are_handled_once() -> None:
+    guard = OffsetGuard()
+    for offset in (20, 21, 22):
+        guard.check(TP, offset, 20, 1, 0.0)
+    assert guard.check(TP, 21, 20, 1, 0.0) == ("skip", 23)
+    assert guard.check(TP, 23, 20, 1, 0.0) == ("handle", 23)
+
+
+def test_a_new_generation_starts_from_the_committed_offset() -> None:
     guard = OffsetGuard()
     guard.check(TP, 20, 20, 1, 0.0)
-    assert guard.check(TP, 15, 20, 1, 0.0) == ("process", 15)  # sought back: a replay
-    assert guard.check(TP, 30, 30, 2, 0.0) == ("process", 30)  # rebalanced: new positions
-    assert guard.check(("other", 0), 5, None, 2, 0.0) == ("process", 5)  # nothing committed
+    assert guard.check(TP, 30, 30, 2, 0.0) == ("handle", 30)  # rebalanced: new positions
+    assert guard.check(("other", 0), 5, None, 2, 0.0) == ("handle", 5)  # nothing committed
+
+
+def test_a_partition_that_delivers_nothing_while_records_wait_is_sought_back() -> None:
+    guard = OffsetGuard()
+    guard.check(TP, 10, 10, 1, 0.0)  # handled 10; 11 was dropped and was the last record
+    assert guard.idle(TP, 12, 10, 1, 1.0) is None  # not for long yet
+    assert guard.idle(TP, 12, 10, 1, IDLE_AFTER_S + 1) == 11
+    assert guard.idle(TP, 12, 10, 1, IDLE_AFTER_S + 2) is None  # just sought: give it time
+
+
+def test_an_idle_partition_with_nothing_waiting_is_left_alone() -> None:
+    guard = OffsetGuard()
+    guard.check(TP, 10, 10, 1, 0.0)
+    assert guard.idle(TP, 11, 10, 1, 100.0) is None  # its end is the expected offset
+    # nothing delivered yet in this generation, records wait from the committed offset
+    fresh = OffsetGuard()
+    assert fresh.idle(TP, 50, 40, 1, 0.0) is None
+    assert fresh.idle(TP, 50, 40, 1, IDLE_AFTER_S + 1) == 40
+
+
+def test_the_faust_internals_the_guard_uses_are_there() -> None:
+    """A Faust upgrade that renames them must fail here, not silently lose the guard."""
+    from eventline.settings import Settings
+    from streams.app import create_worker
+
+    consumer = create_worker(Settings()).app.consumer
+    assert hasattr(consumer, "_committed_offset")
+    assert callable(consumer.seek_wait) and callable(consumer.highwaters)
+    assert callable(consumer.resume_partitions)
