@@ -21,6 +21,7 @@ T = TypeVar("T")
 def on_kafka(service: Callable[[Any, Any], Any]) -> Iterator[Any]:
     """``service(settings, writer)`` (Accounts, RuleCatalog) started on its compacted topic,
     read whole, for one command; a clear message and exit 2 when Kafka does not answer."""
+    from eventline.clock import follow_clock
     from eventline.errors import TransientError
     from eventline.topics import ensure_topics
     from producers.kafka import KafkaWriter
@@ -31,6 +32,7 @@ def on_kafka(service: Callable[[Any, Any], Any]) -> Iterator[Any]:
     except Exception as exc:
         typer.echo(f"Kafka at {settings.bootstrap()} does not answer ({exc}); is it up?", err=True)
         raise typer.Exit(2) from None
+    clock = follow_clock(settings)  # entries are stamped with the deployment's time
     writer = KafkaWriter(settings.bootstrap(), timeout_s=settings.produce_timeout_s)
     running = service(settings, writer)
     try:
@@ -42,6 +44,8 @@ def on_kafka(service: Callable[[Any, Any], Any]) -> Iterator[Any]:
     finally:
         running.stop()
         writer.close()
+        if clock is not None:
+            clock.stop()
 
 
 def _accounts() -> Any:

@@ -130,7 +130,8 @@ class TopicFollower:
             self._positions = dict.fromkeys(partitions, 0)
             consumer.assign(self._tps)
             self._ready.set()
-            self._follow(consumer, self._ends())
+            started = self._now_ms()  # before asking: a later write may be missing
+            self._follow(consumer, self._ends(), started)
         except Exception:
             log.exception("following topic %s failed", self.topic)
         finally:
@@ -140,8 +141,7 @@ class TopicFollower:
                     self._asker.close()
                     self._asker = None
 
-    def _follow(self, consumer: Consumer, ends_at_start: dict[int, int]) -> None:
-        started = self._now_ms()
+    def _follow(self, consumer: Consumer, ends_at_start: dict[int, int], started: int) -> None:
         while not self._stop.is_set():
             if not self._caught_up.is_set() and all(
                 self._positions[p] >= end for p, end in ends_at_start.items()

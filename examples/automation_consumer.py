@@ -8,8 +8,8 @@ What it shows (docs/automation.md is the contract):
 - one consumer group per service; offsets committed only after a message was handled, so a
   crash means the message comes again (at least once), never that it is lost;
 - repeats are dropped by the message's identity (``trigger_id``, ``transition_id``,
-  ``event_id`` + ``tag``); a real service keeps the handled ids in its own database, in the
-  same transaction as its action;
+  ``event_id`` + ``tag`` + ``change`` + ``rule_id``); a real service keeps the handled ids
+  in its own database, in the same transaction as its action;
 - messages of one contact arrive in order (the key is ``account/contact_id``), so a service
   can keep per-contact state without locks;
 - a workflow trigger carries everything an email needs: the contact, the event, and the merge
@@ -51,7 +51,7 @@ def identity(kind: str, message: dict[str, Any]) -> str:
         return str(message["trigger_id"])
     if kind == "segments":
         return str(message["transition_id"])
-    return f"{message['event_id']}/{message['tag']}/{message['change']}"
+    return f"{message['event_id']}/{message['tag']}/{message['change']}/{message['rule_id']}"
 
 
 def act(kind: str, message: dict[str, Any]) -> str:

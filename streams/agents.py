@@ -255,7 +255,7 @@ async def _process(w: Worker, record: dict[str, Any]) -> str:
     if record["kind"] == CONTACT:
         contact = apply_registration(w.contacts.get(key), record, now_ms)
         outcome = await automate.on_contact_update(w, contact, record)
-        await automate.publish(w, outcome, contact_changed=True)
+        await automate.publish(w, outcome)
         await _emit_status(w, record, "PROCESSED")
         automate.save(w, key, outcome.contact)
         return "processed"
@@ -281,9 +281,9 @@ async def _process(w: Worker, record: dict[str, Any]) -> str:
     processed_at = now()
     EVENT_AGE.observe(max(0.0, (processed_at - record["received_at"]).total_seconds()))
     event = canonical_event(record, contact, processed_at)
-    outcome = await automate.on_event(w, contact, event)
+    outcome = await automate.on_event(w, contact, event, new_contact=key not in w.contacts)
     await send(w.events, key, codec().encode("CanonicalEvent", event))
-    await automate.publish(w, outcome, contact_changed=key not in w.contacts)
+    await automate.publish(w, outcome)
     await _emit_status(w, record, "PROCESSED")
     automate.save(w, key, outcome.contact)
     if keyed:  # only idempotency keys need remembering: a keyless resend is a new event

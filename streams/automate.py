@@ -55,9 +55,10 @@ def limits(w: Worker) -> automation.Limits:
     )
 
 
-async def rules_for(w: Worker, account: str, received_ms: int) -> AccountRules:
-    """The account's rules for a record received at ``received_ms``, after making sure every
-    rule and account change acknowledged before then has been read."""
+async def rules_for(w: Worker, account: str, received_ms: int) -> tuple[AccountRules, str]:
+    """The account's rules for a record received at ``received_ms`` and the digest of its
+    segment definitions, after making sure every rule and account change acknowledged
+    before then has been read."""
     followers = (w.rules.follower, w.accounts.follower)
     read = await asyncio.gather(
         *(f.wait_applied(received_ms, w.settings.rules_wait_s) for f in followers)
@@ -66,7 +67,7 @@ async def rules_for(w: Worker, account: str, received_ms: int) -> AccountRules:
         if not done:
             RULES_STALE.inc()
             log.warning("%s not read up to the event's receipt; going on", follower.topic)
-    return w.rules.in_effect(account, received_ms)
+    return w.rules.snapshot(account, received_ms)
 
 
 def context_of(w: Worker, account: str) -> Context:
@@ -77,19 +78,16 @@ def context_of(w: Worker, account: str) -> Context:
     )
 
 
-async def on_event(w: Worker, contact: dict[str, Any], event: dict[str, Any]) -> automation.Outcome:
+async def on_event(
+    w: Worker, contact: dict[str, Any], event: dict[str, Any], new_contact: bool
+) -> automation.Outcome:
     """Apply a canonical event to its contact (nothing is sent yet)."""
     account = event["account_id"]
-    rules = await rules_for(w, account, _ms(event["received_at"]))
+    rules, digest = await rules_for(w, account, _ms(event["received_at"]))
     parsed = {**event, "properties": json.loads(event["properties_json"])}
+    context = context_of(w, account)
     return automation.on_event(
-        contact,
-        parsed,
-        rules,
-        context_of(w, account),
-        limits(w),
-        clock.now(),
-        w.rules.segments_digest(account),
+        contact, parsed, rules, context, limits(w), clock.now(), digest, new_contact
     )
 
 
@@ -97,16 +95,19 @@ async def on_contact_update(
     w: Worker, contact: dict[str, Any], record: dict[str, Any]
 ) -> automation.Outcome:
     """Re-evaluate segments after a registration changed the contact's attributes."""
-    account = record["account_id"]
-    rules = await rules_for(w, account, _ms(record["received_at"]))
-    return automation.on_check(
+    rules, digest = await rules_for(w, record["account_id"], _ms(record["received_at"]))
+    outcome = automation.on_check(
         contact,
         rules,
+        limits(w),
         clock.now(),
         "event",
-        w.rules.segments_digest(account),
+        record["event_id"],
+        digest,
         event_id=record["event_id"],
     )
+    outcome.contact_changed = True  # the registration itself changed the record
+    return outcome
 
 
 async def check(w: Worker, request: dict[str, Any]) -> str:
@@ -116,26 +117,30 @@ async def check(w: Worker, request: dict[str, Any]) -> str:
     contact = w.contacts.get(key)
     if contact is None:
         return "skipped"
-    outcome = automation.on_check(
-        contact,
-        w.rules.current(account),
-        clock.now(),
-        request["reason"],
-        w.rules.segments_digest(account),
-    )
-    await publish(w, outcome)
+    rules, digest = w.rules.snapshot(account)
+    # A replay of this very check (same issue time) repeats its messages.
+    check_key = f"check:{_ms(request['issued_at'])}:{request['reason']}"
+    try:
+        outcome = automation.on_check(
+            contact, rules, limits(w), clock.now(), request["reason"], check_key, digest
+        )
+        await publish(w, outcome)
+    except Exception:
+        if w.segment_clock is not None:  # not checked: due again at the next tick
+            w.segment_clock.note(key, contact, retry=True)
+        raise
     save(w, key, outcome.contact)
     return "checked"
 
 
-async def publish(w: Worker, outcome: automation.Outcome, contact_changed: bool = False) -> None:
+async def publish(w: Worker, outcome: automation.Outcome) -> None:
     """Send the outcome's messages, keyed by contact: tag changes and the contact (when its
-    tags or anything else changed), then segment transitions, then workflow triggers."""
+    record changed), then segment transitions, then workflow triggers."""
     contact = outcome.contact
     key = contact_key(contact["account_id"], contact["contact_id"])
     for change in outcome.tag_changes:
         await send(w.tags_out, key, codec().encode("TagChange", change))
-    if contact_changed or outcome.tags_changed:
+    if outcome.contact_changed:
         await send(w.contacts_out, key, codec().encode("Contact", contact))
     for transition in outcome.transitions:
         await send(w.segments_out, key, codec().encode("SegmentTransition", transition))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,8 +38,10 @@ from streams.rules.match import tag_changes
 from streams.rules.segments import ContactState, Fact, evaluate, next_change
 from streams.rules.triggers import Context, decide
 
+log = logging.getLogger(__name__)
 _TRANSITIONS = uuid.UUID("9d3c1b9e-52a4-4f0e-8c55-0e7f3b1d2a64")
 MEMO_SIZE = 32  # events per contact whose outputs are remembered for replays
+PROPERTIES_KEPT_BYTES = 1024  # per event in the history (200 events: at most ~200 KB)
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ class Outcome:
     tag_changes: list[dict[str, Any]] = field(default_factory=list)
     transitions: list[dict[str, Any]] = field(default_factory=list)
     triggers: list[dict[str, Any]] = field(default_factory=list)
-    tags_changed: bool = False
+    contact_changed: bool = False  # its record (tags, or a new contact) is to be published
 
 
 def _ms(at: datetime) -> int:
@@ -79,6 +82,26 @@ def _auto(contact: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _recalled(auto: Mapping[str, Any], key: str) -> dict[str, Any] | None:
+    """The memo of an input handled before (an event id, or a check's key)."""
+    return next((memo for memo_key, memo in auto["memo"] if memo_key == key), None)
+
+
+def _memorize(
+    auto: dict[str, Any], key: str, memo: dict[str, Any], contact: Mapping[str, Any]
+) -> None:
+    if memo["t"] or memo["s"] or memo["w"]:  # what the messages said of the contact
+        members = sorted(s for s, (member, _seq, _at) in auto["segments"].items() if member)
+        memo["k"] = [
+            contact.get("email"),
+            contact.get("user_id"),
+            contact.get("attributes_json") or "{}",
+            list(contact.get("tags") or []),
+            members,
+        ]
+    auto["memo"] = [*auto["memo"], [key, memo]][-MEMO_SIZE:]
+
+
 def on_event(
     contact: Mapping[str, Any],
     event: Mapping[str, Any],
@@ -87,60 +110,71 @@ def on_event(
     limits: Limits,
     now: datetime,
     digest: str = "",
+    new_contact: bool = False,
 ) -> Outcome:
-    """Apply a canonical event (``properties`` parsed) to its contact."""
+    """Apply a canonical event (``properties`` parsed) to its contact (``new_contact``: met
+    first in this event)."""
     auto = _auto(contact)
-    for event_id, memo in auto["memo"]:
-        if event_id == event["event_id"]:
-            return _replayed(contact, event, memo)
+    recalled = _recalled(auto, event["event_id"])
+    if recalled is not None:
+        return _messages(contact, event, recalled)
     auto["facts"] = _remember(auto["facts"], event, limits, now)
     tags, changes = tag_changes(rules.tags, event, contact.get("tags") or [])
     state = _state(auto, contact, tags)
     members, transitions = _segments(auto, state, rules, now, "event", event["event_id"])
     state.segments = members
     fired = {rule: _at(at) for rule, (at, _by) in auto["fired"].items()}
+
+    def contact_meets(rule: Any) -> bool:
+        return bool(_guarded(rule.rule_id, False, evaluate, rule.contact, state, now))
+
     decisions = decide(
-        rules.workflows,
-        event,
-        fired,
-        context,
-        limits.late_cutoff,
-        now,
-        lambda rule: rule.contact is not None and evaluate(rule.contact, state, now),
+        rules.workflows, event, fired, context, limits.late_cutoff, now, contact_meets
     )
     triggered = [d for d in decisions if d.fire]
     for d in triggered:
         auto["fired"][d.rule_id] = [_ms(now), event["event_id"]]
+    _schedule(auto, state, rules, limits, now, digest)
+    updated = {**contact, "tags": tags, "auto": auto}
+    if changes:  # a new version of the contact record (its row in ClickHouse is versioned)
+        updated.update(updated_at=_ms(now), last_change_id=event["event_id"])
     memo = {
         "at": _ms(now),
         "t": [list(c) for c in changes],
         "s": transitions,
         "w": [[d.rule_id, d.workflow_id, d.trigger_id] for d in triggered],
+        "c": new_contact or bool(changes),
     }
-    auto["memo"] = [*auto["memo"], [event["event_id"], memo]][-MEMO_SIZE:]
-    _schedule(auto, state, rules, now, digest)
-    updated = {**contact, "tags": tags, "auto": auto}
-    if changes:  # a new version of the contact record (its row in ClickHouse is versioned)
-        updated.update(updated_at=_ms(now), last_change_id=event["event_id"])
-    return _replayed(updated, event, memo, tags_changed=bool(changes))
+    _memorize(auto, event["event_id"], memo, updated)
+    return _messages(updated, event, memo)
 
 
 def on_check(
     contact: Mapping[str, Any],
     rules: AccountRules,
+    limits: Limits,
     now: datetime,
     cause: str,
+    key: str,
     digest: str = "",
     event_id: str | None = None,
 ) -> Outcome:
     """Evaluate the contact's segments again: time passed (``cause`` time), definitions
-    changed (definition), or its attributes changed (event, with the update's ``event_id``)."""
+    changed (definition), or its attributes changed (event, with the update's ``event_id``).
+    ``key`` names the input (a check, a registration): handled again, it repeats itself."""
     auto = _auto(contact)
+    recalled = _recalled(auto, key)
+    if recalled is not None:
+        return _messages(contact, {}, recalled)
+    oldest = _ms(now - timedelta(days=limits.history_days))
+    auto["facts"] = [f for f in auto["facts"] if f[2] > oldest]
     state = _state(auto, contact, contact.get("tags") or [])
     _members, transitions = _segments(auto, state, rules, now, cause, event_id)
-    _schedule(auto, state, rules, now, digest)
+    _schedule(auto, state, rules, limits, now, digest)
     updated = {**contact, "auto": auto}
-    return Outcome(updated, transitions=[_transition(updated, t) for t in transitions])
+    memo = {"at": _ms(now), "t": [], "s": transitions, "w": [], "c": False}
+    _memorize(auto, key, memo, updated)
+    return _messages(updated, {}, memo)
 
 
 def is_due(contact: Mapping[str, Any], digest: str, now_ms: int) -> str | None:
@@ -153,22 +187,48 @@ def is_due(contact: Mapping[str, Any], digest: str, now_ms: int) -> str | None:
     return "time" if due is not None and due <= now_ms else None
 
 
+def _guarded(rule_id: str, default: Any, check: Any, *args: Any) -> Any:
+    """``check(*args)``, or ``default`` (logged) when a rule cannot be evaluated: one broken
+    rule must not fail the events of its account."""
+    try:
+        return check(*args)
+    except Exception as exc:
+        log.error("rule %s cannot be evaluated, skipped: %s: %s", rule_id, type(exc).__name__, exc)
+        return default
+
+
 def _remember(
     facts: list[list[Any]], event: Mapping[str, Any], limits: Limits, now: datetime
 ) -> list[list[Any]]:
     """The history with the event in it (once), trimmed to the limits."""
     oldest = _ms(now - timedelta(days=limits.history_days))
-    kept = [f for f in facts if f[2] >= oldest and f[0] != event["event_id"]]
+    kept = [f for f in facts if f[2] > oldest and f[0] != event["event_id"]]
     fact = [
         event["event_id"],
         event["name"],
         _ms(event["occurred_at"]),
         event.get("value"),
-        event.get("properties") or None,
+        _compact(event.get("properties") or {}),
     ]
-    if fact[2] >= oldest:
+    if fact[2] > oldest:
         bisect.insort(kept, fact, key=lambda f: f[2])
     return kept[-limits.history_max_events :]
+
+
+def _compact(properties: Mapping[str, Any]) -> dict[str, Any] | None:
+    """An event's properties as its history keeps them: whole when small; else their short
+    top-level values only. The contact's table value (one Kafka record) stays far below
+    Kafka's 1 MB limit, whatever the events carry."""
+    if not properties:
+        return None
+    if len(json.dumps(properties, separators=(",", ":"))) <= PROPERTIES_KEPT_BYTES:
+        return dict(properties)
+    kept = {
+        k: v
+        for k, v in properties.items()
+        if isinstance(v, (int, float, bool)) or (isinstance(v, str) and len(v) <= 200)
+    }
+    return kept or None
 
 
 def _state(auto: Mapping[str, Any], contact: Mapping[str, Any], tags: list[str]) -> ContactState:
@@ -193,7 +253,11 @@ def _segments(
     for segment_id in sorted(set(defined) | set(auto["segments"])):
         was, seq, since = auto["segments"].get(segment_id, [0, 0, 0])
         segment = defined.get(segment_id)
-        member = segment is not None and evaluate(segment.condition, state, now)
+        member = bool(was)  # a condition that cannot be evaluated changes nothing
+        if segment is None:
+            member = False
+        else:
+            member = _guarded(segment_id, member, evaluate, segment.condition, state, now)
         if bool(was) == member:
             continue
         why = cause if segment is not None else "definition"  # deleted: its members exit
@@ -207,24 +271,38 @@ def _segments(
 
 
 def _schedule(
-    auto: dict[str, Any], state: ContactState, rules: AccountRules, now: datetime, digest: str
+    auto: dict[str, Any],
+    state: ContactState,
+    rules: AccountRules,
+    limits: Limits,
+    now: datetime,
+    digest: str,
 ) -> None:
-    moments = [next_change(s.condition, state, now) for s in rules.segments]
+    moments = [
+        _guarded(s.rule_id, None, next_change, s.condition, state, now) for s in rules.segments
+    ]
+    if rules.segments and auto["facts"]:  # the oldest event leaves the kept history
+        moments.append(_at(auto["facts"][0][2]) + timedelta(days=limits.history_days))
     upcoming = [m for m in moments if m is not None]
     auto["next"] = _ms(min(upcoming)) if upcoming else None
     auto["digest"] = digest
 
 
-def _replayed(
-    contact: Mapping[str, Any],
-    event: Mapping[str, Any],
-    memo: Mapping[str, Any],
-    tags_changed: bool = False,
+def _messages(
+    contact: Mapping[str, Any], event: Mapping[str, Any], memo: Mapping[str, Any]
 ) -> Outcome:
-    """The messages of a memo (the event's first processing, or its replay)."""
+    """The messages a memo stands for, with the contact as it was when they were decided:
+    a replay publishes the very same messages."""
     at = _at(memo["at"])
-    tags = list(contact.get("tags") or [])
-    outcome = Outcome(dict(contact), tags_changed=tags_changed)
+    email, user_id, attributes, tags, members = memo.get("k") or [None, None, "{}", [], []]
+    seen = {
+        **contact,
+        "email": email,
+        "user_id": user_id,
+        "attributes_json": attributes,
+        "tags": tags,
+    }
+    outcome = Outcome(dict(contact), contact_changed=bool(memo.get("c")))
     for tag, change, rule_id in memo["t"]:
         outcome.tag_changes.append(
             {
@@ -235,20 +313,15 @@ def _replayed(
                 "rule_id": rule_id,
                 "event_id": event["event_id"],
                 "changed_at": at,
-                "contact_email": contact.get("email"),
-                "contact_user_id": contact.get("user_id"),
+                "contact_email": email,
+                "contact_user_id": user_id,
                 "contact_tags": tags,
             }
         )
-    outcome.transitions = [_transition(contact, t) for t in memo["s"]]
-    members = sorted(
-        s
-        for s, (member, _seq, _since) in (contact.get("auto") or {}).get("segments", {}).items()
-        if member
-    )
+    outcome.transitions = [_transition(seen, t) for t in memo["s"]]
     for rule_id, workflow_id, trigger_id in memo["w"]:
         outcome.triggers.append(
-            _trigger(contact, event, rule_id, workflow_id, trigger_id, members, at)
+            _trigger(seen, event, rule_id, workflow_id, trigger_id, members, at)
         )
     return outcome
 

@@ -27,7 +27,9 @@ generation starts, then the last handled + 1):
 from __future__ import annotations
 
 import logging
+import sys
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -100,6 +102,37 @@ class OffsetGuard:
         return expected
 
 
+class HeldReadOffsets(defaultdict[Any, int | None]):
+    """Faust's read offsets (``Consumer._read_offset``), with partitions held during a rewind.
+
+    Faust's fetch loop drops any fetched record below a partition's read offset, and sets the
+    read offset after each record it hands on. After a seek back, records fetched before the
+    seek are still on their way and would push the read offset past the seek again, so that
+    the records fetched anew are dropped: the partition stalls. While a partition is held, its
+    read offset reads as unknown (every record passes, no gap is recorded) and is not set.
+    """
+
+    def __init__(self, current: dict[Any, int | None]) -> None:
+        super().__init__(lambda: None, current)
+        self.held: set[Any] = set()
+
+    def __getitem__(self, tp: Any) -> int | None:
+        return None if tp in self.held else super().__getitem__(tp)
+
+    def __setitem__(self, tp: Any, offset: int | None) -> None:
+        if tp not in self.held:
+            super().__setitem__(tp, offset)
+
+
+def hold_read_offsets(app: Any) -> HeldReadOffsets:
+    """Install ``HeldReadOffsets`` on the app's consumer (before the worker starts)."""
+    consumer = app.consumer
+    if not isinstance(consumer._read_offset, HeldReadOffsets):
+        consumer._read_offset = HeldReadOffsets(consumer._read_offset)
+    offsets: HeldReadOffsets = consumer._read_offset
+    return offsets
+
+
 class ContinuityGuard:
     """``OffsetGuard`` on one agent's topic of a Faust app: committed offsets from the
     consumer, seeks in the consumer's thread."""
@@ -108,6 +141,7 @@ class ContinuityGuard:
         self.app = app
         self.topic = topic
         self.state = OffsetGuard()
+        self.read_offsets = hold_read_offsets(app)
 
     async def admit(self, event: Any) -> bool:
         """True when the agent should handle ``event``; False when it must drop it unacked
@@ -115,14 +149,18 @@ class ContinuityGuard:
         message = event.message
         tp = message.tp
         consumer = self.app.consumer
+        generation = self.app.consumer_generation_id
+        if generation != self.state.generation:  # Faust sought every partition anew
+            self.read_offsets.held.difference_update(self.state.expected)
         verdict, offset = self.state.check(
             tp,
             message.offset,
             consumer._committed_offset.get(tp),
-            self.app.consumer_generation_id,
+            generation,
             time.monotonic(),
         )
         if verdict == "handle":
+            self.read_offsets.held.discard(tp)
             return True
         if verdict == "rewind":
             log.warning(
@@ -166,8 +204,25 @@ class ContinuityGuard:
 
     async def _seek(self, tp: Any, offset: int, why: str) -> None:
         REWOUND.labels(why).inc()
+        consumer = self.app.consumer
+        earliest = (await consumer.earliest_offsets(tp)).get(tp)
+        if earliest is not None and offset < earliest:
+            # Deleted by retention before they were processed: nothing to fetch again.
+            log.error(
+                "%s[%s]: offsets %s to %s were deleted before they were processed",
+                tp.topic,
+                tp.partition,
+                offset,
+                earliest - 1,
+            )
+            self.state.expected[tp] = offset = earliest
+        self.read_offsets.held.add(tp)  # until the record at ``offset`` comes
+        # Faust recorded the skipped records as a gap (as if acknowledged): forget it, or a
+        # commit would pass them once the record before the gap is acknowledged.
+        gaps = consumer._gap.get(tp)
+        if gaps:
+            gaps.chop(offset, sys.maxsize)
         # In the consumer's own thread (seek_wait): aiokafka's seek wakes its fetcher through
-        # a future of that thread's event loop, which a seek from this loop would not. Faust
-        # pauses and resumes partitions on its own; a sought partition is made active again.
-        await self.app.consumer.seek_wait({tp: offset})
-        self.app.consumer.resume_partitions({tp})
+        # a future of that thread's event loop, which a seek from this loop would not.
+        await consumer.seek_wait({tp: offset})
+        consumer.resume_partitions({tp})

@@ -23,7 +23,7 @@ _SENDS: ContextVar[list[asyncio.Future[Any]]] = ContextVar("eventline_sends")
 # Ack tasks in flight; referenced here so they are not garbage collected mid-way.
 _ACKS: set[asyncio.Task[bool]] = set()
 # The latest ack task of each partition: the next record's ack waits for it.
-_LAST: dict[tuple[str, int], asyncio.Task[bool]] = {}
+_LAST: dict[tuple[str, int, int | None], asyncio.Task[bool]] = {}
 UNACKED = Counter(
     "eventline_worker_unacked_total",
     "Records left unacknowledged because an output could not be written (replayed on restart)",
@@ -47,7 +47,8 @@ def ack_when_written(event: EventT[Any], where: str) -> None:
     offset through, so acks must come in order. A committed offset then implies written
     outputs, while processing goes on without waiting for each ack."""
     sends = _SENDS.get()
-    tp = (event.message.topic, event.message.partition)
+    # A new generation starts from the committed offsets: the chain starts anew with it.
+    tp = (event.message.topic, event.message.partition, event.message.generation_id)
     previous = _LAST.get(tp)
     if not sends and (previous is None or (previous.done() and previous.result())):
         event.ack()

@@ -20,6 +20,7 @@ import asyncio
 import heapq
 import logging
 from collections import deque
+from functools import partial
 from typing import Any
 
 from aiokafka.partitioner import murmur2
@@ -52,8 +53,12 @@ class SegmentClock:
         self._partitions: dict[str, int] = {}
         self._generation: int | None = None
 
-    def note(self, key: str, contact: dict[str, Any]) -> None:
-        """Index a contact the agent has just written."""
+    def note(self, key: str, contact: dict[str, Any], retry: bool = False) -> None:
+        """Index a contact the agent has just written (``retry``: a check of it was asked for
+        but not done: ask again)."""
+        if retry:
+            self._due.pop(key, None)
+            self._sweep.append(key)
         account = contact["account_id"]
         if account not in self._accounts:
             self._accounts[account] = set()
@@ -80,7 +85,7 @@ class SegmentClock:
         owned = self._owned()
         due = self._definition_checks(owned) + self._time_checks(owned)
         at = clock.now()
-        for key, contact, reason in due:
+        for i, (key, contact, reason) in enumerate(due):
             request = {
                 "account_id": contact["account_id"],
                 "contact_id": contact["contact_id"],
@@ -90,26 +95,31 @@ class SegmentClock:
             }
             value = codec().encode("ContactCheck", request)
             try:
-                await self.w.by_contact.send(key=key.encode(), value=value, force=True)
+                delivery = await self.w.by_contact.send(key=key.encode(), value=value, force=True)
             except Exception:
-                self._due.pop(key, None)  # not asked: index it again for the next tick
-                self.note(key, contact)
-                self._sweep.append(key)
+                for unsent_key, unsent, _reason in due[i:]:  # not asked: ask at the next tick
+                    self.note(unsent_key, unsent, retry=True)
                 raise
+            delivery.add_done_callback(partial(self._delivered, key, contact))
             CHECKS.labels(reason).inc()
         if due:
             log.info("issued %d segment checks", len(due))
         return len(due)
 
+    def _delivered(self, key: str, contact: dict[str, Any], delivery: Any) -> None:
+        if delivery.cancelled() or delivery.exception() is not None:
+            self.note(key, contact, retry=True)
+
     async def _rebuild(self) -> None:
         """Index the whole table (after a rebalance, the partitions and the table changed)."""
         self._heap, self._due, self._accounts, self._digests = [], {}, {}, {}
         self._sweep.clear()
-        for i, (key, contact) in enumerate(list(self.w.contacts.items())):
+        for i, key in enumerate(list(self.w.contacts.keys())):
+            contact = self.w.contacts.get(key)  # as it is now: the agents run in between
             if contact is not None:
                 self.note(key, contact)
             if i % 2000 == 1999:
-                await asyncio.sleep(0)  # let the agents run
+                await asyncio.sleep(0)
 
     def _definition_checks(self, owned: set[int]) -> list[tuple[str, dict[str, Any], str]]:
         for account, keys in self._accounts.items():

@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS {db}.tag_changes
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(changed_at)
-ORDER BY (account_id, contact_id, event_id, tag)
+ORDER BY (account_id, contact_id, event_id, tag, change, rule_id)
 SETTINGS non_replicated_deduplication_window = {dedup_window};
 
 CREATE TABLE IF NOT EXISTS {db}.segment_transitions

@@ -117,13 +117,16 @@ class RuleCatalog:
 
     # -- reading -------------------------------------------------------------------------
 
-    def in_effect(self, account: str, received_ms: int) -> AccountRules:
+    def snapshot(self, account: str, received_ms: int | None = None) -> tuple[AccountRules, str]:
+        """The account's rules in effect for a record received at ``received_ms`` (the
+        current ones when None) and the digest of its segment definitions, read together."""
         with self._lock:
-            return self._book.in_effect(account, received_ms)
-
-    def current(self, account: str) -> AccountRules:
-        with self._lock:
-            return self._book.current(account)
+            rules = (
+                self._book.current(account)
+                if received_ms is None
+                else self._book.in_effect(account, received_ms)
+            )
+            return rules, self._book.segments_digest(account)
 
     def segments_digest(self, account: str) -> str:
         with self._lock:

@@ -14,10 +14,10 @@ Conditions (``Condition``, a union discriminated by ``kind``) combine with ``all
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 Operator = Literal["equals", "in", "contains", "gt", "gte", "lt", "lte", "exists"]
+MAX_PERIOD_S = 10 * 365 * 86400
 RULE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 TAG_PATTERN = r"^\S(.{0,98}\S)?$"
 Tag = Annotated[str, Field(pattern=TAG_PATTERN, max_length=100)]
@@ -90,9 +91,17 @@ class Did(_Strict):
     name: str
     where: list[PropertyCondition] = Field(default_factory=list)
     within_days: float | None = Field(default=None, gt=0)
-    since: datetime | None = None
-    until: datetime | None = None
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
     min_count: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _one_window(self) -> Did:
+        if self.within_days is not None and (self.since or self.until):
+            raise ValueError("give within_days or since/until, not both")
+        if self.since and self.until and self.since > self.until:
+            raise ValueError("since is after until")
+        return self
 
 
 class DidNot(_Strict):
@@ -206,6 +215,9 @@ class TagRule(_Rule):
     def _changes_something(cls, add: list[str], info: ValidationInfo) -> list[str]:
         if not add and not info.data.get("remove"):
             raise ValueError("a tag rule adds or removes at least one tag")
+        both = set(add) & set(info.data.get("remove") or [])
+        if both:
+            raise ValueError(f"added and removed at once: {', '.join(sorted(both))}")
         return add
 
 
@@ -234,7 +246,7 @@ class WorkflowRule(_Rule):
     when: EventMatch
     contact: Condition | None = None
     once_per_contact: bool = False
-    at_most_every_s: int | None = Field(default=None, gt=0)
+    at_most_every_s: int | None = Field(default=None, gt=0, le=MAX_PERIOD_S)
 
 
 Rule = Annotated[Union[TagRule, SegmentRule, WorkflowRule], Field(discriminator="kind")]  # noqa: UP007

@@ -87,7 +87,7 @@ def test_a_matching_event_tags_the_contact_once() -> None:
     rules = _rules(MUGS_TAG)
     mug = _event("viewed_product", "e-1", properties={"category": "mugs"})
     first = on_event(_contact(), mug, rules, Context(), LIMITS, NOW)
-    assert first.contact["tags"] == ["mug-enthusiast"] and first.tags_changed
+    assert first.contact["tags"] == ["mug-enthusiast"] and first.contact_changed
     (change,) = first.tag_changes
     assert change["tag"] == "mug-enthusiast" and change["change"] == "added"
     assert change["event_id"] == "e-1" and change["contact_tags"] == ["mug-enthusiast"]
@@ -99,7 +99,7 @@ def test_a_matching_event_tags_the_contact_once() -> None:
         LIMITS,
         NOW,
     )
-    assert again.tag_changes == [] and not again.tags_changed
+    assert again.tag_changes == [] and not again.contact_changed
     other = on_event(
         _contact(),
         _event("viewed_product", "e-3", properties={"category": "hats"}),
@@ -132,14 +132,15 @@ def test_entering_a_segment_is_published_once_and_leaving_by_time_alone() -> Non
     assert first_due == int((NOW + 7 * DAY).timestamp() * 1000)
     assert is_due(again.contact, "d1", first_due - 1) is None
     assert is_due(again.contact, "d1", first_due) == "time"
-    quiet = on_check(again.contact, rules, NOW + 7 * DAY, "time", "d1")
+    quiet = on_check(again.contact, rules, LIMITS, NOW + 7 * DAY, "time", "c1", "d1")
     assert quiet.transitions == []
     assert quiet.contact["auto"]["next"] == int((NOW + HOUR + 7 * DAY).timestamp() * 1000)
-    later = on_check(quiet.contact, rules, NOW + HOUR + 7 * DAY, "time", "d1")
+    later = on_check(quiet.contact, rules, LIMITS, NOW + HOUR + 7 * DAY, "time", "c2", "d1")
     (exited,) = later.transitions
     assert (exited["transition"], exited["cause"], exited["seq"]) == ("exited", "time", 2)
     assert exited["event_id"] is None and exited["transition_id"] != entered["transition_id"]
-    assert later.contact["auto"]["next"] is None
+    # what is left to wait for: the first login leaving the 30 days of kept history
+    assert later.contact["auto"]["next"] == int((NOW + 30 * DAY).timestamp() * 1000)
 
 
 def test_a_new_or_changed_definition_asks_for_a_check_and_a_deleted_segment_lets_members_go() -> (
@@ -150,11 +151,11 @@ def test_a_new_or_changed_definition_asks_for_a_check_and_a_deleted_segment_lets
     ).contact
     assert is_due(contact, "", NOW.timestamp() * 1000) is None
     assert is_due(contact, "d-referrers", NOW.timestamp() * 1000) == "definition"
-    checked = on_check(contact, _rules(REFERRERS), NOW, "definition", "d-referrers")
+    checked = on_check(contact, _rules(REFERRERS), LIMITS, NOW, "definition", "c1", "d-referrers")
     (entered,) = checked.transitions
     assert entered["cause"] == "definition" and entered["transition"] == "entered"
     assert is_due(checked.contact, "d-referrers", NOW.timestamp() * 1000) is None
-    deleted = on_check(checked.contact, _rules(), NOW, "definition", "")
+    deleted = on_check(checked.contact, _rules(), LIMITS, NOW, "definition", "c2", "")
     (exited,) = deleted.transitions
     assert exited["transition"] == "exited" and exited["cause"] == "definition"
 
@@ -261,10 +262,10 @@ def test_an_attribute_change_moves_the_contact_between_segments() -> None:
         },
     }
     rules = _rules(pro)
-    entered = on_check(_contact(), rules, NOW, "event", "d", event_id="reg-1")
+    entered = on_check(_contact(), rules, LIMITS, NOW, "event", "reg-1", "d", event_id="reg-1")
     assert [(t["transition"], t["event_id"]) for t in entered.transitions] == [("entered", "reg-1")]
     downgraded = {**entered.contact, "attributes_json": '{"plan":"free"}'}
-    exited = on_check(downgraded, rules, NOW, "event", "d", event_id="reg-2")
+    exited = on_check(downgraded, rules, LIMITS, NOW, "event", "reg-2", "d", event_id="reg-2")
     assert [(t["transition"], t["seq"]) for t in exited.transitions] == [("exited", 2)]
 
 
@@ -277,3 +278,59 @@ def test_personalization_of_an_activecampaign_event() -> None:
     )
     assert tags["EVENT:file download request"] == "https://example.com/file.pdf"
     assert tags["CONTACT:email"] == "ada@example.com"
+
+
+def test_a_replayed_event_repeats_the_contact_as_it_was_then() -> None:
+    rules = _rules(
+        MUGS_TAG,
+        DISCOUNT,
+        {"kind": "tag", "rule_id": "logins", "when": {"name": "login"}, "add": ["active"]},
+    )
+    first = on_event(
+        _contact(), _event("registered_referral", "e-1"), rules, Context(), LIMITS, NOW
+    )
+    later = on_event(first.contact, _event("login", "e-2"), rules, Context(), LIMITS, NOW)
+    assert later.contact["tags"] == ["active"]
+    replay = on_event(
+        later.contact, _event("registered_referral", "e-1"), rules, Context(), LIMITS, NOW
+    )
+    assert replay.triggers == first.triggers  # contact_tags as they were: []
+
+
+def test_a_replayed_check_repeats_its_transitions_and_a_new_contact_its_record() -> None:
+    rules = _rules(ACTIVE_7D)
+    login = on_event(_contact(), _event("login", "e-1"), rules, Context(), LIMITS, NOW, "d", True)
+    assert login.contact_changed  # a new contact: its record is published
+    replay = on_event(login.contact, _event("login", "e-1"), rules, Context(), LIMITS, NOW)
+    assert replay.contact_changed and replay.transitions == login.transitions
+    at = NOW + 8 * DAY
+    check = on_check(login.contact, rules, LIMITS, at, "time", "check:1", "d")
+    (exited,) = check.transitions
+    again = on_check(check.contact, rules, LIMITS, at, "time", "check:1", "d")
+    assert again.transitions == [exited]
+
+
+def test_a_rule_that_cannot_be_evaluated_changes_nothing() -> None:
+    broken = _rules(REFERRERS)
+    broken.segments[0].condition.name = None  # type: ignore[union-attr]  # as if corrupted
+    outcome = on_event(
+        _contact(), _event("registered_referral", "e-1"), broken, Context(), LIMITS, NOW
+    )
+    assert outcome.transitions == []
+
+
+def test_the_oldest_event_leaving_the_history_is_scheduled() -> None:
+    rules = _rules(REFERRERS)
+    old = _event("registered_referral", "e-1", NOW - 29 * DAY, received_at=NOW)
+    contact = on_event(_contact(), old, rules, Context(), LIMITS, NOW).contact
+    due = contact["auto"]["next"]
+    assert due == int((NOW + DAY).timestamp() * 1000)  # 30 days of history
+    (left,) = on_check(contact, rules, LIMITS, NOW + DAY, "time", "c", "").transitions
+    assert left["transition"] == "exited" and left["cause"] == "time"
+
+
+def test_large_properties_are_kept_short_in_the_history() -> None:
+    big = {"sku": "MUG-1", "html": "x" * 5000, "price": 12, "nested": {"a": 1}}
+    event = _event("viewed_product", "e-1", properties=big)
+    contact = on_event(_contact(), event, _rules(), Context(), LIMITS, NOW).contact
+    assert contact["auto"]["facts"][0][4] == {"sku": "MUG-1", "price": 12}

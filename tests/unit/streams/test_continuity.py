@@ -1,6 +1,8 @@
 """Every offset is handled once, in order: records Faust skipped are fetched again."""
 
-from streams.continuity import IDLE_AFTER_S, RESEEK_AFTER_S, OffsetGuard
+from collections import defaultdict
+
+from streams.continuity import IDLE_AFTER_S, RESEEK_AFTER_S, HeldReadOffsets, OffsetGuard
 
 TP = ("eventline.incoming", 0)
 
@@ -64,12 +66,25 @@ def test_an_idle_partition_with_nothing_waiting_is_left_alone() -> None:
     assert fresh.idle(TP, 50, 40, 1, IDLE_AFTER_S + 1) == 40
 
 
+def test_a_held_partition_reads_as_unknown_and_keeps_its_read_offset() -> None:
+    offsets = HeldReadOffsets(defaultdict(lambda: None, {TP: 7}))
+    assert offsets[TP] == 7 and offsets[("other", 1)] is None
+    offsets.held.add(TP)
+    offsets[TP] = 30  # a record fetched before the seek goes by: no read offset moves
+    assert offsets[TP] is None
+    offsets.held.discard(TP)
+    assert offsets[TP] == 7
+    offsets[TP] = 8
+    assert offsets[TP] == 8
+
+
 def test_the_faust_internals_the_guard_uses_are_there() -> None:
     """A Faust upgrade that renames them must fail here, not silently lose the guard."""
     from eventline.settings import Settings
     from streams.app import create_worker
 
     consumer = create_worker(Settings()).app.consumer
-    assert hasattr(consumer, "_committed_offset")
+    assert hasattr(consumer, "_committed_offset") and hasattr(consumer, "_gap")
+    assert isinstance(consumer._read_offset, defaultdict)
     assert callable(consumer.seek_wait) and callable(consumer.highwaters)
-    assert callable(consumer.resume_partitions)
+    assert callable(consumer.resume_partitions) and callable(consumer.earliest_offsets)
