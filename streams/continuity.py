@@ -33,6 +33,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from faust.types import TP
 from prometheus_client import Counter
 
 log = logging.getLogger(__name__)
@@ -202,9 +203,12 @@ class ContinuityGuard:
                 )
                 await self._seek(tp, offset, "idle")
 
-    async def _seek(self, tp: Any, offset: int, why: str) -> None:
+    async def _seek(self, message_tp: Any, offset: int, why: str) -> None:
         REWOUND.labels(why).inc()
         consumer = self.app.consumer
+        # As Faust's own TP: its partition sets assert on anything else (aiokafka's
+        # TopicPartition compares equal, but would crash its fetcher).
+        tp = TP(message_tp.topic, message_tp.partition)
         earliest = (await consumer.earliest_offsets(tp)).get(tp)
         if earliest is not None and offset < earliest:
             # Deleted by retention before they were processed: nothing to fetch again.

@@ -169,6 +169,19 @@ def test_segments_on_properties_counts_in_a_window_and_spend(
                    "op": "gte", "amount": 100},
     )  # fmt: skip
     put_rule(
+        http, account, "june-buyers", kind="segment",
+        condition={"kind": "did", "name": "purchase", "since": "2026-06-01T00:00:00Z",
+                   "until": "2026-06-30T23:59:59Z"},
+    )  # fmt: skip
+    put_rule(http, account, "mug-tag", kind="tag",
+             when={"name": "viewed_product", "where": [
+                 {"property": "sku", "op": "contains", "value": "MUG"}]},
+             add=["mugs"])  # fmt: skip
+    put_rule(
+        http, account, "tagged-mugs", kind="segment",
+        condition={"kind": "tag", "tag": "mugs"},
+    )  # fmt: skip
+    put_rule(
         http, account, "pro-or-vip", kind="segment",
         condition={"kind": "any", "conditions": [
             {"kind": "attribute", "test": {"property": "plan", "op": "equals", "value": "pro"}},
@@ -180,15 +193,26 @@ def test_segments_on_properties_counts_in_a_window_and_spend(
     send_event(http, account, email=email, name="viewed_product", properties={"sku": "MUG-2"})
     send_event(http, account, email=email, name="purchase", value=45.5)
     register(http, account, email, attributes={"plan": "pro"})
+    # a purchase dated in June 2026 (a backfill: history only), between the segment's dates
+    june = unique_email("june")
+    send_event(
+        http, account, email=june, name="purchase", occurred_at="2026-06-15T12:00:00Z",
+        is_syncing=True,
+    )  # fmt: skip
 
-    transitions = _transitions(settings, account, expect=4)
-    assert [(t["segment_id"], t["transition"]) for t in transitions] == [
+    transitions = _transitions(settings, account, expect=6)
+    assert [
+        (t["segment_id"], t["transition"]) for t in transitions if t["contact_email"] == email
+    ] == [
         ("mug-enthusiasts", "entered"),
+        ("tagged-mugs", "entered"),
         ("big-spenders", "entered"),
         ("regulars", "entered"),
         ("pro-or-vip", "entered"),
     ]
-    assert transitions[-1]["cause"] == "event"  # the registration that set the attribute
+    assert [t["segment_id"] for t in transitions if t["contact_email"] == june] == ["june-buyers"]
+    (pro,) = [t for t in transitions if t["segment_id"] == "pro-or-vip"]
+    assert pro["cause"] == "event"  # the registration that set the attribute
 
 
 def test_inactivity_and_windows_pass_with_time(http: httpx.Client, settings: Settings) -> None:
@@ -252,6 +276,9 @@ def test_abandoned_cart_enters_after_two_hours_without_a_purchase(
     last = send_event(http, account, email=buyer, name="purchase")
     wait_status(http, last, account=account)
     assert _transitions(settings, account, expect=0) == []
+    # the workflow's contact condition: not (yet) in the abandoned-cart segment
+    reminders = _triggers(settings, account, expect=2)
+    assert sorted(t["contact_email"] for t in reminders) == sorted([forgetful, buyer])
 
     advance(settings, timedelta(hours=2, minutes=1))
     (abandoned,) = _transitions(settings, account, settle_s=2.0)
@@ -260,6 +287,12 @@ def test_abandoned_cart_enters_after_two_hours_without_a_purchase(
     wait_status(http, send_event(http, account, email=forgetful, name="purchase"), account=account)
     left = _transitions(settings, account, expect=2)[-1]
     assert (left["transition"], left["cause"]) == ("exited", "event")
+    # in the segment when the cart event comes: the condition refuses the trigger
+    put_rule(http, account, "cart-reminder", kind="workflow", workflow_id="remind-cart",
+             when={"name": "cart"},
+             contact={"kind": "segment", "segment_id": "abandoned-cart"})  # fmt: skip
+    wait_status(http, send_event(http, account, email=buyer, name="cart"), account=account)
+    assert len(_triggers(settings, account, expect=2, settle_s=2.0)) == 2
 
 
 def test_the_referral_discount_fires_once_per_contact_with_what_the_email_needs(
@@ -272,9 +305,12 @@ def test_the_referral_discount_fires_once_per_contact_with_what_the_email_needs(
     )  # fmt: skip
     put_rule(
         http, account, "referral-discount", kind="workflow",
-        workflow_id="referral-discount-email", when={"name": "registered_referral"},
-        once_per_contact=True,
+        workflow_id="referral-discount-email", once_per_contact=True,
+        when={"name": "registered_referral",
+              "where": [{"property": "referral_code", "op": "exists"}]},
     )  # fmt: skip
+    # without a referral code: no discount
+    send_event(http, account, email=unique_email("no-code"), name="registered_referral")
     email = unique_email("referrer")
     register(http, account, email, user_id="u-" + email, attributes={"first_name": "Ada"})
     code = {"name": "registered_referral", "properties": {"referral_code": "GAMER42"}}
