@@ -168,7 +168,8 @@ class Pipeline:
             self.worker.wait_ready()
 
     def run_until_signal(self) -> None:
-        """Block until SIGINT (Ctrl-C) or SIGTERM, then stop every part."""
+        """Block until SIGINT (Ctrl-C) or SIGTERM, then stop every part. A worker that exits
+        on its own is started again (it resumes from its committed offsets)."""
         stop = threading.Event()
         try:
             # Re-armed every second: the embedded ClickHouse engine installs its own SIGINT
@@ -177,9 +178,25 @@ class Pipeline:
                 for signum in (signal.SIGTERM, signal.SIGINT):
                     signal.signal(signum, lambda *_: stop.set())
                 stop.wait(1.0)
+                if not stop.is_set():
+                    self._restart_worker_if_dead()
         finally:
             print("stopping...", flush=True)
             self.stop()
+
+    def _restart_worker_if_dead(self) -> None:
+        proc = self.worker.proc if self.worker is not None else None
+        if proc is None or proc.poll() is None:
+            return
+        assert self.worker is not None
+        log.error(
+            "the worker exited with %s; starting it again (see %s)",
+            proc.returncode,
+            self.worker.log_path,
+        )
+        print(f"worker exited ({proc.returncode}), restarting; see {self.worker.log_path}")
+        self.worker = WorkerProcess(self.settings)
+        self.worker.start()
 
     def stop(self, *, stop_kafka: bool = True) -> None:
         if self.gateway is not None:
