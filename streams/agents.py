@@ -65,29 +65,30 @@ def attach_agents(w: Worker) -> None:
     # Faust's own iterator acks an event in a `finally`, so an event whose processing was
     # cancelled (worker shutdown, rebalance) would be committed without its outputs.
     # Each agent also checks that no offset was skipped (streams.continuity).
-    guards = [ContinuityGuard(w.app, w.names.incoming), ContinuityGuard(w.app, w.names.by_contact)]
+    bootstrap = w.settings.bootstrap()
+    guards = [
+        ContinuityGuard(w.app, w.names.incoming, bootstrap),
+        ContinuityGuard(w.app, w.names.by_contact, bootstrap),
+    ]
 
     @w.app.agent(w.incoming, concurrency=1)
     async def resolve_identities(stream: Any) -> None:
-        guard = guards[0]
-        async for event in stream.noack().events():
-            if not await guard.admit(event):
-                continue
-            key = event.key.decode("utf-8", "replace") if event.key else ""
-            await _guarded(w, "resolve", event, partial(_resolve, w, message_key=key))
+        async for delivered in stream.noack().events():
+            for event in await guards[0].admit(delivered):
+                key = event.key.decode("utf-8", "replace") if event.key else ""
+                await _guarded(w, "resolve", event, partial(_resolve, w, message_key=key))
 
     # Records and segment checks of a contact share its partition: handled one at a time, in
     # order, by one agent (concurrency=1), so its state is never updated by two at once.
     @w.app.agent(w.by_contact, concurrency=1)
     async def process_by_contact(stream: Any) -> None:
-        guard = guards[1]
-        async for event in stream.noack().events():
-            if not await guard.admit(event):
-                continue
-            if codec().name_of(event.value or b"") == "ContactCheck":
-                await _guarded(w, "check", event, partial(automate.check, w), "ContactCheck")
-            else:
-                await _guarded(w, "process", event, partial(_process, w))
+        async for delivered in stream.noack().events():
+            for event in await guards[1].admit(delivered):
+                if codec().name_of(event.value or b"") == "ContactCheck":
+                    check = partial(automate.check, w)
+                    await _guarded(w, "check", event, check, "ContactCheck")
+                else:
+                    await _guarded(w, "process", event, partial(_process, w))
 
     @w.app.timer(IDLE_CHECK_S)
     async def check_partitions() -> None:

@@ -16,37 +16,43 @@ after a restart with large tables).
 ``OffsetGuard`` knows the next offset each partition must deliver (the committed offset when a
 generation starts, then the last handled + 1):
 - the expected record is handled;
-- a record beyond it means records were dropped: the partition is sought back, and the
-  record is left unhandled and unacknowledged, to come again in its turn;
-- a record before it was handled already in this generation (fetched again after a seek):
-  it is skipped;
+- a record beyond it means records were dropped: they are read from Kafka directly (a
+  consumer of the guard's own, so Faust's fetch position is left alone) and handled first,
+  in order, then the record; Faust's note of the hole as a gap is struck out, so no commit
+  passes them before they are acknowledged;
+- a record before it was handled already in this generation (fetched again): it is skipped;
 - a partition that delivers nothing for a while although Kafka has records past the expected
-  offset (a dropped record was its last) is sought back too (``idle``).
+  offset (a dropped record was its last) is sought back (``idle``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import time
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from faust.types import TP
+from confluent_kafka import Consumer, TopicPartition
+from faust.types import TP, Message
 from prometheus_client import Counter
 
 log = logging.getLogger(__name__)
 
+RECOVERED = Counter(
+    "eventline_worker_recovered_records_total",
+    "Records Faust skipped, read again from Kafka and handled in their turn",
+)
 REWOUND = Counter(
     "eventline_worker_rewound_partitions_total",
-    "Partitions sought back because Faust skipped records (they are fetched again)",
-    ["why"],  # hole: a later record came first; idle: nothing came although records wait
+    "Partitions sought back because nothing came although records wait",
 )
-RESEEK_AFTER_S = 5.0  # a rewind not yet answered by the expected record is sought again
-IDLE_AFTER_S = 5.0  # no delivery for this long while records wait: sought back
+IDLE_AFTER_S = 3.0  # no delivery for this long while records wait: sought back
 
-Verdict = Literal["handle", "rewind", "wait", "skip"]
+Verdict = Literal["handle", "hole", "skip"]
 
 
 @dataclass
@@ -55,32 +61,25 @@ class OffsetGuard:
 
     generation: int = -1
     expected: dict[Any, int] = field(default_factory=dict)
-    rewinding: dict[Any, float] = field(default_factory=dict)  # tp -> when sought back
     delivered: dict[Any, float] = field(default_factory=dict)  # tp -> last delivery
 
     def _generation(self, generation: int) -> None:
         if generation != self.generation:  # a new assignment starts at the committed offsets
-            self.generation, self.expected, self.rewinding = generation, {}, {}
-            self.delivered = {}
+            self.generation, self.expected, self.delivered = generation, {}, {}
 
     def check(
         self, tp: Any, offset: int, committed: int | None, generation: int, now: float
     ) -> tuple[Verdict, int]:
-        """What to do with a record at ``offset`` (and the offset to seek, for rewind)."""
+        """What to do with a record at ``offset``; for a hole, the first missing offset."""
         self._generation(generation)
         self.delivered[tp] = now
         expected = self.expected.get(tp, committed)
-        if expected is None or offset == expected:
-            self.expected[tp] = offset + 1
-            self.rewinding.pop(tp, None)
-            return "handle", offset
-        if offset < expected:
+        if expected is not None and offset < expected:
             return "skip", expected
-        since = self.rewinding.get(tp)
-        if since is not None and now - since < RESEEK_AFTER_S:
-            return "wait", expected
-        self.rewinding[tp] = now
-        return "rewind", expected
+        self.expected[tp] = offset + 1
+        if expected is None or offset == expected:
+            return "handle", offset
+        return "hole", expected
 
     def idle(
         self, tp: Any, end: int | None, committed: int | None, generation: int, now: float
@@ -99,18 +98,17 @@ class OffsetGuard:
         if now - last < IDLE_AFTER_S:
             return None
         self.delivered[tp] = now
-        self.rewinding[tp] = now
         return expected
 
 
 class HeldReadOffsets(defaultdict[Any, int | None]):
-    """Faust's read offsets (``Consumer._read_offset``), with partitions held during a rewind.
+    """Faust's read offsets (``Consumer._read_offset``), with partitions held after a seek.
 
     Faust's fetch loop drops any fetched record below a partition's read offset, and sets the
     read offset after each record it hands on. After a seek back, records fetched before the
-    seek are still on their way and would push the read offset past the seek again, so that
-    the records fetched anew are dropped: the partition stalls. While a partition is held, its
-    read offset reads as unknown (every record passes, no gap is recorded) and is not set.
+    seek may still be on their way and push the read offset past the seek again, so that the
+    records fetched anew are dropped. While a partition is held, its read offset reads as
+    unknown (every record passes, no gap is recorded) and is not set.
     """
 
     def __init__(self, current: dict[Any, int | None]) -> None:
@@ -125,54 +123,115 @@ class HeldReadOffsets(defaultdict[Any, int | None]):
             super().__setitem__(tp, offset)
 
 
-def hold_read_offsets(app: Any) -> HeldReadOffsets:
-    """Install ``HeldReadOffsets`` on the app's consumer (before the worker starts)."""
-    consumer = app.consumer
-    if not isinstance(consumer._read_offset, HeldReadOffsets):
-        consumer._read_offset = HeldReadOffsets(consumer._read_offset)
-    offsets: HeldReadOffsets = consumer._read_offset
-    return offsets
+class RecoveredEvent:
+    """A record read again from Kafka, shaped like the Faust event it should have been."""
+
+    def __init__(self, app: Any, message: Message) -> None:
+        self.app = app
+        self.message = message
+        self.key = message.key
+        self.value = message.value
+
+    def ack(self) -> None:
+        self.app.consumer.ack(self.message)
+
+
+class GapReader:
+    """Reads a range of offsets of one partition with a consumer of its own."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self._consumer: Consumer | None = None
+
+    def read(self, topic: str, partition: int, start: int, end: int) -> list[Any]:
+        """The records at offsets ``start`` to ``end - 1`` (blocking: call in a thread)."""
+        if self._consumer is None:
+            self._consumer = Consumer(
+                {
+                    "bootstrap.servers": self.bootstrap,
+                    "group.id": f"eventline-gap-reader-{uuid.uuid4()}",  # never commits
+                    "enable.auto.commit": False,
+                    "logger": logging.getLogger("librdkafka"),
+                }
+            )
+        self._consumer.assign([TopicPartition(topic, partition, start)])
+        found: dict[int, Any] = {}
+        deadline = time.monotonic() + 60
+        while len(found) < end - start:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}[{partition}] {start}..{end - 1} not read in 60s")
+            for record in self._consumer.consume(min(500, end - start), 1.0):
+                offset = record.offset()
+                if record.error() is None and offset is not None and start <= offset < end:
+                    found[offset] = record
+        return [found[offset] for offset in range(start, end)]
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
 
 
 class ContinuityGuard:
-    """``OffsetGuard`` on one agent's topic of a Faust app: committed offsets from the
-    consumer, seeks in the consumer's thread."""
+    """``OffsetGuard`` on one agent's topic of a Faust app."""
 
-    def __init__(self, app: Any, topic: str) -> None:
+    def __init__(self, app: Any, topic: str, bootstrap: str) -> None:
         self.app = app
         self.topic = topic
         self.state = OffsetGuard()
-        self.read_offsets = hold_read_offsets(app)
+        self.reader = GapReader(bootstrap)
+        consumer = app.consumer
+        if not isinstance(consumer._read_offset, HeldReadOffsets):
+            consumer._read_offset = HeldReadOffsets(consumer._read_offset)
+        self.read_offsets: HeldReadOffsets = consumer._read_offset
 
-    async def admit(self, event: Any) -> bool:
-        """True when the agent should handle ``event``; False when it must drop it unacked
-        (handled already, or the partition was sought back to records Faust dropped)."""
+    async def admit(self, event: Any) -> list[Any]:
+        """The events the agent handles now, in order: none (handled already), the event,
+        or the records Faust skipped before it followed by the event."""
         message = event.message
-        tp = message.tp
+        tp = TP(message.tp.topic, message.tp.partition)
         consumer = self.app.consumer
         generation = self.app.consumer_generation_id
-        if generation != self.state.generation:  # Faust sought every partition anew
-            self.read_offsets.held.difference_update(self.state.expected)
-        verdict, offset = self.state.check(
-            tp,
-            message.offset,
-            consumer._committed_offset.get(tp),
-            generation,
-            time.monotonic(),
+        verdict, start = self.state.check(
+            tp, message.offset, consumer._committed_offset.get(tp), generation, time.monotonic()
         )
+        if verdict == "skip":
+            return []
+        self.read_offsets.held.discard(tp)
         if verdict == "handle":
-            self.read_offsets.held.discard(tp)
-            return True
-        if verdict == "rewind":
-            log.warning(
-                "%s[%s]: offset %s delivered, %s expected: records were skipped; seeking back",
-                tp.topic,
-                tp.partition,
-                message.offset,
-                offset,
-            )
-            await self._seek(tp, offset, "hole")
-        return False
+            return [event]
+        log.warning(
+            "%s[%s]: offset %s delivered, %s expected: reading the skipped records again",
+            tp.topic,
+            tp.partition,
+            message.offset,
+            start,
+        )
+        gaps = consumer._gap.get(tp)
+        if gaps:  # recorded as acknowledged: they are not yet
+            gaps.chop(start, sys.maxsize)
+        records = await asyncio.to_thread(
+            self.reader.read, tp.topic, tp.partition, start, message.offset
+        )
+        RECOVERED.inc(len(records))
+        return [*(self._event(r, tp, generation) for r in records), event]
+
+    def _event(self, record: Any, tp: TP, generation: int) -> RecoveredEvent:
+        _kind, timestamp_ms = record.timestamp()
+        message = Message(
+            tp.topic,
+            tp.partition,
+            record.offset(),
+            (timestamp_ms or 0) / 1000,
+            0,
+            record.headers(),
+            record.key(),
+            record.value(),
+            None,
+            tp=tp,
+            generation_id=generation,
+        )
+        return RecoveredEvent(self.app, message)
 
     async def check_idle(self) -> None:
         """Seek back the partitions where records wait but nothing has come for a while."""
@@ -192,41 +251,23 @@ class ContinuityGuard:
                 app.consumer_generation_id,
                 time.monotonic(),
             )
-            if offset is not None:
-                log.warning(
-                    "%s[%s]: nothing delivered for %.0fs while records wait from offset %s; "
-                    "seeking back",
-                    tp.topic,
-                    tp.partition,
-                    IDLE_AFTER_S,
-                    offset,
-                )
-                await self._seek(tp, offset, "idle")
-
-    async def _seek(self, message_tp: Any, offset: int, why: str) -> None:
-        REWOUND.labels(why).inc()
-        consumer = self.app.consumer
-        # As Faust's own TP: its partition sets assert on anything else (aiokafka's
-        # TopicPartition compares equal, but would crash its fetcher).
-        tp = TP(message_tp.topic, message_tp.partition)
-        earliest = (await consumer.earliest_offsets(tp)).get(tp)
-        if earliest is not None and offset < earliest:
-            # Deleted by retention before they were processed: nothing to fetch again.
-            log.error(
-                "%s[%s]: offsets %s to %s were deleted before they were processed",
+            if offset is None:
+                continue
+            log.warning(
+                "%s[%s]: nothing delivered for %.0fs while records wait from offset %s; "
+                "seeking back",
                 tp.topic,
                 tp.partition,
+                IDLE_AFTER_S,
                 offset,
-                earliest - 1,
             )
-            self.state.expected[tp] = offset = earliest
-        self.read_offsets.held.add(tp)  # until the record at ``offset`` comes
-        # Faust recorded the skipped records as a gap (as if acknowledged): forget it, or a
-        # commit would pass them once the record before the gap is acknowledged.
-        gaps = consumer._gap.get(tp)
-        if gaps:
-            gaps.chop(offset, sys.maxsize)
-        # In the consumer's own thread (seek_wait): aiokafka's seek wakes its fetcher through
-        # a future of that thread's event loop, which a seek from this loop would not.
-        await consumer.seek_wait({tp: offset})
-        consumer.resume_partitions({tp})
+            REWOUND.inc()
+            tp = TP(tp.topic, tp.partition)  # Faust's partition sets assert on other types
+            self.read_offsets.held.add(tp)  # until the next record comes
+            gaps = consumer._gap.get(tp)
+            if gaps:
+                gaps.chop(offset, sys.maxsize)
+            # In the consumer's own thread (seek_wait): aiokafka's seek wakes its fetcher
+            # through a future of that thread's event loop, which a seek from here would not.
+            await consumer.seek_wait({tp: offset})
+            consumer.resume_partitions({tp})

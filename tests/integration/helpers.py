@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import httpx
 from confluent_kafka import Consumer, TopicPartition
 
+from eventline.settings import Settings
 from schemas.codec import codec
 
 T = TypeVar("T")
@@ -155,22 +156,25 @@ def register(http: httpx.Client, account: str, email: str, **fields: Any) -> str
     return contact_id
 
 
+AUTOMATION_SCHEMAS = {
+    "tags": "TagChange",
+    "segments": "SegmentTransition",
+    "workflows": "WorkflowTrigger",
+}
+
+
 def automation_messages(
-    bootstrap: str,
-    topic: str,
-    schema: str,
-    account: str,
-    expect: int = 1,
-    settle_s: float = 1.0,
-    where: Callable[[dict[str, Any]], bool] = lambda _record: True,
+    settings: Settings, kind: str, account: str, expect: int = 1, settle_s: float = 1.0
 ) -> list[dict[str, Any]]:
-    """Every message of ``account`` on an automation topic (after ``expect`` of them were
-    seen, ``settle_s`` more to prove no other follows), in topic order."""
+    """Every message of ``account`` on the automation topic ``kind`` (tags, segments,
+    workflows), in topic order, after ``expect`` of them were seen and ``settle_s`` more (to
+    prove no other follows)."""
+    topic = f"{settings.topic_prefix}.{kind}"
     found = read_topic(
-        bootstrap,
+        settings.bootstrap(),
         topic,
-        schema,
-        lambda r: r["account_id"] == account and where(r),
+        AUTOMATION_SCHEMAS[kind],
+        lambda r: r["account_id"] == account,
         expect,
         settle_s,
     )

@@ -13,7 +13,6 @@ import httpx
 
 from eventline.clock import advance
 from eventline.settings import Settings
-from eventline.topics import Topics
 from sinks.store import Store
 from tests.integration.helpers import (
     automation_messages,
@@ -30,27 +29,16 @@ def _account() -> str:
     return f"auto-{uuid.uuid4().hex[:8]}"
 
 
-def _tags(settings: Settings, account: str, expect: int = 1, settle_s: float = 1.0) -> Any:
-    topic = Topics(settings.topic_prefix).tags
-    return automation_messages(settings.bootstrap(), topic, "TagChange", account, expect, settle_s)
+def _tags(settings: Settings, account: str, **wait: Any) -> list[dict[str, Any]]:
+    return automation_messages(settings, "tags", account, **wait)
 
 
-def _transitions(
-    settings: Settings, account: str, expect: int = 1, settle_s: float = 1.0
-) -> list[dict[str, Any]]:
-    topic = Topics(settings.topic_prefix).segments
-    return automation_messages(
-        settings.bootstrap(), topic, "SegmentTransition", account, expect, settle_s
-    )
+def _transitions(settings: Settings, account: str, **wait: Any) -> list[dict[str, Any]]:
+    return automation_messages(settings, "segments", account, **wait)
 
 
-def _triggers(
-    settings: Settings, account: str, expect: int = 1, settle_s: float = 1.0
-) -> list[dict[str, Any]]:
-    topic = Topics(settings.topic_prefix).workflows
-    return automation_messages(
-        settings.bootstrap(), topic, "WorkflowTrigger", account, expect, settle_s
-    )
+def _triggers(settings: Settings, account: str, **wait: Any) -> list[dict[str, Any]]:
+    return automation_messages(settings, "workflows", account, **wait)
 
 
 def _ago(delta: timedelta) -> str:

@@ -230,12 +230,11 @@ def test_automation_state_survives_a_crash_and_a_replay_repeats_the_same_message
     email = unique_email("automation-crash")
     send_event(http, account, email=email, name="registered_referral")
     wait_status(http, send_event(http, account, email=email, name="login"), account=account)
-    topics = Topics(settings.topic_prefix)
 
-    def read(topic: str, schema: str, expect: int, settle_s: float = 1.0) -> list[Any]:
-        return automation_messages(settings.bootstrap(), topic, schema, account, expect, settle_s)
+    def read(kind: str, expect: int, settle_s: float = 1.0) -> list[Any]:
+        return automation_messages(settings, kind, account, expect, settle_s)
 
-    (trigger,) = read(topics.workflows, "WorkflowTrigger", 1)
+    (trigger,) = read("workflows", 1)
 
     assert pipeline.worker is not None
     pipeline.worker.stop(kill=True)
@@ -249,11 +248,11 @@ def test_automation_state_survives_a_crash_and_a_replay_repeats_the_same_message
     # after the replay, the same contact acts again: state (tags, fired, segments) survived
     send_event(http, account, email=email, name="registered_referral")
     wait_status(http, send_event(http, account, email=email, name="login"), account=account)
-    triggers = read(topics.workflows, "WorkflowTrigger", 2, settle_s=2.0)
+    triggers = read("workflows", 2, settle_s=2.0)
     assert {t["trigger_id"] for t in triggers} == {trigger["trigger_id"]}  # repeated, not new
-    tags = read(topics.tags, "TagChange", 2)
+    tags = read("tags", 2)
     assert {(t["event_id"], t["tag"]) for t in tags} == {(trigger["event_id"], "referrer")}
-    transitions = read(topics.segments, "SegmentTransition", 2)
+    transitions = read("segments", 2)
     assert {t["transition_id"] for t in transitions} == {transitions[0]["transition_id"]}
 
     rows = eventually(
@@ -266,5 +265,5 @@ def test_automation_state_survives_a_crash_and_a_replay_repeats_the_same_message
     assert rows == 1
     # the segment clock works on the recovered state: day 8 ends the membership
     advance(settings, timedelta(days=8))
-    exited = read(topics.segments, "SegmentTransition", 3)[-1]
+    exited = read("segments", 3)[-1]
     assert (exited["transition"], exited["cause"]) == ("exited", "time")
