@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from confluent_kafka import Consumer, TopicPartition
 
 from bench.automation import bench_rules_worker, bench_trigger_latency
-from bench.common import LIBRDKAFKA, high_watermarks
+from bench.common import group_lag, high_watermarks, wait_until, worker_lag
 from eventline.local_kafka import LocalKafka
 from eventline.pipeline import Pipeline, WorkerProcess
 from eventline.settings import Settings
@@ -69,31 +68,10 @@ async def _post_all(url: str, bodies: list[Any], concurrency: int) -> float:
 def _sink_lag(settings: Settings) -> int:
     """Records on the sink's topics that its consumer group has not committed yet."""
     topics = Topics(settings.topic_prefix)
+    sunk = [topics.incoming, topics.event_status, topics.events, topics.contacts]
+    automation = [topics.tags, topics.segments, topics.workflows]
     group = f"{settings.topic_prefix}-clickhouse-sink"
-    consumer = Consumer(
-        {"bootstrap.servers": settings.bootstrap(), "group.id": group, "logger": LIBRDKAFKA}
-    )
-    try:
-        lag = 0
-        sunk = (topics.incoming, topics.event_status, topics.events, topics.contacts)
-        for topic in (*sunk, topics.tags, topics.segments, topics.workflows):
-            parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-            committed = consumer.committed([TopicPartition(topic, p) for p in parts], timeout=10)
-            for tp in committed:
-                high = consumer.get_watermark_offsets(tp, timeout=10)[1]
-                lag += high - max(tp.offset, 0)
-        return lag
-    finally:
-        consumer.close()
-
-
-def _wait_until(check: Any, timeout_s: float, what: str) -> float:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return time.monotonic()
-        time.sleep(0.05)
-    raise TimeoutError(f"{what} not reached in {timeout_s:.0f}s")
+    return group_lag(settings.bootstrap(), group, sunk + automation)
 
 
 def bench_gateway(url: str, n_single: int, n_bulk: int, bulk_size: int, run: str) -> None:
@@ -116,6 +94,8 @@ def bench_worker(pipeline: Pipeline, settings: Settings, n: int, run: str) -> No
     """Stop the worker, queue n events, start it: time until n canonical events are out."""
     assert pipeline.worker is not None and pipeline.gateway is not None
     topics = Topics(settings.topic_prefix)
+    # The gateway benchmarks queue events faster than the worker handles them: count only ours.
+    wait_until(lambda: worker_lag(settings) == 0, 1800, "worker catch-up")
     pipeline.worker.stop()
     before = high_watermarks(settings.bootstrap(), topics.events)
     bulks = [[_event(i * 500 + j, run + "w") for j in range(500)] for i in range(n // 500)]
@@ -124,7 +104,7 @@ def bench_worker(pipeline: Pipeline, settings: Settings, n: int, run: str) -> No
     pipeline.worker.start()
     pipeline.worker.wait_ready()
     started = time.monotonic()
-    done = _wait_until(
+    done = wait_until(
         lambda: high_watermarks(settings.bootstrap(), topics.events) - before >= n,
         600,
         "worker output",
@@ -156,7 +136,7 @@ def bench_sink(pipeline: Pipeline, settings: Settings) -> None:
     started = time.monotonic()
     thread.start()
     # identity claims are not rows: stop at >= 95% of the records, then count what was written
-    done = _wait_until(lambda: written() - start_rows >= total * 0.95, 600, "sink replay")
+    done = wait_until(lambda: written() - start_rows >= total * 0.95, 600, "sink replay")
     rows = written() - start_rows
     sink.stop()
     thread.join(30)
@@ -174,8 +154,9 @@ def bench_latency(pipeline: Pipeline, n: int, rate: float, run: str) -> None:
     """Send n single events at ``rate``/s; time from each 202 to its row in ClickHouse."""
     assert pipeline.gateway is not None and pipeline.store is not None
     store = pipeline.store
-    # Start from an idle pipeline: the sink has committed everything queued so far.
-    _wait_until(lambda: _sink_lag(pipeline.settings) == 0, 600, "sink catch-up")
+    # Start from an idle pipeline: the worker and the sink have handled everything queued.
+    wait_until(lambda: worker_lag(pipeline.settings) == 0, 1800, "worker catch-up")
+    wait_until(lambda: _sink_lag(pipeline.settings) == 0, 600, "sink catch-up")
     acked: dict[str, float] = {}
     seen: dict[str, float] = {}
     stop = threading.Event()
@@ -200,7 +181,7 @@ def bench_latency(pipeline: Pipeline, n: int, rate: float, run: str) -> None:
             answer = client.post("/v1/events", json=_event(i, run + "l"))
             acked[answer.json()["event_id"]] = time.monotonic()
             time.sleep(1 / rate)
-    _wait_until(lambda: len(seen) >= n, 300, "latency rows")
+    wait_until(lambda: len(seen) >= n, 300, "latency rows")
     stop.set()
     latencies = sorted((seen[e] - acked[e]) * 1000 for e in acked)
     p50 = statistics.median(latencies)

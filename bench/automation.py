@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
-from bench.common import high_watermarks
+from bench.common import high_watermarks, wait_until, worker_lag
 from eventline.pipeline import Pipeline, WorkerProcess
 from eventline.settings import Settings
 from eventline.topics import Topics
@@ -113,6 +113,7 @@ def _timed_through_worker(
     """Queue the events while the worker is stopped, start it: seconds from its first
     canonical event out to its last (its start and table recovery are not counted)."""
     assert pipeline.gateway is not None and pipeline.worker is not None
+    wait_until(lambda: worker_lag(pipeline.settings) == 0, timeout_s, "worker catch-up")
     before = _out(pipeline.settings)
     pipeline.worker.stop()
     bulks = [events[i : i + 500] for i in range(0, len(events), 500)]
@@ -154,6 +155,7 @@ def bench_trigger_latency(pipeline: Pipeline, n: int, rate: float, run: str) -> 
     its trigger on the workflows topic."""
     assert pipeline.gateway is not None
     settings = pipeline.settings
+    wait_until(lambda: worker_lag(settings) == 0, 1800, "worker catch-up")
     topic = Topics(settings.topic_prefix).workflows
     consumer = Consumer(
         {"bootstrap.servers": settings.bootstrap(), "group.id": f"bench-{uuid.uuid4()}"}
