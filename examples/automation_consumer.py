@@ -32,17 +32,26 @@ from schemas.codec import codec  # eventline's decoder: pip install eventline, o
 
 SCHEMAS = {"workflows": "WorkflowTrigger", "segments": "SegmentTransition", "tags": "TagChange"}
 TEMPLATES = {
-    # workflow id -> the email it sends; %...% are merge tags of the trigger
-    "referral-discount-email": "Hi %CONTACT:first_name%, thanks for referring a friend "
+    # workflow id -> the email it sends; %...% are merge tags of the trigger, and
+    # %TAG|fallback% says what to write when the trigger does not carry TAG
+    "referral-discount-email": "Hi %CONTACT:first_name|there%, thanks for referring a friend "
     "(code %EVENT:registered_referral.referral_code%): here is 20% off our merch.",
     "send-file": "Hello! Here is your file link: %EVENT:file download request%",
 }
-MERGE_TAG = re.compile(r"%([A-Z]+:[^%]+)%")
+MERGE_TAG = re.compile(r"%([A-Z]+:[^%|]+)(?:\|([^%]*))?%")
 
 
 def render(template: str, merge_tags: dict[str, str]) -> str:
-    """Replace each ``%TAG%`` the trigger knows; leave the others as they are."""
-    return MERGE_TAG.sub(lambda m: merge_tags.get(m.group(1), m.group(0)), template)
+    """Replace each ``%TAG%`` the trigger knows; an unknown one becomes its fallback
+    (``%TAG|fallback%``), or stays as written so that the gap shows."""
+
+    def merge(match: re.Match[str]) -> str:
+        tag, fallback = match.group(1), match.group(2)
+        if tag in merge_tags:
+            return merge_tags[tag]
+        return fallback if fallback is not None else match.group(0)
+
+    return MERGE_TAG.sub(merge, template)
 
 
 def identity(kind: str, message: dict[str, Any]) -> str:

@@ -14,6 +14,12 @@ def test_render_fills_known_merge_tags_and_leaves_the_others() -> None:
     assert text == "Here: https://example.com/f.pdf (%CONTACT:first_name%)"
 
 
+def test_render_writes_the_fallback_of_a_merge_tag_the_trigger_lacks() -> None:
+    template = "Hi %CONTACT:first_name|there%!"
+    assert render(template, {}) == "Hi there!"
+    assert render(template, {"CONTACT:first_name": "Ada"}) == "Hi Ada!"
+
+
 def test_a_trigger_becomes_an_email_and_a_repeat_is_dropped(records: dict[str, Any]) -> None:
     trigger = {
         **records["WorkflowTrigger"],
