@@ -32,7 +32,7 @@ def on_kafka(service: Callable[[Any, Any], Any]) -> Iterator[Any]:
     except Exception as exc:
         typer.echo(f"Kafka at {settings.bootstrap()} does not answer ({exc}); is it up?", err=True)
         raise typer.Exit(2) from None
-    clock = follow_clock(settings)  # entries are stamped with the deployment's time
+    clock = follow_clock(settings, announce=False)  # entries are stamped with the deployment's time
     writer = KafkaWriter(settings.bootstrap(), timeout_s=settings.produce_timeout_s)
     running = service(settings, writer)
     try:

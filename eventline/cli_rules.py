@@ -100,14 +100,16 @@ def delete_rule(rule_id: str, account: str | None = ACCOUNT) -> None:
 @clock_app.command("show")
 def show_clock() -> None:
     """Print the deployment's time and how far it runs ahead of system time."""
+    from datetime import timedelta
+
     from eventline.clock import CLOCK, follow_clock, now
 
     settings = get_settings()
-    follower = follow_clock(settings)
+    follower = follow_clock(settings, announce=False)
     if follower is not None:
         follower.stop()
-    ahead = CLOCK.offset_ms / 1000
-    typer.echo(f"{now().isoformat()} (clock {settings.clock}, {ahead:g}s ahead of system time)")
+    ahead = timedelta(milliseconds=CLOCK.offset_ms)
+    typer.echo(f"{now().isoformat()} (clock {settings.clock}, {ahead} ahead of system time)")
 
 
 @clock_app.command("advance")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from eventline.follow import TopicFollower
 from eventline.settings import Settings
@@ -33,8 +34,8 @@ class Clock:
     def now_ms(self) -> int:
         return int(time.time() * 1000) + self.offset_ms
 
-    def apply(self, _key: str, value: bytes | None) -> None:
-        """Apply one record of the clock topic."""
+    def apply(self, _key: str, value: bytes | None, announce: bool = True) -> None:
+        """Apply one record of the clock topic (``announce``: log the new offset)."""
         from schemas.codec import codec  # schemas.model imports this module
 
         if value is None:
@@ -44,9 +45,9 @@ class Clock:
         except Exception as exc:
             log.error("clock topic: skipping undecodable record: %s", exc)
             return
-        if offset > self.offset_ms:
+        if offset > self.offset_ms and announce:
             log.warning("the deployment clock is %s ahead of system time", _human(offset))
-            self.offset_ms = offset
+        self.offset_ms = max(self.offset_ms, offset)
 
 
 CLOCK = Clock()
@@ -62,12 +63,14 @@ def now_ms() -> int:
     return CLOCK.now_ms()
 
 
-def follow_clock(settings: Settings) -> TopicFollower | None:
-    """With an adjustable clock, follow the clock topic (started, caught up); else None."""
+def follow_clock(settings: Settings, announce: bool = True) -> TopicFollower | None:
+    """With an adjustable clock, follow the clock topic (started, caught up); else None.
+    ``announce``: log each move (long-running processes; a command says what it needs)."""
     if settings.clock != "adjustable":
         return None
+    apply = partial(CLOCK.apply, announce=announce)
     follower = TopicFollower(
-        settings.bootstrap(), Topics(settings.topic_prefix).clock, CLOCK.apply, now_ms, "clock"
+        settings.bootstrap(), Topics(settings.topic_prefix).clock, apply, now_ms, "clock"
     )
     follower.start()
     return follower
@@ -79,7 +82,8 @@ def advance(settings: Settings, by: timedelta, timeout_s: float = 30.0) -> int:
     from producers.kafka import KafkaWriter
 
     topic = Topics(settings.topic_prefix).clock
-    follower = TopicFollower(settings.bootstrap(), topic, CLOCK.apply, now_ms, "clock-advance")
+    quiet = partial(CLOCK.apply, announce=False)  # the command prints the outcome itself
+    follower = TopicFollower(settings.bootstrap(), topic, quiet, now_ms, "clock-advance")
     follower.start(timeout_s)
     writer = KafkaWriter(settings.bootstrap(), timeout_s=settings.produce_timeout_s)
     try:
