@@ -51,6 +51,7 @@ REWOUND = Counter(
     "Partitions sought back because nothing came although records wait",
 )
 IDLE_AFTER_S = 3.0  # no delivery for this long while records wait: sought back
+GAP_READ_TIMEOUT_S = 60.0  # skipped records not read again by then: the agent fails loudly
 
 Verdict = Literal["handle", "hole", "skip"]
 
@@ -137,39 +138,39 @@ class RecoveredEvent:
 
 
 class GapReader:
-    """Reads a range of offsets of one partition with a consumer of its own."""
+    """Reads a range of offsets of one partition with a consumer of its own, opened for the
+    read and closed after it (holes are rare: nothing is kept open between them)."""
 
     def __init__(self, bootstrap: str) -> None:
         self.bootstrap = bootstrap
-        self._consumer: Consumer | None = None
 
     def read(self, topic: str, partition: int, start: int, end: int) -> list[Any]:
         """The records at offsets ``start`` to ``end - 1`` (blocking: call in a thread)."""
-        if self._consumer is None:
-            self._consumer = Consumer(
-                {
-                    "bootstrap.servers": self.bootstrap,
-                    "group.id": f"eventline-gap-reader-{uuid.uuid4()}",  # never commits
-                    "enable.auto.commit": False,
-                    "logger": logging.getLogger("librdkafka"),
-                }
-            )
-        self._consumer.assign([TopicPartition(topic, partition, start)])
-        found: dict[int, Any] = {}
-        deadline = time.monotonic() + 60
-        while len(found) < end - start:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{topic}[{partition}] {start}..{end - 1} not read in 60s")
-            for record in self._consumer.consume(min(500, end - start), 1.0):
-                offset = record.offset()
-                if record.error() is None and offset is not None and start <= offset < end:
-                    found[offset] = record
-        return [found[offset] for offset in range(start, end)]
-
-    def close(self) -> None:
-        if self._consumer is not None:
-            self._consumer.close()
-            self._consumer = None
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": f"eventline-gap-reader-{uuid.uuid4()}",  # never commits
+                "enable.auto.commit": False,
+                "logger": logging.getLogger("librdkafka"),
+            }
+        )
+        try:
+            consumer.assign([TopicPartition(topic, partition, start)])
+            found: dict[int, Any] = {}
+            deadline = time.monotonic() + GAP_READ_TIMEOUT_S
+            while len(found) < end - start:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"{topic}[{partition}] {start}..{end - 1} not read in "
+                        f"{GAP_READ_TIMEOUT_S:.0f}s"
+                    )
+                for record in consumer.consume(min(500, end - start), 1.0):
+                    offset = record.offset()
+                    if record.error() is None and offset is not None and start <= offset < end:
+                        found[offset] = record
+            return [found[offset] for offset in range(start, end)]
+        finally:
+            consumer.close()
 
 
 class ContinuityGuard:

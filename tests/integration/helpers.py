@@ -11,6 +11,7 @@ import httpx
 from confluent_kafka import Consumer, TopicPartition
 
 from eventline.settings import Settings
+from eventline.topics import Topics
 from schemas.codec import codec
 
 T = TypeVar("T")
@@ -169,7 +170,7 @@ def automation_messages(
     """Every message of ``account`` on the automation topic ``kind`` (tags, segments,
     workflows), in topic order, after ``expect`` of them were seen and ``settle_s`` more (to
     prove no other follows)."""
-    topic = f"{settings.topic_prefix}.{kind}"
+    topic = getattr(Topics(settings.topic_prefix), kind)
     found = read_topic(
         settings.bootstrap(),
         topic,

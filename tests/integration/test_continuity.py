@@ -60,4 +60,3 @@ async def test_a_hole_is_read_again_and_handled_before_the_record_after_it(
     assert consumer.acked == [1]
     assert await guard.admit(delivered(2)) == []  # fetched again by Faust: handled already
     assert [e.message.offset for e in await guard.admit(delivered(4))] == [4]
-    guard.reader.close()
