@@ -28,6 +28,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError
 
+from eventline.errors import InvalidEvent
 from schemas.codec import codec  # eventline's decoder: pip install eventline, or this checkout
 
 SCHEMAS = {"workflows": "WorkflowTrigger", "segments": "SegmentTransition", "tags": "TagChange"}
@@ -39,6 +40,20 @@ TEMPLATES = {
     "send-file": "Hello! Here is your file link: %EVENT:file download request%",
 }
 MERGE_TAG = re.compile(r"%([A-Z]+:[^%|]+)(?:\|([^%]*))?%")
+
+
+def merge_tags(trigger: dict[str, Any]) -> dict[str, str]:
+    """The trigger's personalization, completed from its properties and attributes: the
+    trigger of a very large event carries only the merge tags that fit in 32 KiB."""
+    name = trigger["event_name"]
+    scalar = (str, int, float, bool)
+    attributes = json.loads(trigger["contact_attributes_json"]).items()
+    properties = json.loads(trigger["event_properties_json"]).items()
+    tags = {f"CONTACT:{k}": str(v) for k, v in attributes if isinstance(v, scalar)}
+    tags.update({f"EVENT:{name}.{k}": str(v) for k, v in properties if isinstance(v, scalar)})
+    tags[f"EVENT:{name}"] = trigger["event_eventdata"] or ""
+    tags.update(json.loads(trigger["personalization_json"]))
+    return tags
 
 
 def render(template: str, merge_tags: dict[str, str]) -> str:
@@ -70,7 +85,7 @@ def act(kind: str, message: dict[str, Any]) -> str:
         template = TEMPLATES.get(message["workflow_id"])
         if template is None:
             return f"start workflow {message['workflow_id']} for {who}"
-        body = render(template, json.loads(message["personalization_json"]))
+        body = render(template, merge_tags(message))
         return f"email to {who} [{message['workflow_id']}]: {body}"
     if kind == "segments":
         return f"{who} {message['transition']} segment {message['segment_id']} ({message['cause']})"
@@ -127,9 +142,14 @@ def run(
                     print(f"consume error: {error}", file=sys.stderr)
                 continue
             kind = topics[msg.topic() or ""]
-            message = codec().decode(SCHEMAS[kind], msg.value() or b"")
-            if seen.first_time(identity(kind, message)):
-                on_action(act(kind, message))
+            try:
+                message = codec().decode(SCHEMAS[kind], msg.value() or b"")
+            except InvalidEvent as exc:  # not eventline's: say so and go on, never stop
+                where = f"{msg.topic()}[{msg.partition()}]@{msg.offset()}"
+                print(f"skipping a record that is not a {SCHEMAS[kind]} at {where}: {exc}")
+            else:
+                if seen.first_time(identity(kind, message)):
+                    on_action(act(kind, message))
             consumer.commit(message=msg, asynchronous=False)
     except KeyboardInterrupt:
         pass

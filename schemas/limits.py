@@ -126,12 +126,15 @@ def _json_field_violations(record: Mapping[str, Any], field: str, limit: int) ->
     return json_violations(field, parsed)
 
 
-def _time_violations(record: Mapping[str, Any], now: datetime) -> list[Violation]:
+def _time_violations(
+    record: Mapping[str, Any], now: datetime, ahead: bool = True
+) -> list[Violation]:
     found = []
     received, occurred = record.get("received_at"), record.get("occurred_at")
+    latest_receipt = now + MAX_FUTURE if ahead else datetime.max.replace(tzinfo=UTC)
     if not isinstance(received, datetime):
         found.append(Violation("received_at", "is required"))
-    elif not EARLIEST_RECEIPT <= received <= now + MAX_FUTURE:
+    elif not EARLIEST_RECEIPT <= received <= latest_receipt:
         found.append(
             Violation("received_at", f"must be between {EARLIEST_RECEIPT:%Y-%m-%d} and a day ahead")
         )
@@ -144,12 +147,17 @@ def _time_violations(record: Mapping[str, Any], now: datetime) -> list[Violation
     return found
 
 
-def record_violations(record: Mapping[str, Any], now: datetime) -> list[Violation]:
-    """Every bound a decoded incoming record breaks (empty when it is within all of them)."""
+def record_violations(
+    record: Mapping[str, Any], now: datetime, *, ahead: bool = True
+) -> list[Violation]:
+    """Every bound a decoded incoming record breaks (empty when it is within all of them).
+
+    ``ahead=False`` skips the test of received_at against ``now`` (a process whose clock may
+    not be the deployment's, such as a sink that does not follow an adjustable clock)."""
     found = [v for f in TEXT_LIMITS if (v := text_violation(f, record.get(f))) is not None]
     found += _json_field_violations(record, "properties_json", MAX_PROPERTIES_BYTES)
     found += _json_field_violations(record, "attributes_json", MAX_ATTRIBUTES_BYTES)
-    found += _time_violations(record, now)
+    found += _time_violations(record, now, ahead)
     value = record.get("value")
     if isinstance(value, float) and not math.isfinite(value):
         found.append(Violation("value", "must be a finite number (not NaN or Infinity)"))
@@ -161,12 +169,12 @@ def record_violations(record: Mapping[str, Any], now: datetime) -> list[Violatio
     return found
 
 
-def storable(record: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+def storable(record: Mapping[str, Any], now: datetime, *, ahead: bool = True) -> dict[str, Any]:
     """A copy of ``record`` that every topic and table accepts: each field past its bound is
     replaced by an empty value. Only for a record that is reported ``failed`` with the reasons
     (``record_violations``), so nothing is changed silently."""
     out = dict(record)
-    for violation in record_violations(record, now):
+    for violation in record_violations(record, now, ahead=ahead):
         field = violation.field.split(".", 1)[0].split("[", 1)[0]
         if field in ("properties_json", "attributes_json"):
             out[field] = "{}"
@@ -184,3 +192,19 @@ def storable(record: Mapping[str, Any], now: datetime) -> dict[str, Any]:
 
 
 _REQUIRED_TEXT = frozenset({"account_id", "event_id", "receipt_id", "source"})
+EMPTIED = "emptied_fields"  # the key of ``emptied_excerpt``'s object
+EXCERPT_CHARS = 512
+
+
+def emptied_excerpt(record: Mapping[str, Any], now: datetime, *, ahead: bool = True) -> str | None:
+    """What ``storable`` empties, as a JSON object ``{"emptied_fields": {field: the start of
+    its value}}`` (kept with the failed status, so the value is not lost from sight), or None
+    when the record is within every bound."""
+    fields = {
+        v.field.split(".", 1)[0].split("[", 1)[0]
+        for v in record_violations(record, now, ahead=ahead)
+    }
+    if not fields:
+        return None
+    excerpts = {f: str(record.get(f))[:EXCERPT_CHARS] for f in sorted(fields)}
+    return json.dumps({EMPTIED: excerpts}, ensure_ascii=False)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from datetime import datetime
 from typing import Any
 
 from eventline import clock
 from eventline.errors import InvalidEvent
+from schemas import limits
 
 # Fixed namespace: ids derived from it are stable across processes, restarts and versions.
 NAMESPACE = uuid.UUID("6f1d1c7e-5b0e-4d4e-9a57-2a0c5d9e7b11")
@@ -102,16 +102,16 @@ def contact_key(account_id: str, contact_id: str) -> str:
 
 
 def check_record(record: dict[str, Any]) -> None:
-    """Re-check a decoded incoming record (it may come straight from Kafka, not the gateway)."""
+    """Re-check a decoded incoming record (it may come straight from Kafka, not the gateway):
+    identity, name, and every bound of ``schemas.limits``. Raises InvalidEvent naming the
+    first field at fault (and the others in its reason)."""
     if not record.get("account_id"):
         raise InvalidEvent("account_id", "is required")
+    found = limits.record_violations(record, clock.now())
+    if found:
+        first, *others = found
+        reasons = [first.reason, *(f"{v.field}: {v.reason}" for v in others)]
+        raise InvalidEvent(first.field, "; ".join(reasons))
     routing_key(record)
     if record["kind"] == EVENT and not (record.get("name") or "").strip():
         raise InvalidEvent("name", "is required")
-    for field in ("properties_json", "attributes_json"):
-        try:
-            parsed = json.loads(record.get(field) or "{}")
-        except ValueError as exc:
-            raise InvalidEvent(field, f"is not valid JSON: {exc}") from exc
-        if not isinstance(parsed, dict):
-            raise InvalidEvent(field, "must be a JSON object")

@@ -23,22 +23,22 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from aiokafka.errors import KafkaError
-from faust.exceptions import ProducerSendError
 from faust.types import EventT
 from prometheus_client import Counter, Histogram
 
 from eventline import clock
 from eventline.errors import InvalidEvent
 from schemas.codec import codec
-from schemas.model import CONTACT, EVENT, check_record, contact_key, now, routing_key
+from schemas.limits import emptied_excerpt, storable
+from schemas.model import CONTACT, EVENT, IDENTITY, check_record, contact_key, now, routing_key
 from streams import automate
 from streams.app import Worker
 from streams.canonical import apply_registration, canonical_event, new_contact
 from streams.continuity import IDLE_AFTER_S, ContinuityGuard
+from streams.failures import heals, reason
 from streams.idempotency import classify, entry
 from streams.resolve import resolve, why_fail
-from streams.sending import ack_when_written, begin_record, send
+from streams.sending import ack_when_written, begin_record, discard, flush, send
 from streams.timers import SegmentClock
 
 log = logging.getLogger(__name__)
@@ -52,10 +52,13 @@ EVENT_AGE = Histogram(
     "Lag: gateway receipt to processing",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
+RETRIES = Counter(
+    "eventline_worker_retries_total",
+    "Attempts at a record that failed with an error that heals (the partition waits)",
+    ["stage"],
+)
 RETRY_MAX_DELAY_S = 30.0
 IDLE_CHECK_S = IDLE_AFTER_S / 2
-# Kafka being unreachable or moving leaders: retry the record, never mark it failed.
-TRANSIENT = (ConnectionError, TimeoutError, OSError, KafkaError, ProducerSendError)
 
 
 def attach_agents(w: Worker) -> None:
@@ -77,6 +80,7 @@ def attach_agents(w: Worker) -> None:
             for event in await guards[0].admit(delivered):
                 key = event.key.decode("utf-8", "replace") if event.key else ""
                 await _guarded(w, "resolve", event, partial(_resolve, w, message_key=key))
+                guards[0].finished(event)
 
     # Records and segment checks of a contact share its partition: handled one at a time, in
     # order, by one agent (concurrency=1), so its state is never updated by two at once.
@@ -89,6 +93,7 @@ def attach_agents(w: Worker) -> None:
                     await _guarded(w, "check", event, check, "ContactCheck")
                 else:
                     await _guarded(w, "process", event, partial(_process, w))
+                guards[1].finished(event)
 
     @w.app.timer(IDLE_CHECK_S)
     async def check_partitions() -> None:
@@ -115,7 +120,10 @@ async def _guarded(
     handle: Callable[[dict[str, Any]], Awaitable[str]],
     schema: str = "IncomingRecord",
 ) -> None:
-    """Run ``handle`` on the decoded record; never let an exception escape the agent."""
+    """Run ``handle`` on the decoded record; never let an exception escape the agent.
+
+    Errors that heal block the partition and are retried; any other error fails the record
+    (a ``failed`` status with the reason) and the partition moves on (streams.failures)."""
     started = time.perf_counter()
     msg = event.message
     where = f"{msg.topic}[{msg.partition}]@{msg.offset}"
@@ -130,22 +138,24 @@ async def _guarded(
     error: str | None = None
     delay = 0.5
     while True:
+        discard()  # outputs staged by an attempt that did not finish
         try:
             outcome = await handle(record)
+            await flush()
             break
-        except InvalidEvent as exc:
-            error = str(exc)
-            break
-        except TRANSIENT as exc:
+        except Exception as exc:
+            if not heals(exc):
+                error = reason(exc)
+                if not isinstance(exc, InvalidEvent):
+                    log.exception("%s: event %s failed", where, record.get("event_id"))
+                break
             # Kafka is unreachable: block this partition and retry; skipping would lose data.
+            RETRIES.labels(stage).inc()
             log.warning("%s: transient error, retry in %.1fs: %s", where, delay, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_DELAY_S)
-        except Exception as exc:
-            log.exception("%s: event %s failed", where, record.get("event_id"))
-            error = f"internal error: {type(exc).__name__}: {exc}"
-            break
     if error is not None and schema != "IncomingRecord":
+        discard()
         outcome = "failed"  # not a request: nothing to report it on; the timer asks again
         log.error("%s: %s failed: %s", where, schema, error)
     elif error is not None:
@@ -157,14 +167,19 @@ async def _guarded(
     PROCESS_SECONDS.labels(stage).observe(time.perf_counter() - started)
 
 
-async def _retrying(where: str, send: Callable[..., Awaitable[None]], *args: Any) -> None:
+async def _retrying(where: str, emit: Callable[..., Awaitable[None]], *args: Any) -> None:
     """Record a failure, retrying until Kafka takes it: a failure is never dropped."""
     delay = 0.5
     while True:
+        discard()
         try:
-            await send(*args)
+            await emit(*args)
+            await flush()
             return
         except Exception as exc:
+            if not heals(exc):  # cannot happen for a storable status; never loop on it
+                log.exception("%s: the failure itself cannot be recorded", where)
+                return
             log.error("%s: cannot record failure yet, retry in %.1fs: %s", where, delay, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_DELAY_S)
@@ -177,15 +192,15 @@ async def _emit_status(
     error: str | None = None,
     raw: str | None = None,
 ) -> None:
+    at = now()
+    if status == "FAILED":
+        # A record past a bound is reported with those fields emptied (the error names them,
+        # raw keeps their start), so the status itself fits every topic and table.
+        raw = raw or emptied_excerpt(record, at)
+        record = storable(record, at)
     value = codec().encode(
         "EventStatus",
-        {
-            "record": record,
-            "status": status,
-            "process_error": error,
-            "raw": raw,
-            "updated_at": now(),
-        },
+        {"record": record, "status": status, "process_error": error, "raw": raw, "updated_at": at},
     )
     await send(w.status, record["event_id"], value)
 
@@ -251,6 +266,9 @@ async def _resolve(w: Worker, record: dict[str, Any], message_key: str) -> str:
 async def _process(w: Worker, record: dict[str, Any]) -> str:
     """By-contact stage: join with the contact table, apply the rules, emit the canonical event,
     the automation messages and the status."""
+    check_record(record)  # written by our resolver, unless someone wrote it straight to Kafka
+    if not record.get("contact_id") or record["kind"] == IDENTITY:
+        raise InvalidEvent("contact_id", "a resolved event or contact record is required here")
     key = contact_key(record["account_id"], record["contact_id"])
     now_ms = clock.now_ms()
     if record["kind"] == CONTACT:

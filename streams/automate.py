@@ -22,6 +22,7 @@ from schemas.codec import codec
 from schemas.model import contact_key
 from streams import automation
 from streams.app import Worker
+from streams.messages import Outcome
 from streams.rules.book import AccountRules
 from streams.rules.triggers import Context
 from streams.sending import send
@@ -33,6 +34,10 @@ PUBLISHED = Counter(
     "Automation messages published",
     ["kind"],  # tag_change, transition, trigger
 )
+STATE_TRIMMED = Counter(
+    "eventline_worker_state_trimmed_total",
+    "Memo and history entries let go to keep a contact's state within its size budget",
+)
 RULES_STALE = Counter(
     "eventline_worker_rules_stale_total",
     "Events handled before the worker could read the rule and account changes made before "
@@ -42,6 +47,10 @@ RULES_STALE = Counter(
 
 def save(w: Worker, key: str, contact: dict[str, Any]) -> None:
     """Write the contact (and its automation state) to the table; index its due time."""
+    contact, dropped = automation.fit(contact)
+    if dropped:
+        STATE_TRIMMED.inc(dropped)
+        log.warning("contact %s: state over its size budget, %d old entries let go", key, dropped)
     w.contacts[key] = contact
     if w.segment_clock is not None:
         w.segment_clock.note(key, contact)
@@ -80,7 +89,7 @@ def context_of(w: Worker, account: str) -> Context:
 
 async def on_event(
     w: Worker, contact: dict[str, Any], event: dict[str, Any], new_contact: bool
-) -> automation.Outcome:
+) -> Outcome:
     """Apply a canonical event to its contact (nothing is sent yet)."""
     account = event["account_id"]
     rules, digest = await rules_for(w, account, _ms(event["received_at"]))
@@ -91,9 +100,7 @@ async def on_event(
     )
 
 
-async def on_contact_update(
-    w: Worker, contact: dict[str, Any], record: dict[str, Any]
-) -> automation.Outcome:
+async def on_contact_update(w: Worker, contact: dict[str, Any], record: dict[str, Any]) -> Outcome:
     """Re-evaluate segments after a registration changed the contact's attributes."""
     rules, digest = await rules_for(w, record["account_id"], _ms(record["received_at"]))
     outcome = automation.on_check(
@@ -133,7 +140,7 @@ async def check(w: Worker, request: dict[str, Any]) -> str:
     return "checked"
 
 
-async def publish(w: Worker, outcome: automation.Outcome) -> None:
+async def publish(w: Worker, outcome: Outcome) -> None:
     """Send the outcome's messages, keyed by contact: tag changes and the contact (when its
     record changed), then segment transitions, then workflow triggers."""
     contact = outcome.contact

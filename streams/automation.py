@@ -26,21 +26,21 @@ from __future__ import annotations
 import bisect
 import json
 import logging
-import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from producers.dialects.activecampaign import eventdata_of
+from streams.messages import Outcome, messages
 from streams.rules.book import AccountRules
 from streams.rules.match import tag_changes
 from streams.rules.segments import ContactState, Fact, evaluate, next_change
 from streams.rules.triggers import Context, decide
 
 log = logging.getLogger(__name__)
-_TRANSITIONS = uuid.UUID("9d3c1b9e-52a4-4f0e-8c55-0e7f3b1d2a64")
 MEMO_SIZE = 32  # events per contact whose outputs are remembered for replays
+# A contact's table value is one Kafka record (its changelog): kept far below the message size.
+STATE_MAX_BYTES = 512 * 1024
 PROPERTIES_KEPT_BYTES = 1024  # per event in the history (200 events: at most ~200 KB)
 
 
@@ -49,17 +49,6 @@ class Limits:
     history_days: int = 365
     history_max_events: int = 200
     late_cutoff: timedelta = timedelta(days=1)
-
-
-@dataclass
-class Outcome:
-    """The contact after the change, and the messages to publish (in this order)."""
-
-    contact: dict[str, Any]
-    tag_changes: list[dict[str, Any]] = field(default_factory=list)
-    transitions: list[dict[str, Any]] = field(default_factory=list)
-    triggers: list[dict[str, Any]] = field(default_factory=list)
-    contact_changed: bool = False  # its record (tags, or a new contact) is to be published
 
 
 def _ms(at: datetime) -> int:
@@ -117,7 +106,7 @@ def on_event(
     auto = _auto(contact)
     recalled = _recalled(auto, event["event_id"])
     if recalled is not None:
-        return _messages(contact, event, recalled)
+        return messages(contact, event, recalled)
     auto["facts"] = _remember(auto["facts"], event, limits, now)
     tags, changes = tag_changes(rules.tags, event, contact.get("tags") or [])
     state = _state(auto, contact, tags)
@@ -146,7 +135,7 @@ def on_event(
         "c": new_contact or bool(changes),
     }
     _memorize(auto, event["event_id"], memo, updated)
-    return _messages(updated, event, memo)
+    return messages(updated, event, memo)
 
 
 def on_check(
@@ -165,7 +154,7 @@ def on_check(
     auto = _auto(contact)
     recalled = _recalled(auto, key)
     if recalled is not None:
-        return _messages(contact, {}, recalled)
+        return messages(contact, {}, recalled)
     oldest = _ms(now - timedelta(days=limits.history_days))
     auto["facts"] = [f for f in auto["facts"] if f[2] > oldest]
     state = _state(auto, contact, contact.get("tags") or [])
@@ -174,7 +163,7 @@ def on_check(
     updated = {**contact, "auto": auto}
     memo = {"at": _ms(now), "t": [], "s": transitions, "w": [], "c": False}
     _memorize(auto, key, memo, updated)
-    return _messages(updated, {}, memo)
+    return messages(updated, {}, memo)
 
 
 def is_due(contact: Mapping[str, Any], digest: str, now_ms: int) -> str | None:
@@ -288,120 +277,23 @@ def _schedule(
     auto["digest"] = digest
 
 
-def _messages(
-    contact: Mapping[str, Any], event: Mapping[str, Any], memo: Mapping[str, Any]
-) -> Outcome:
-    """The messages a memo stands for, with the contact as it was when they were decided:
-    a replay publishes the very same messages."""
-    at = _at(memo["at"])
-    email, user_id, attributes, tags, members = memo.get("k") or [None, None, "{}", [], []]
-    seen = {
-        **contact,
-        "email": email,
-        "user_id": user_id,
-        "attributes_json": attributes,
-        "tags": tags,
-    }
-    outcome = Outcome(dict(contact), contact_changed=bool(memo.get("c")))
-    for tag, change, rule_id in memo["t"]:
-        outcome.tag_changes.append(
-            {
-                "account_id": contact["account_id"],
-                "contact_id": contact["contact_id"],
-                "tag": tag,
-                "change": change,
-                "rule_id": rule_id,
-                "event_id": event["event_id"],
-                "changed_at": at,
-                "contact_email": email,
-                "contact_user_id": user_id,
-                "contact_tags": tags,
-            }
-        )
-    outcome.transitions = [_transition(seen, t) for t in memo["s"]]
-    for rule_id, workflow_id, trigger_id in memo["w"]:
-        outcome.triggers.append(
-            _trigger(seen, event, rule_id, workflow_id, trigger_id, members, at)
-        )
-    return outcome
+def fit(contact: dict[str, Any], budget: int = STATE_MAX_BYTES) -> tuple[dict[str, Any], int]:
+    """The contact with its state within ``budget`` bytes of JSON, and how many entries were
+    let go: memo entries first (a replay of those inputs then recomputes rather than repeats),
+    then the oldest events of the history. Bounded inputs keep a contact far below the budget;
+    this holds it there whatever accumulates."""
+    size = _json_size(contact)
+    if size <= budget:
+        return contact, 0
+    auto = _auto(contact)
+    dropped = 0
+    for part in ("memo", "facts"):
+        entries = auto[part]
+        while entries and size > budget:
+            size -= _json_size(entries.pop(0)) + 1
+            dropped += 1
+    return {**contact, "auto": auto}, dropped
 
 
-def transition_id(account: str, contact_id: str, segment_id: str, seq: int) -> str:
-    """The same contact, segment and sequence number always give the same id."""
-    return str(uuid.uuid5(_TRANSITIONS, f"{account}\x1f{contact_id}\x1f{segment_id}\x1f{seq}"))
-
-
-def _transition(contact: Mapping[str, Any], t: list[Any]) -> dict[str, Any]:
-    segment_id, change, seq, cause, event_id, at_ms = t
-    return {
-        "transition_id": transition_id(
-            contact["account_id"], contact["contact_id"], segment_id, seq
-        ),
-        "account_id": contact["account_id"],
-        "contact_id": contact["contact_id"],
-        "segment_id": segment_id,
-        "transition": change,
-        "seq": seq,
-        "cause": cause,
-        "event_id": event_id,
-        "at": _at(at_ms),
-        "contact_email": contact.get("email"),
-        "contact_user_id": contact.get("user_id"),
-    }
-
-
-def _trigger(
-    contact: Mapping[str, Any],
-    event: Mapping[str, Any],
-    rule_id: str,
-    workflow_id: str,
-    trigger_id: str,
-    segments: list[str],
-    at: datetime,
-) -> dict[str, Any]:
-    properties = event.get("properties") or {}
-    eventdata = eventdata_of(properties)
-    return {
-        "trigger_id": trigger_id,
-        "account_id": contact["account_id"],
-        "workflow_id": workflow_id,
-        "rule_id": rule_id,
-        "contact_id": contact["contact_id"],
-        "contact_email": contact.get("email"),
-        "contact_user_id": contact.get("user_id"),
-        "contact_attributes_json": contact.get("attributes_json") or "{}",
-        "contact_tags": list(contact.get("tags") or []),
-        "contact_segments": segments,
-        "event_id": event["event_id"],
-        "event_name": event["name"],
-        "event_type": event.get("event_type"),
-        "event_properties_json": json.dumps(properties, separators=(",", ":"), sort_keys=True),
-        "event_eventdata": eventdata,
-        "event_value": event.get("value"),
-        "event_source": event.get("source") or "",
-        "event_occurred_at": event["occurred_at"],
-        "personalization_json": json.dumps(
-            personalization(contact, event["name"], properties, eventdata), sort_keys=True
-        ),
-        "triggered_at": at,
-    }
-
-
-def personalization(
-    contact: Mapping[str, Any], name: str, properties: Mapping[str, Any], eventdata: str | None
-) -> dict[str, str]:
-    """Merge tags to their text: ``EVENT:<name>`` is the eventdata (ActiveCampaign's
-    ``%EVENT:file download request%``), ``EVENT:<name>.<property>`` each scalar property,
-    ``CONTACT:email``, ``CONTACT:user_id`` and ``CONTACT:<attribute>`` the contact's."""
-    tags = {f"EVENT:{name}": eventdata or ""}
-    for key, value in properties.items():
-        if isinstance(value, (str, int, float, bool)):
-            tags[f"EVENT:{name}.{key}"] = str(value)
-    for key in ("email", "user_id"):
-        if contact.get(key):
-            tags[f"CONTACT:{key}"] = str(contact[key])
-    attributes = json.loads(contact.get("attributes_json") or "{}")
-    for key, value in attributes.items():
-        if isinstance(value, (str, int, float, bool)):
-            tags[f"CONTACT:{key}"] = str(value)
-    return tags
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":")))

@@ -6,6 +6,9 @@ import json
 from datetime import datetime
 from typing import Any
 
+from eventline.errors import InvalidEvent
+from schemas.limits import MAX_ATTRIBUTES_BYTES
+
 
 def new_contact(record: dict[str, Any], now_ms: int) -> dict[str, Any]:
     """A contact first met in ``record`` (a registration, or an event under policy 'create')."""
@@ -30,10 +33,18 @@ def apply_registration(
     """
     current = dict(contact) if contact else new_contact(record, now_ms)
     attributes = {**json.loads(current["attributes_json"]), **json.loads(record["attributes_json"])}
+    merged = json.dumps(attributes, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    if len(merged.encode()) > MAX_ATTRIBUTES_BYTES:
+        # Each registration is within the bound; many of them could add up past it.
+        raise InvalidEvent(
+            "attributes",
+            f"the contact's attributes would be larger than {MAX_ATTRIBUTES_BYTES} bytes "
+            "once merged with those it has",
+        )
     current.update(
         email=record.get("email") or current.get("email"),
         user_id=record.get("user_id") or current.get("user_id"),
-        attributes_json=json.dumps(attributes, separators=(",", ":"), sort_keys=True),
+        attributes_json=merged,
         updated_at=now_ms,
         last_change_id=record["event_id"],
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from examples.automation_consumer import Deduplicator, act, identity, render
+from examples.automation_consumer import Deduplicator, act, identity, merge_tags, render
 
 
 def test_render_fills_known_merge_tags_and_leaves_the_others() -> None:
@@ -43,3 +43,16 @@ def test_segment_and_tag_messages(records: dict[str, Any]) -> None:
     assert "tag mug-enthusiast added" in act("tags", change)
     assert identity("segments", transition) == transition["transition_id"]
     assert identity("tags", change) != identity("tags", {**change, "change": "removed"})
+
+
+def test_merge_tags_left_out_of_a_large_trigger_come_from_its_properties() -> None:
+    trigger = {
+        "event_name": "purchase",
+        "event_eventdata": None,
+        "event_properties_json": json.dumps({"sku": "MUG-1", "note": "n" * 40_000}),
+        "contact_attributes_json": json.dumps({"first_name": "Ada"}),
+        "personalization_json": json.dumps({"CONTACT:email": "ada@example.com"}),
+    }
+    tags = merge_tags(trigger)
+    assert tags["EVENT:purchase.sku"] == "MUG-1" and tags["CONTACT:first_name"] == "Ada"
+    assert render("%CONTACT:email%", tags) == "ada@example.com"

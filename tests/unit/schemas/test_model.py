@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -38,6 +39,7 @@ def record(**fields: Any) -> dict[str, Any]:
         "route_key": None,
         "properties_json": "{}",
         "attributes_json": "{}",
+        "received_at": datetime.now(UTC),
     }
     return {**base, **fields}
 

@@ -6,7 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from streams.automation import Limits, is_due, on_check, on_event, personalization
+from streams.automation import Limits, is_due, on_check, on_event
+from streams.messages import personalization
 from streams.rules.book import AccountRules
 from streams.rules.model import parse_rule
 from streams.rules.triggers import Context
