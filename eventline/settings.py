@@ -145,7 +145,20 @@ class Settings(BaseSettings):
     worker_session_timeout_s: float = Field(
         default=30.0,
         gt=0,
-        description="Kafka session timeout: how soon a dead worker's partitions move.",
+        description="Kafka session timeout of the worker and the sink: how long the partitions "
+        "of a process that died and does not come back stay unowned (a restarted one takes "
+        "them back at once).",
+    )
+    instance_id: str | None = Field(
+        default=None,
+        description="This process's name in its consumer group (static membership). Unset: "
+        "<host>-<home folder>-<slot>, a slot per process running from the same home.",
+    )
+    stall_after_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A partition of the worker or the sink whose records wait and that has not "
+        "moved for this long is reported stalled by /health.",
     )
     sink_batch_size: int = Field(default=2000, ge=1, description="Rows per ClickHouse insert.")
     sink_batch_wait_s: float = Field(

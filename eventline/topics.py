@@ -94,6 +94,27 @@ class Topics:
     def worker_app_id(self) -> str:
         return f"{self.prefix}-worker"
 
+    @property
+    def sink_group(self) -> str:
+        """The ClickHouse sink's consumer group."""
+        return f"{self.prefix}-clickhouse-sink"
+
+    def worker_inputs(self) -> list[str]:
+        """The topics the worker's agents consume."""
+        return [self.incoming, self.by_contact]
+
+    def sink_inputs(self) -> list[str]:
+        """The topics the sink writes to ClickHouse."""
+        return [
+            self.incoming,
+            self.event_status,
+            self.events,
+            self.contacts,
+            self.tags,
+            self.segments,
+            self.workflows,
+        ]
+
     def changelog(self, table: str) -> str:
         return f"{self.worker_app_id}-{table}-changelog"
 

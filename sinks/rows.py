@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from schemas.limits import storable
+
 EVENT_COLUMNS = (
     "account_id",
     "event_id",
@@ -52,8 +54,10 @@ INCOMING_COLUMNS = (
     "unknown_contact",
 )
 
-# Rank of a status within one attempt: anything final outranks "received".
+# Rank of a status within one attempt: anything final outranks "received", and the sink's
+# own finding that ClickHouse refused a row of the event outranks what the worker said.
 STATUS_RANK = {"received": 1, "processed": 2, "duplicate": 2, "rejected": 2, "failed": 2}
+REFUSED_RANK = 3
 
 
 def status_version(status: str, attempt: int) -> int:
@@ -196,6 +200,64 @@ def incoming_row(
         record.get("event_type"),
         _sent_under(record),
         record.get("unknown_contact"),
+    )
+
+
+def refusal_row(
+    topic: str,
+    position: tuple[int, int],
+    record: dict[str, Any] | None,
+    reason: str,
+    at: datetime,
+) -> tuple[Any, ...]:
+    """An incoming_events row saying that a record could not be stored: ClickHouse refused
+    its row, or it could not be decoded. The event's own receipt when the record is one (a
+    received or status record), else a receipt naming the Kafka position."""
+    partition, offset = position
+    inner = record.get("record") if record and "status" in record else record
+    if inner is not None and "receipt_id" in inner:
+        base = storable(inner, at, ahead=False)
+    else:
+        base = _stand_in(topic, position, inner or {}, at)
+    row = list(incoming_row(base, "failed", at, f"{reason} (at {topic}[{partition}]@{offset})"))
+    row[INCOMING_COLUMNS.index("version")] = base["attempt"] * 10 + REFUSED_RANK
+    return tuple(row)
+
+
+def _stand_in(
+    topic: str, position: tuple[int, int], record: dict[str, Any], at: datetime
+) -> dict[str, Any]:
+    """An incoming record standing for a record of another kind (a canonical event, a
+    trigger...) or for bytes that could not be decoded."""
+    partition, offset = position
+    where = f"{topic}:{partition}:{offset}"
+    stand_in = {
+        "kind": "CONTACT" if "last_change_id" in record else "EVENT",
+        "account_id": str(record.get("account_id") or "unknown"),
+        "event_id": str(record.get("event_id") or record.get("last_change_id") or f"kafka:{where}"),
+        "receipt_id": f"sink:{where}",
+        "idempotency_key": None,
+        "received_at": record.get("received_at") or at,
+        "source": f"kafka:{topic}",
+        "email": record.get("email") or record.get("contact_email"),
+        "user_id": record.get("user_id") or record.get("contact_user_id"),
+        "contact_id": record.get("contact_id"),
+        "name": record.get("name") or record.get("event_name"),
+        "occurred_at": None,
+        "properties_json": "{}",
+        "value": None,
+        "is_syncing": False,
+        "attributes_json": "{}",
+        "attempt": 0,
+        "event_type": None,
+    }
+    return storable(
+        {
+            k: (str(v) if isinstance(v, int | float) and k.endswith("_id") else v)
+            for k, v in stand_in.items()
+        },
+        at,
+        ahead=False,
     )
 
 

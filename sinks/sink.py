@@ -14,18 +14,22 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from prometheus_client import Counter, Histogram
 
-from eventline.errors import InvalidEvent
+from eventline.instance import instance_id
 from eventline.settings import Settings
 from eventline.topics import Topics
 from schemas.codec import codec
+from schemas.limits import storable
+from schemas.model import now
 from sinks import queries, rows
-from sinks.store import Store
+from sinks.lag import SinkProgress
+from sinks.store import RowsRefused, Store
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,12 @@ BATCH_ROWS = Histogram(
 INSERT_SECONDS = Histogram("eventline_sink_insert_seconds", "ClickHouse insert latency")
 ROWS_WRITTEN = Counter("eventline_sink_rows_total", "Rows written to ClickHouse", ["table"])
 SINK_ERRORS = Counter("eventline_sink_errors_total", "Sink errors", ["kind"])
+FAILED_RECORDS = Counter(
+    "eventline_sink_failed_records_total",
+    "Records the sink could not store (refused by ClickHouse or undecodable), reported as "
+    "failed in incoming_events",
+    ["topic"],
+)
 
 Mapper = Callable[[dict[str, Any]], tuple[Any, ...] | None]
 
@@ -59,6 +69,7 @@ class ClickHouseSink:
         self._erased = erased or dict
         self._erasures_done: set[tuple[str, str, datetime]] = set()
         topics = Topics(settings.topic_prefix)
+        self._incoming = topics.incoming
         # topic -> (schema, table, columns, mapper)
         self._routes: dict[str, tuple[str, str, tuple[str, ...], Mapper]] = {
             topics.incoming: (
@@ -90,10 +101,16 @@ class ClickHouseSink:
             ),
         }
         self._stop = threading.Event()
+        self._progress = SinkProgress()
+        group = group_id or topics.sink_group
         self._consumer = Consumer(
             {
                 "bootstrap.servers": settings.bootstrap(),
-                "group.id": group_id or f"{settings.topic_prefix}-clickhouse-sink",
+                "group.id": group,
+                # Static membership: a sink started again after a crash takes its partitions
+                # back at once (eventline.instance).
+                "group.instance.id": instance_id(settings, group),
+                "session.timeout.ms": int(settings.worker_session_timeout_s * 1000),
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "isolation.level": "read_committed",
@@ -111,9 +128,12 @@ class ClickHouseSink:
 
     def run(self) -> None:
         """Consume until ``stop()``; each batch is written, then committed."""
-        self._consumer.subscribe(list(self._routes))
+        self._consumer.subscribe(
+            list(self._routes), on_assign=lambda c, parts: self._progress.assigned(c, parts)
+        )
         try:
             while not self._stop.is_set():
+                self._progress.report(self._consumer)
                 try:
                     batch = self._consumer.consume(
                         self.settings.sink_batch_size, self.settings.sink_batch_wait_s
@@ -145,13 +165,16 @@ class ClickHouseSink:
                     self._consumer.pause(self._consumer.assignment())
                     paused = True
                 self._consumer.poll(delay)
+                self._progress.report(self._consumer)
                 if self._stop.is_set():
                     return  # uncommitted: the batch is consumed again on restart
                 delay = min(delay * 2, 10.0)
         if paused:
             self._consumer.resume(self._consumer.assignment())
+        offsets = _next_offsets(batch)
         try:
-            self._consumer.commit(offsets=_next_offsets(batch), asynchronous=False)
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+            self._progress.committed(offsets)
         except KafkaException as exc:
             # E.g. partitions moved during a long retry: their new owner re-reads the batch,
             # and the re-insert collapses (dedup token, ReplacingMergeTree).
@@ -173,9 +196,11 @@ class ClickHouseSink:
             self._erasures_done.add((account, event_type, cutoff))
 
     def write_batch(self, batch: list[Message]) -> None:
-        """Write one batch of Kafka messages to ClickHouse (no commit)."""
-        by_table: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
-        columns: dict[str, tuple[str, ...]] = {}
+        """Write one batch of Kafka messages to ClickHouse (no commit). A record ClickHouse
+        refuses, or that cannot be decoded, becomes a ``failed`` row of incoming_events with
+        the reason, and the rest of the batch is written."""
+        by_table: dict[str, list[_Row]] = defaultdict(list)
+        failed: list[tuple[Any, ...]] = []
         erased = self._erased()
         for msg in batch:
             error = msg.error()
@@ -183,37 +208,100 @@ class ClickHouseSink:
                 if error.code() != KafkaError._PARTITION_EOF:
                     log.warning("consume error: %s", error)
                 continue
-            row = self._row(msg, erased)
+            try:
+                row = self._row(msg, erased)
+            except Exception as exc:  # whatever a record holds, it gets a visible status
+                failed += self._refusal(msg, None, f"cannot be decoded or stored: {exc}")
+                continue
             if row is not None:
-                table, cols, values = row
-                by_table[table].append(values)
-                columns[table] = cols
+                by_table[row.table].append(row)
         token = _batch_token(batch)
         # incoming_events last: a status never gets ahead of the rows it speaks about.
         for table in sorted(by_table, key=lambda t: t == "incoming_events"):
-            table_rows = by_table[table]
-            started = time.perf_counter()
-            self.store.insert(table, table_rows, columns[table], f"{token}:{table}")
-            INSERT_SECONDS.observe(time.perf_counter() - started)
-            BATCH_ROWS.observe(len(table_rows))
-            ROWS_WRITTEN.labels(table).inc(len(table_rows))
+            for row, reason in self._insert(table, by_table[table], f"{token}:{table}"):
+                failed += self._refusal(row.msg, row.record, f"ClickHouse refused it: {reason}")
+        if failed:
+            refused = self._insert("incoming_events", [_Row.bare(r) for r in failed], token + ":f")
+            for _row, reason in refused:  # cannot happen for storable rows: said, not looped
+                SINK_ERRORS.labels("refusal_refused").inc()
+                log.error("the failure of a record cannot be recorded either: %s", reason)
 
-    def _row(
-        self, msg: Message, erased: Mapping[tuple[str, str], datetime]
-    ) -> tuple[str, tuple[str, ...], tuple[Any, ...]] | None:
-        schema, table, cols, mapper = self._routes[_position(msg)[0]]
+    def _insert(self, table: str, batch: list[_Row], token: str) -> list[tuple[_Row, str]]:
+        """Insert the rows; return those ClickHouse refuses, with the reason. A refused block
+        is split in halves until the rows at fault are alone. TransientError (ClickHouse away
+        or busy) goes up: the caller retries the whole batch."""
+        started = time.perf_counter()
         try:
-            record = codec().decode(schema, msg.value() or b"")
-        except InvalidEvent as exc:
-            # Undecodable input on the incoming topic is reported by the worker as a failed
-            # event; on our own topics it is a bug, logged and counted loudly.
-            SINK_ERRORS.labels("undecodable").inc()
-            log.error("skipping %s[%d]@%d: %s", msg.topic(), msg.partition(), msg.offset(), exc)
-            return None
+            self.store.insert(table, [r.values for r in batch], _COLUMNS[table], token)
+        except RowsRefused as exc:
+            if len(batch) == 1:
+                return [(batch[0], str(exc.__cause__ or exc))]
+            half = len(batch) // 2
+            return self._insert(table, batch[:half], token + "<") + self._insert(
+                table, batch[half:], token + ">"
+            )
+        INSERT_SECONDS.observe(time.perf_counter() - started)
+        BATCH_ROWS.observe(len(batch))
+        ROWS_WRITTEN.labels(table).inc(len(batch))
+        return []
+
+    def _refusal(
+        self, msg: Message | None, record: dict[str, Any] | None, reason: str
+    ) -> list[tuple[Any, ...]]:
+        """The incoming_events row that reports a record that cannot be stored, if any."""
+        if msg is None:
+            return []
+        topic, partition, offset = _position(msg)
+        FAILED_RECORDS.labels(topic).inc()
+        log.error("%s[%d]@%d: %s", topic, partition, offset, reason)
+        if topic == self._incoming and record is None:
+            return []  # undecodable input: the worker reports it as a failed event
+        try:
+            return [rows.refusal_row(topic, (partition, offset), record, reason[:4096], now())]
+        except Exception:  # a record too odd to describe: its position still says it
+            return [rows.refusal_row(topic, (partition, offset), None, reason[:4096], now())]
+
+    def _row(self, msg: Message, erased: Mapping[tuple[str, str], datetime]) -> _Row | None:
+        schema, table, _cols, mapper = self._routes[_position(msg)[0]]
+        record = codec().decode(schema, msg.value() or b"")
         if table == "events" and _is_erased(record, erased):
             return None
-        values = mapper(record)
-        return None if values is None else (table, cols, values)
+        values = mapper(_within_bounds(schema, record))
+        return None if values is None else _Row(table, values, msg, record)
+
+
+@dataclass
+class _Row:
+    """A row for ``table`` and the Kafka record it comes from."""
+
+    table: str
+    values: tuple[Any, ...]
+    msg: Message | None = None
+    record: dict[str, Any] | None = None
+
+    @classmethod
+    def bare(cls, values: tuple[Any, ...]) -> _Row:
+        return cls("incoming_events", values)
+
+
+_COLUMNS = {
+    "incoming_events": rows.INCOMING_COLUMNS,
+    "events": rows.EVENT_COLUMNS,
+    "contacts": rows.CONTACT_COLUMNS,
+    "tag_changes": rows.TAG_CHANGE_COLUMNS,
+    "segment_transitions": rows.TRANSITION_COLUMNS,
+    "workflow_triggers": rows.TRIGGER_COLUMNS,
+}
+
+
+def _within_bounds(schema: str, record: dict[str, Any]) -> dict[str, Any]:
+    """An incoming record (or a status's) past a bound of schemas.limits, as the worker
+    reports it: those fields emptied. The worker's failed status says why."""
+    if schema == "IncomingRecord":
+        return storable(record, now(), ahead=False)
+    if schema == "EventStatus":
+        return {**record, "record": storable(record["record"], now(), ahead=False)}
+    return record
 
 
 def _is_erased(event: dict[str, Any], erased: Mapping[tuple[str, str], datetime]) -> bool:

@@ -7,6 +7,8 @@ tests) shares the Store that ``open_store`` returns, and calls are serialized by
 from __future__ import annotations
 
 import logging
+import re
+import struct
 import threading
 from collections.abc import Sequence
 from importlib import resources
@@ -15,14 +17,27 @@ from typing import Any
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DataError, OperationalError
 
-from eventline.errors import ConfigurationError, TransientError
+from eventline.errors import ConfigurationError, EventlineError, TransientError
 from eventline.settings import Settings
 
 log = logging.getLogger(__name__)
 
 _open: dict[str, Store] = {}
 _open_lock = threading.Lock()
+
+# ClickHouse error codes that say "not now" rather than "not these rows": timeouts, memory,
+# too many queries or parts (merges catch up), read-only tables, network and keeper trouble.
+HEALING_CODES = frozenset({159, 160, 202, 203, 209, 210, 241, 242, 252, 319, 394, 425, 999})
+_CODE = re.compile(r"Code: (\d+)\.")
+# Code 252 also says "too many partitions for one insert": that one is about the rows.
+_ROWS_SPAN_TOO_MANY_PARTITIONS = "Too many partitions for single INSERT block"
+
+
+class RowsRefused(EventlineError):
+    """ClickHouse is up and refused these rows: inserting the same rows again will not help
+    (a value out of a column's range, too many partitions in one block)."""
 
 
 class Store:
@@ -33,6 +48,13 @@ class Store:
         self._lock = threading.RLock()
         self.database = database
         self.dedup_window = dedup_window
+
+    def sibling(self, database: str) -> Store:
+        """A Store of another database on the same connection and lock (chDB runs one engine
+        per process): a second pipeline's tables beside the first, as tests use."""
+        other = Store(self._client, database, self.dedup_window)
+        other._lock = self._lock
+        return other
 
     def migrate(self) -> list[str]:
         """Apply the migrations in sinks/migrations/ not yet applied, in order; return them.
@@ -85,7 +107,32 @@ class Store:
                     f"{self.database}.{table}", rows, column_names=list(columns), settings=settings
                 )
         except Exception as exc:
-            raise TransientError(f"insert of {len(rows)} rows into {table} failed: {exc}") from exc
+            message = f"insert of {len(rows)} rows into {table} failed: {exc}"
+            if self._refused(exc):
+                raise RowsRefused(message) from exc
+            raise TransientError(message) from exc
+
+    def _refused(self, exc: Exception) -> bool:
+        """Whether an insert failed because of its rows (else ClickHouse is away or busy)."""
+        if isinstance(exc, DataError | TypeError | ValueError | OverflowError | struct.error):
+            return True  # the client could not turn a value into its column's type
+        if isinstance(exc, OperationalError):
+            return False  # no answer: connection refused, reset, timed out
+        text = str(exc)
+        code = _CODE.search(text)
+        if code and int(code.group(1)) in HEALING_CODES:
+            return _ROWS_SPAN_TOO_MANY_PARTITIONS in text
+        # An answer we do not know: about the rows if ClickHouse itself answers.
+        return self.answers()
+
+    def answers(self) -> bool:
+        """Whether ClickHouse answers a trivial query now."""
+        try:
+            with self._lock:
+                self._client.command("SELECT 1")
+        except Exception:
+            return False
+        return True
 
     def close(self) -> None:
         with self._lock:

@@ -7,6 +7,7 @@ from typing import Any
 
 import faust
 
+from eventline.instance import instance_id
 from eventline.settings import Settings
 from eventline.topics import Topics
 from producers.accounts.service import Accounts
@@ -63,6 +64,9 @@ def create_worker(settings: Settings) -> Worker:
         stream_publish_on_commit=False,
         broker_commit_interval=settings.worker_commit_interval_s,
         broker_session_timeout=settings.worker_session_timeout_s,
+        # Static membership: a worker started again after a crash takes its partitions back
+        # at once instead of waiting for the dead member's session to time out.
+        consumer_group_instance_id=instance_id(settings, names.worker_app_id),
         broker_heartbeat_interval=min(3.0, settings.worker_session_timeout_s / 4),
     )
 

@@ -40,6 +40,8 @@ from confluent_kafka import Consumer, TopicPartition
 from faust.types import TP, Message
 from prometheus_client import Counter
 
+from eventline.progress import PartitionProgress, gauges, publish
+
 log = logging.getLogger(__name__)
 
 RECOVERED = Counter(
@@ -50,6 +52,7 @@ REWOUND = Counter(
     "eventline_worker_rewound_partitions_total",
     "Partitions sought back because nothing came although records wait",
 )
+LAG, STALLED = gauges("eventline_worker", "worker")
 IDLE_AFTER_S = 3.0  # no delivery for this long while records wait: sought back
 GAP_READ_TIMEOUT_S = 60.0  # skipped records not read again by then: the agent fails loudly
 
@@ -180,6 +183,7 @@ class ContinuityGuard:
         self.app = app
         self.topic = topic
         self.state = OffsetGuard()
+        self.progress = PartitionProgress()
         self.reader = GapReader(bootstrap)
         consumer = app.consumer
         if not isinstance(consumer._read_offset, HeldReadOffsets):
@@ -234,8 +238,16 @@ class ContinuityGuard:
         )
         return RecoveredEvent(self.app, message)
 
+    def finished(self, event: Any) -> None:
+        """The agent is done with ``event`` (progress, for the stall gauges)."""
+        message = event.message
+        self.progress.finished(
+            TP(message.tp.topic, message.tp.partition), message.offset, time.monotonic()
+        )
+
     async def check_idle(self) -> None:
-        """Seek back the partitions where records wait but nothing has come for a while."""
+        """Seek back the partitions where records wait but nothing has come for a while;
+        publish each partition's lag and stall."""
         app = self.app
         if app.rebalancing or getattr(app, "in_recovery", False):
             return
@@ -244,6 +256,9 @@ class ContinuityGuard:
         if not owned:
             return
         ends = await consumer.highwaters(*owned)
+        starts = {tp: consumer._committed_offset.get(tp) for tp in owned}
+        report = self.progress.report(ends, starts, time.monotonic())
+        publish(report, self.topic, LAG, STALLED)
         for tp in owned:
             offset = self.state.idle(
                 tp,

@@ -22,6 +22,7 @@ from producers.gateway import (
     contacts,
     emma,
     events,
+    health,
     mailchimp,
     mailerpath,
     rules,
@@ -96,6 +97,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(activecampaign.router)
     app.include_router(segment.router)
     app.include_router(emma.router)
+    app.include_router(health.router)
 
     @app.exception_handler(DialectAnswer)
     async def dialect_answer(_request: Request, exc: DialectAnswer) -> JSONResponse:
@@ -116,9 +118,5 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-    @app.get("/health", tags=["operations"])
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
 
     return app

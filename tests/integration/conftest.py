@@ -113,6 +113,7 @@ def settings(
         unknown_contact_by_account={STRICT: "fail"},
         sink_batch_wait_s=0.2,
         worker_session_timeout_s=10.0,
+        stall_after_s=2.0,
         # Time-based segments are tested by moving the deployment's clock, never by sleeping.
         clock="adjustable",
         segment_check_interval_s=0.3,

@@ -23,6 +23,7 @@ from tests.integration.helpers import (
     group_positions,
     put_rule,
     send_event,
+    status_of,
     unique_email,
     wait_status,
 )
@@ -267,3 +268,37 @@ def test_automation_state_survives_a_crash_and_a_replay_repeats_the_same_message
     advance(settings, timedelta(days=8))
     exited = read("segments", 3)[-1]
     assert (exited["transition"], exited["cause"]) == ("exited", "time")
+
+
+def test_a_worker_started_again_after_sigkill_takes_its_partitions_back_at_once(
+    pipeline: Pipeline, settings: Settings, http: httpx.Client
+) -> None:
+    """Static membership: the new process presents the dead one's name, so the group hands it
+    the partitions without waiting for the dead member's session (60 s here) to time out."""
+    patient = settings.model_copy(update={"worker_session_timeout_s": 60.0})
+    assert pipeline.worker is not None
+    pipeline.worker.stop()
+    pipeline.worker = WorkerProcess(patient)
+    pipeline.worker.start()
+    pipeline.worker.wait_ready()
+    wait_status(http, http.post("/v1/events", json=_login()).json()["event_id"])
+
+    pipeline.worker.stop(kill=True)
+    pipeline.worker = WorkerProcess(patient)
+    pipeline.worker.start()
+    event_id = http.post("/v1/events", json=_login()).json()["event_id"]
+    try:
+        eventually(
+            lambda: status_of(http, event_id).get("status") == "processed",
+            timeout_s=30.0,  # half the dead member's session: only a take-over passes
+            what="the event processed by the restarted worker",
+        )
+    finally:  # the other tests run with the session's own settings
+        pipeline.worker.stop()
+        pipeline.worker = WorkerProcess(settings)
+        pipeline.worker.start()
+        pipeline.worker.wait_ready()
+
+
+def _login() -> dict[str, Any]:
+    return {"email": unique_email("restart"), "name": "login"}

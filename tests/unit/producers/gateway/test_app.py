@@ -55,8 +55,11 @@ def test_contact_lookup_without_a_store_is_503(client: TestClient) -> None:
     assert client.get("/v1/contacts", params={"email": "a@b.co"}).status_code == 503
 
 
-def test_health(client: TestClient) -> None:
-    assert client.get("/health").json() == {"status": "ok"}
+def test_health_says_unavailable_when_kafka_does_not_answer(client: TestClient) -> None:
+    answer = client.get("/health")
+    assert answer.status_code == 503
+    body = answer.json()
+    assert body["status"] == "unavailable" and body["kafka"]["status"] == "unreachable"
 
 
 def test_validate_endpoint_does_not_write(client: TestClient, writer: FakeWriter) -> None:
