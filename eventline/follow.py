@@ -29,20 +29,35 @@ from eventline.errors import TransientError
 log = logging.getLogger(__name__)
 
 Apply = Callable[[str, bytes | None], None]
+# (partition, offset, key, value): for readers that need to know where a record is.
+ApplyAt = Callable[[int, int, str, bytes | None], None]
 Now = Callable[[], int]  # epoch milliseconds of the deployment's clock
+_Waiter = tuple[int, int, asyncio.AbstractEventLoop, "asyncio.Future[None]"]
 
 
 class TopicFollower:
     """Reads ``topic`` from the beginning, then follows it, calling ``apply(key, value)`` for
-    each record in order (``value`` None: a tombstone). ``apply`` runs in the follower's
-    thread and must not raise."""
+    each record in order (``value`` None: a tombstone), or ``apply_at(partition, offset, key,
+    value)`` when given instead. Either runs in the follower's thread and must not raise."""
 
     def __init__(
-        self, bootstrap: str, topic: str, apply: Apply, now_ms: Now, name: str = ""
+        self,
+        bootstrap: str,
+        topic: str,
+        apply: Apply | None,
+        now_ms: Now,
+        name: str = "",
+        *,
+        apply_at: ApplyAt | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
-        self._apply = apply
+        if apply_at is None:
+            if apply is None:
+                raise ValueError("TopicFollower needs apply or apply_at")
+            plain = apply
+            apply_at = lambda _p, _o, key, value: plain(key, value)  # noqa: E731
+        self._apply_at = apply_at
         self._now_ms = now_ms
         self._stop = threading.Event()
         self._ready = threading.Event()  # assigned, with the end offsets at start known
@@ -53,6 +68,9 @@ class TopicFollower:
         self._positions: dict[int, int] = {}
         self._applied_until = 0
         self._refresh: asyncio.Lock | None = None  # created in the event loop that waits
+        # wait_offset's waiters: (partition, offset, their loop, their future).
+        self._waiters: list[_Waiter] = []
+        self._waiting = threading.Lock()
         self._thread = threading.Thread(
             target=self._run, name=name or f"follow-{topic}", daemon=True
         )
@@ -83,6 +101,39 @@ class TopicFollower:
         except (TimeoutError, TransientError) as exc:
             log.warning("%s: not read up to %d: %s", self.topic, at_ms, exc)
             return False
+
+    async def wait_offset(self, partition: int, offset: int, timeout_s: float) -> bool:
+        """Wait until the record at ``offset`` of ``partition`` is applied (a writer's own
+        record: every record before it on that partition is applied too); False at the
+        timeout."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        waiter = (partition, offset, loop, future)
+        with self._waiting:
+            if self._positions.get(partition, 0) > offset:
+                return True
+            self._waiters.append(waiter)
+        try:
+            await asyncio.wait_for(future, timeout_s)
+            return True
+        except TimeoutError:
+            log.warning("%s: offset %d of partition %d not read", self.topic, offset, partition)
+            return False
+        finally:
+            with self._waiting:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+
+    def _advance(self, partition: int, position: int) -> None:
+        """Record that everything before ``position`` of ``partition`` is applied, and wake
+        the waiters it satisfies (called in the follower's thread)."""
+        with self._waiting:
+            self._positions[partition] = max(self._positions.get(partition, 0), position)
+            done = [w for w in self._waiters if w[0] == partition and w[1] < position]
+            for waiter in done:
+                self._waiters.remove(waiter)
+        for _, _, loop, future in done:
+            loop.call_soon_threadsafe(_settle, future)
 
     async def _catch_up(self, at_ms: int) -> bool:
         if self._refresh is None:
@@ -153,13 +204,18 @@ class TopicFollower:
                 continue
             partition, offset, error = message.partition() or 0, message.offset(), message.error()
             if error is not None and error.code() == KafkaError._PARTITION_EOF:
-                self._positions[partition] = max(self._positions[partition], offset or 0)
+                self._advance(partition, offset or 0)
             elif error is not None:
                 log.warning("topic %s: %s", self.topic, error)
             else:
                 key = (message.key() or b"").decode("utf-8", "replace")
-                self._apply(key, message.value())
-                self._positions[partition] = (offset or 0) + 1
+                self._apply_at(partition, offset or 0, key, message.value())
+                self._advance(partition, (offset or 0) + 1)
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():  # not cancelled by its waiter's timeout meanwhile
+        future.set_result(None)
 
 
 def _consumer(bootstrap: str) -> Consumer:

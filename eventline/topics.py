@@ -6,7 +6,13 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+)
 
 from eventline.errors import ConfigurationError
 from eventline.settings import Settings
@@ -27,6 +33,11 @@ def admin_client(bootstrap: str) -> AdminClient:
 # get our replication settings and compaction only (pitfalls: faust #651/#597 hang on deleted
 # changelog segments).
 TABLES = ("identities", "contacts", "seen")
+
+# The accounts topic's changes are deleted once a checkpoint holds them (producers/accounts/
+# ledger.py). Kafka cleans a record only when it and the tombstone that deletes it are older
+# than this, so a reader less than this far behind never misses a change it has not read yet.
+ACCOUNTS_COMPACTION_LAG_MS = 3_600_000
 
 
 @dataclass(frozen=True)
@@ -132,7 +143,7 @@ class Topics:
             self.events: {},
             self.contacts: dict(compacted),
             self.event_status: {},
-            self.accounts: dict(compacted),
+            self.accounts: {**compacted, "min.compaction.lag.ms": str(ACCOUNTS_COMPACTION_LAG_MS)},
             self.rules: dict(compacted),
             self.tags: {},
             self.segments: {},
@@ -159,6 +170,7 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> Topics:
                 f"topic {name} has {len(existing[name].partitions)} partitions, "
                 f"EVENTLINE_PARTITIONS says {settings.partitions}: co-partitioning would break"
             )
+    _align_configs(admin, {n: c for n, c in topics.all().items() if n in existing}, timeout_s)
     wanted = {name: (settings.partitions, config) for name, config in topics.all().items()}
     wanted[topics.worker_leader] = (1, {})
     new = [
@@ -180,3 +192,34 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> Topics:
                 if "TOPIC_ALREADY_EXISTS" not in str(exc):
                     raise ConfigurationError(f"cannot create topic {name}: {exc}") from exc
     return topics
+
+
+def _align_configs(
+    admin: AdminClient, declared: dict[str, dict[str, str]], timeout_s: float
+) -> None:
+    """Give existing topics the configs we declare (a later version may declare more than
+    the one that created them); other configs are left as they are."""
+    declared = {name: config for name, config in declared.items() if config}
+    if not declared:
+        return
+    described = admin.describe_configs(
+        [ConfigResource("topic", name) for name in declared], request_timeout=timeout_s
+    )
+    changes = []
+    for resource, future in described.items():
+        current = future.result(timeout=timeout_s)
+        wrong = {
+            key: value
+            for key, value in declared[resource.name].items()
+            if key not in current or current[key].value != value
+        }
+        if wrong:
+            entries = [
+                ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
+                for k, v in wrong.items()
+            ]
+            changes.append(ConfigResource("topic", resource.name, incremental_configs=entries))
+    if changes:
+        for resource, future in admin.incremental_alter_configs(changes).items():
+            future.result(timeout=timeout_s)
+            log.info("set %s on topic %s", resource.incremental_configs, resource.name)

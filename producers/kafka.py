@@ -100,14 +100,32 @@ class KafkaWriter:
         self, records: Sequence[tuple[str, str, bytes]], timeout_s: float
     ) -> None:
         """Write records; return once Kafka acknowledged every one of them."""
+        await self._produce_all([(t, k, v, None) for t, k, v in records], timeout_s)
+
+    async def produce_to(
+        self,
+        topic: str,
+        key: str,
+        value: bytes | None,
+        timeout_s: float,
+        partition: int | None = None,
+    ) -> tuple[int, int]:
+        """Write one record (a tombstone when ``value`` is None) to ``partition``, or where
+        its key goes when None; return (partition, offset) once Kafka acknowledged it."""
+        (written,) = await self._produce_all([(topic, key, value, partition)], timeout_s)
+        return written
+
+    async def _produce_all(
+        self, records: Sequence[tuple[str, str, bytes | None, int | None]], timeout_s: float
+    ) -> list[tuple[int, int]]:
         loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[None]] = []
+        futures: list[asyncio.Future[tuple[int, int]]] = []
         deadline = loop.time() + timeout_s
-        for topic, key, value in records:
-            future: asyncio.Future[None] = loop.create_future()
+        for topic, key, value, partition in records:
+            future: asyncio.Future[tuple[int, int]] = loop.create_future()
             futures.append(future)
             callback = _callback(loop, future, topic, key)
-            while not self._try_produce(topic, key, value, callback):
+            while not self._try_produce(topic, key, value, callback, partition):
                 # Local queue full: wait for deliveries to drain, without blocking the loop.
                 if loop.time() > deadline:
                     raise TransientError("the producer's local queue stayed full")
@@ -115,16 +133,28 @@ class KafkaWriter:
         try:
             # librdkafka reports a timeout itself at delivery.timeout.ms; the margin lets its
             # verdict arrive first.
-            await asyncio.wait_for(asyncio.gather(*futures), timeout_s + 1)
+            return list(await asyncio.wait_for(asyncio.gather(*futures), timeout_s + 1))
         except TimeoutError as exc:
             raise TransientError(f"Kafka did not acknowledge {len(futures)} records") from exc
 
-    def _try_produce(self, topic: str, key: str, value: bytes, on_delivery: Any) -> bool:
+    def _try_produce(
+        self,
+        topic: str,
+        key: str,
+        value: bytes | None,
+        on_delivery: Any,
+        partition: int | None = None,
+    ) -> bool:
         """Queue one record; False when librdkafka's local queue is full."""
         self._recreate_if_fatal()
         try:
             with self._lock:
-                self._producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
+                if partition is None:  # where the partitioner puts the key
+                    self._producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
+                else:
+                    self._producer.produce(
+                        topic, value=value, key=key, partition=partition, on_delivery=on_delivery
+                    )
             return True
         except BufferError:
             return False
@@ -151,14 +181,19 @@ class KafkaWriter:
 
 
 def _callback(
-    loop: asyncio.AbstractEventLoop, future: asyncio.Future[None], topic: str, key: str
+    loop: asyncio.AbstractEventLoop,
+    future: asyncio.Future[tuple[int, int]],
+    topic: str,
+    key: str,
 ) -> Any:
-    def delivered(err: KafkaError | None, _msg: Message) -> None:
+    def delivered(err: KafkaError | None, msg: Message) -> None:
+        where = (msg.partition() or 0, msg.offset() or 0) if err is None else (0, 0)
+
         def settle() -> None:
             if future.done():
                 return
             if err is None:
-                future.set_result(None)
+                future.set_result(where)
             else:
                 future.set_exception(TransientError(f"Kafka refused {topic} key={key}: {err}"))
 

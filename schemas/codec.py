@@ -44,6 +44,7 @@ SCHEMA_FILES: dict[str, str] = {
     "RuleEntry": "rule_entry.avsc",
     "ContactCheck": "contact_check.avsc",
     "ClockOffset": "clock_offset.avsc",
+    "AccountChange": "account_change.avsc",
 }
 
 # Record name -> {bytes field: embedded record name}, encoded and decoded transparently.

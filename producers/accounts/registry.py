@@ -109,6 +109,10 @@ class Registry:
         if kind == "account" and entry.get("number") is not None:
             self.by_number[entry["number"]] = entry_id
 
+    def put_account(self, account_id: str, entry: dict[str, Any] | None) -> None:
+        """Set an account's entry (None: it has none), as the ledger folded it."""
+        self.apply(f"account/{account_id}", entry)
+
     def keys_of(self, account_id: str) -> list[dict[str, Any]]:
         return sorted(
             (k for k in self.keys.values() if k["account_id"] == account_id),

@@ -1,23 +1,44 @@
-"""Accounts and keys on Kafka: every gateway (and the CLI) reads the compacted accounts topic
-into a ``Registry`` and writes changes to it, so every running gateway sees a new or disabled
-key within moments, with no database of its own."""
+"""Accounts and keys on Kafka: every gateway (and the CLI, worker and sink) reads the accounts
+topic into a ``Registry``, folding each account's changes with ``producers.accounts.ledger``,
+so every running process sees a new key or a changed setting within moments, with no database
+of its own.
+
+A change is answered only once it is applied: the writer appends it to its account's
+partition, waits until its own follower has read the topic up to it, and answers with the
+outcome the fold gave it, which every other reader computes the same way.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
+import uuid
 from datetime import datetime
 from typing import Any
 
+from aiokafka.partitioner import murmur2
+
 from eventline import clock
+from eventline.errors import TransientError
 from eventline.follow import TopicFollower
 from eventline.settings import Settings
 from eventline.topics import Topics
+from producers.accounts import ledger
+from producers.accounts.ledger import (
+    CREATE_ACCOUNT,
+    EXISTS,
+    NOT_FOUND,
+    SET_ENABLED,
+    AccountState,
+    Change,
+    Ledger,
+    Outcome,
+)
 from producers.accounts.registry import (
     ACCOUNT,
     Registry,
-    account_entry,
     entry_key,
     key_entry,
     mint_key,
@@ -27,12 +48,19 @@ from schemas.codec import codec
 from schemas.model import now
 
 log = logging.getLogger(__name__)
-# Account setting: event type -> ISO time; its events received until then are erased.
-ERASED = "erased_event_types"
+ERASED = ledger.ERASED  # kept here too: the sink and the Emma routes import it from here
 
 
 class AccountConflict(Exception):
     """The account or key exists already, or does not exist."""
+
+
+class ChangeRefused(Exception):
+    """A change's outcome its caller did not expect (e.g. its account is gone)."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.reason)
+        self.outcome = outcome
 
 
 class Accounts:
@@ -42,10 +70,16 @@ class Accounts:
         self.settings = settings
         self.topic = Topics(settings.topic_prefix).accounts
         self.registry = Registry()
+        self.ledger = Ledger()
         self._writer = writer
         self._lock = threading.Lock()
+        # Change ids this process wrote and waits for -> (outcome, checkpoint due) once read.
+        self._waiting: dict[str, tuple[Outcome, bool] | None] = {}
+        # Accounts the ledger changed since the registry last showed them: an entry is made
+        # (settings as JSON) when next read, not once per change read at start.
+        self._dirty: set[str] = set()
         self.follower = TopicFollower(
-            settings.bootstrap(), self.topic, self._apply, clock.now_ms, "accounts"
+            settings.bootstrap(), self.topic, None, clock.now_ms, "accounts", apply_at=self._apply
         )
 
     # -- reading -------------------------------------------------------------------------
@@ -57,59 +91,179 @@ class Accounts:
     def stop(self) -> None:
         self.follower.stop()
 
-    def _apply(self, key: str, value: bytes | None) -> None:
+    async def sync(self) -> None:
+        """Wait until every change acknowledged before now is read, so a read that follows
+        sees every change answered before it, whichever gateway answered it."""
+        if not await self.follower.wait_applied(clock.now_ms(), self.settings.produce_timeout_s):
+            raise TransientError(f"{self.topic} could not be read up to now")
+
+    def _apply(self, partition: int, offset: int, key: str, value: bytes | None) -> None:
+        kind, account_id, _ = ledger.parse_key(key)
         try:
-            entry = codec().decode("AccountEntry", value) if value else None
+            if kind == "key":
+                entry = codec().decode("AccountEntry", value) if value else None
+                with self._lock:
+                    self.registry.apply(key, entry)
+            elif kind == "account":  # a whole state, written by an earlier version
+                entry = codec().decode("AccountEntry", value) if value else None
+                state = AccountState.of_entry(entry) if entry else None
+                with self._lock:
+                    self.ledger.restore(account_id, offset, state)
+                    self._dirty.add(account_id)
+            elif kind in ("change", "checkpoint") and value is not None:
+                self._apply_change(offset, change_of(codec().decode("AccountChange", value)))
+            elif kind not in ("change", "checkpoint"):  # their tombstones follow checkpoints
+                log.warning("accounts topic: skipping a record with key %r", key)
         except Exception as exc:  # a bad record must not stop the others from applying
             log.error("accounts topic: skipping undecodable entry %r: %s", key, exc)
-            return
+
+    def _apply_change(self, offset: int, change: Change) -> None:
         with self._lock:
-            self.registry.apply(key, entry)
+            read = self.ledger.read(offset, change)
+            if read is not None and change.change_id in self._waiting:
+                self._waiting[change.change_id] = read
+            self._dirty.add(change.account_id)
+
+    def _current(self) -> Registry:
+        """The registry with every account as folded so far; call with the lock held."""
+        for account_id in self._dirty:
+            state = self.ledger.state(account_id)
+            self.registry.put_account(account_id, state.entry() if state else None)
+        self._dirty.clear()
+        return self.registry
 
     # -- writing -------------------------------------------------------------------------
 
-    async def _write(self, entry: dict[str, Any]) -> dict[str, Any]:
+    def partition_of(self, account_id: str) -> int:
+        """The account's partition: where ``account/<id>`` goes (murmur2, as every producer
+        here partitions), so entries of earlier versions and changes are in one order."""
+        key = f"account/{account_id}".encode()
+        return int((murmur2(key) & 0x7FFFFFFF) % self.settings.partitions)
+
+    def _require_writer(self) -> KafkaWriter:
         if self._writer is None:
             raise RuntimeError("this Accounts instance only reads the accounts topic")
+        return self._writer
+
+    async def change(
+        self, account_id: str, op: str, *, expect: tuple[str, ...] = (), **args: Any
+    ) -> Outcome:
+        """Apply one change to the account, in order with every other change to it from any
+        process; return its outcome once it is applied here (ids allocated, conflicts found:
+        the outcome is what every reader computes). An outcome that is an error not in
+        ``expect`` raises ChangeRefused."""
+        writer = self._require_writer()
+        change = Change(uuid.uuid4().hex, account_id, op, args, now())
+        key = ledger.change_key(account_id, change.change_id)
+        value = codec().encode("AccountChange", change_record(change))
+        with self._lock:
+            self._waiting[change.change_id] = None
+        try:
+            partition, offset = await writer.produce_to(
+                self.topic,
+                key,
+                value,
+                self.settings.produce_timeout_s,
+                self.partition_of(account_id),
+            )
+            await self._read_back(partition, offset, key, value)
+            with self._lock:
+                read = self._waiting[change.change_id]
+        finally:
+            with self._lock:
+                self._waiting.pop(change.change_id, None)
+        if read is None:  # read back, yet not folded: it was undecodable here
+            raise TransientError(f"{self.topic}: change {change.change_id} was not applied")
+        outcome, due = read
+        if due:
+            await self._checkpoint(account_id)
+        if outcome.error is not None and outcome.error not in expect:
+            raise ChangeRefused(outcome)
+        return outcome
+
+    async def _read_back(self, partition: int, offset: int, key: str, value: bytes) -> None:
+        """Wait until the follower has applied the record written at ``offset``."""
+        timeout = self.settings.produce_timeout_s
+        if not await self.follower.wait_offset(partition, offset, timeout):
+            raise TransientError(
+                f"{self.topic}: {key} was written (partition {partition}, offset {offset}) but "
+                f"not read back within {timeout:.0f}s; it applies all the same: read before "
+                "retrying"
+            )
+
+    async def _checkpoint(self, account_id: str) -> None:
+        """Write the account's state as folded here, then delete the records it makes
+        obsolete. Best effort: a checkpoint that is not written costs only startup time."""
+        writer = self._require_writer()
+        with self._lock:
+            plan = self.ledger.plan_checkpoint(account_id)
+        if plan is None:
+            return
+        timeout, partition = self.settings.produce_timeout_s, self.partition_of(account_id)
+        checkpoint = ledger.checkpoint_change(plan, now())
+        obsolete = [ledger.change_key(account_id, c) for c in plan.obsolete_changes] + [
+            ledger.checkpoint_key(account_id, t)
+            for t in plan.obsolete_checkpoints
+            if t < plan.through
+        ]
+        try:
+            value = codec().encode("AccountChange", change_record(checkpoint))
+            key = ledger.checkpoint_key(account_id, plan.through)
+            await writer.produce_to(self.topic, key, value, timeout, partition)
+            # Only once the checkpoint is on the topic may what it holds go.
+            await asyncio.gather(
+                *(writer.produce_to(self.topic, k, None, timeout, partition) for k in obsolete)
+            )
+        except TransientError as exc:
+            log.warning("accounts topic: checkpoint of %r not written: %s", account_id, exc)
+
+    async def _write_entry(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """Write an API key's entry whole (only ``enabled`` ever changes, so a concurrent
+        writer cannot lose anything) and return it as stored, once it is read back."""
+        writer = self._require_writer()
         key = entry_key(entry["kind"], entry["entry_id"])
         value = codec().encode("AccountEntry", entry)
-        await self._writer.produce(self.topic, key, value, self.settings.produce_timeout_s)
-        stored = codec().decode("AccountEntry", value)  # as every reader will see it
-        with self._lock:  # read-your-writes, before the consumer sees it come back
-            self.registry.apply(key, stored)
-        return stored
+        partition, offset = await writer.produce_to(
+            self.topic, key, value, self.settings.produce_timeout_s
+        )
+        await self._read_back(partition, offset, key, value)
+        return codec().decode("AccountEntry", value)
 
     async def create_account(self, account_id: str, name: str = "") -> dict[str, Any]:
-        with self._lock:
-            if account_id in self.registry.accounts:
+        with self._lock:  # accounts are never deleted: one known here exists
+            registry = self._current()
+            if account_id in registry.accounts:
                 raise AccountConflict(f"account {account_id!r} exists already")
-            number = self.registry.free_number()
-        return await self._write(account_entry(account_id, name or account_id, number, now()))
+            number = registry.free_number()
+        outcome = await self.change(
+            account_id, CREATE_ACCOUNT, expect=(EXISTS,), name=name or account_id, number=number
+        )
+        if outcome.error == EXISTS:
+            raise AccountConflict(outcome.reason)
+        return dict(outcome.value)
 
     async def create_key(self, account_id: str, label: str = "") -> tuple[dict[str, Any], str]:
         """A new key for ``account_id``: the entry, and the key itself (shown this once)."""
         self.account(account_id)
         key_id, key = mint_key()
-        return await self._write(key_entry(account_id, key_id, key, label, now())), key
+        return await self._write_entry(key_entry(account_id, key_id, key, label, now())), key
 
     async def set_enabled(
         self, kind: str, account_id: str, entry_id: str, on: bool
     ) -> dict[str, Any]:
-        entry = self.account(account_id) if kind == ACCOUNT else self.key(account_id, entry_id)
-        return await self._write({**entry, "enabled": on, "updated_at": now()})
-
-    async def update_settings(self, account_id: str, **changes: Any) -> dict[str, Any]:
-        """Merge ``changes`` into the account's settings (dialect switches and lists)."""
-        entry = self.account(account_id)
-        settings = {**json.loads(entry["settings_json"] or "{}"), **changes}
-        return await self._write(
-            {**entry, "settings_json": json.dumps(settings, sort_keys=True), "updated_at": now()}
-        )
+        if kind != ACCOUNT:
+            entry = self.key(account_id, entry_id)
+            return await self._write_entry({**entry, "enabled": on, "updated_at": now()})
+        self.account(account_id)
+        outcome = await self.change(account_id, SET_ENABLED, expect=(NOT_FOUND,), enabled=on)
+        if outcome.error == NOT_FOUND:
+            raise LookupError(outcome.reason)
+        return dict(outcome.value)
 
     def settings_of(self, account_id: str) -> dict[str, Any]:
         """The account's settings; {} for an account that has no entry (open access)."""
         with self._lock:
-            entry = self.registry.accounts.get(account_id)
+            entry = self._current().accounts.get(account_id)
         loaded: dict[str, Any] = json.loads(entry["settings_json"]) if entry else {}
         return loaded
 
@@ -117,7 +271,7 @@ class Accounts:
         """(account, event type) -> cutoff: events of that type received up to the cutoff are
         erased from analytics (an Emma event type was deleted)."""
         with self._lock:
-            entries = list(self.registry.accounts.values())
+            entries = list(self._current().accounts.values())
         erased: dict[tuple[str, str], datetime] = {}
         for entry in entries:
             for event_type, cutoff in (
@@ -128,7 +282,7 @@ class Accounts:
 
     def account(self, account_id: str) -> dict[str, Any]:
         with self._lock:
-            entry = self.registry.accounts.get(account_id)
+            entry = self._current().accounts.get(account_id)
         if entry is None:
             raise LookupError(f"no account {account_id!r}")
         return entry
@@ -142,13 +296,34 @@ class Accounts:
 
     def authenticate(self, key: str) -> str:
         with self._lock:
-            return self.registry.authenticate(key)
+            return self._current().authenticate(key)
 
     def accounts(self) -> list[dict[str, Any]]:
         with self._lock:
-            return sorted(self.registry.accounts.values(), key=lambda a: a["account_id"])
+            return sorted(self._current().accounts.values(), key=lambda a: a["account_id"])
 
     def keys_of(self, account_id: str) -> list[dict[str, Any]]:
         self.account(account_id)
         with self._lock:
             return self.registry.keys_of(account_id)
+
+
+def change_record(change: Change) -> dict[str, Any]:
+    """The ``AccountChange`` record of a change."""
+    return {
+        "change_id": change.change_id,
+        "account_id": change.account_id,
+        "op": change.op,
+        "args_json": json.dumps(change.args, sort_keys=True),
+        "at": change.at,
+    }
+
+
+def change_of(record: dict[str, Any]) -> Change:
+    return Change(
+        change_id=record["change_id"],
+        account_id=record["account_id"],
+        op=record["op"],
+        args=json.loads(record["args_json"] or "{}"),
+        at=record["at"],
+    )

@@ -93,13 +93,15 @@ async def create_account(gateway: GatewayDep, body: AccountIn) -> dict[str, Any]
 
 
 @router.get("")
-def list_accounts(gateway: GatewayDep) -> dict[str, Any]:
+async def list_accounts(gateway: GatewayDep) -> dict[str, Any]:
     """Every account, by id."""
+    await gateway.accounts.sync()
     return {"accounts": [account_view(a) for a in gateway.accounts.accounts()]}
 
 
 @router.get("/{account_id}")
-def get_account(gateway: GatewayDep, account_id: str) -> dict[str, Any]:
+async def get_account(gateway: GatewayDep, account_id: str) -> dict[str, Any]:
+    await gateway.accounts.sync()
     try:
         return account_view(gateway.accounts.account(account_id))
     except LookupError as exc:
@@ -119,8 +121,9 @@ async def create_key(
 
 
 @router.get("/{account_id}/keys")
-def list_keys(gateway: GatewayDep, account_id: str) -> dict[str, Any]:
+async def list_keys(gateway: GatewayDep, account_id: str) -> dict[str, Any]:
     """The account's keys (never the keys themselves: a hint of each)."""
+    await gateway.accounts.sync()
     try:
         return {"keys": [key_view(k) for k in gateway.accounts.keys_of(account_id)]}
     except LookupError as exc:

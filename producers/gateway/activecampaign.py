@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from producers.accounts import ledger
 from producers.accounts.registry import AuthError
 from producers.dialects import activecampaign as ac
 from producers.gateway.deps import BodyDep, DialectAnswer, GatewayDep
@@ -94,8 +95,9 @@ class EventTrackingEvent(BaseModel):
 
 
 @router.get("/api/3/eventTracking")
-def get_tracking(gateway: GatewayDep, account: ApiAccount) -> dict[str, Any]:
+async def get_tracking(gateway: GatewayDep, account: ApiAccount) -> dict[str, Any]:
     """Whether event tracking is on (it is until switched off)."""
+    await gateway.accounts.sync()
     enabled = ac.tracking_enabled(gateway.accounts.settings_of(account))
     return {"eventTracking": {"enabled": enabled}}
 
@@ -105,13 +107,16 @@ async def set_tracking(
     gateway: GatewayDep, account: ApiAccount, body: EventTracking
 ) -> dict[str, Any]:
     """Switch event tracking on or off; while off, ``POST /event`` is refused."""
-    await gateway.accounts.update_settings(account, event_tracking=body.eventTracking.enabled)
-    return {"eventTracking": {"enabled": body.eventTracking.enabled}}
+    outcome = await gateway.accounts.change(
+        account, ledger.SET_TRACKING, enabled=body.eventTracking.enabled
+    )
+    return {"eventTracking": {"enabled": outcome.value}}
 
 
 @router.get("/api/3/eventTrackingEvents")
-def list_names(gateway: GatewayDep, account: ApiAccount) -> dict[str, Any]:
+async def list_names(gateway: GatewayDep, account: ApiAccount) -> dict[str, Any]:
     """The whitelisted event names (the ones automations may use)."""
+    await gateway.accounts.sync()
     names = ac.whitelist(gateway.accounts.settings_of(account))
     return {"eventTrackingEvents": [{"name": n} for n in names], "meta": {"total": len(names)}}
 
@@ -122,19 +127,19 @@ async def add_name(
 ) -> dict[str, Any]:
     """Whitelist an event name (adding a listed name again changes nothing)."""
     name = body.eventTrackingEvent.name.strip()
-    names = ac.whitelist(gateway.accounts.settings_of(account))
-    if name and name not in names:
-        await gateway.accounts.update_settings(account, event_names=[*names, name])
+    if name:
+        await gateway.accounts.change(account, ledger.ADD_EVENT_NAME, name=name)
     return {"eventTrackingEvent": {"name": name}}
 
 
 @router.delete("/api/3/eventTrackingEvents/{name:path}")
 async def delete_name(gateway: GatewayDep, account: ApiAccount, name: str) -> dict[str, Any]:
     """Remove a name from the whitelist (URL-encoded); events already logged stay."""
-    names = ac.whitelist(gateway.accounts.settings_of(account))
-    if name not in names:
+    outcome = await gateway.accounts.change(
+        account, ledger.REMOVE_EVENT_NAME, expect=(ledger.NOT_FOUND,), name=name
+    )
+    if outcome.error == ledger.NOT_FOUND:
         raise DialectAnswer(404, {"message": f"No Result found for EventTrackingEvent {name!r}"})
-    await gateway.accounts.update_settings(account, event_names=[n for n in names if n != name])
     return {}
 
 

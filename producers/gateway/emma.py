@@ -13,8 +13,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header
 from fastapi.responses import JSONResponse
 
+from producers.accounts import ledger
+from producers.accounts.ledger import Outcome
 from producers.accounts.registry import AuthError
-from producers.accounts.service import ERASED
 from producers.dialects import emma
 from producers.gateway.deps import BodyDep, DialectAnswer, Gateway, GatewayDep, presented_key
 from producers.validation import InputRejected, Problem, parse_event, rejected_record
@@ -66,37 +67,46 @@ def _one_type(types: list[dict[str, Any]], event_type_id: int) -> dict[str, Any]
     return found
 
 
+def _refused(outcome: Outcome) -> DialectAnswer:
+    status = 404 if outcome.error == ledger.NOT_FOUND else 400
+    return DialectAnswer(status, {"error": outcome.reason})
+
+
 @router.post("")
 async def create_type(
     gateway: GatewayDep, account: AccountDep, account_id: int, body: BodyDep
 ) -> dict[str, Any]:
     """Create a member event type (400 without ``event_type`` or ``display_name``, or when the
-    type exists already)."""
+    type exists already). Its ``event_type_id`` is never given to another type."""
     event_type, display_name = _type_body(body.data)
-    types = _types(gateway, account)
-    if any(t["event_type"] == event_type for t in types):
-        raise DialectAnswer(400, {"error": f"event type {event_type!r} already exists"})
-    entry = {
-        "event_type_id": max([t["event_type_id"] for t in types], default=0) + 1,
-        "event_type": event_type,
-        "display_name": display_name,
-        "created_at": emma.emma_time(now()),
-    }
-    await gateway.accounts.update_settings(account, **{emma.TYPES: [*types, entry]})
-    return emma.type_view(account_id, entry)
+    outcome = await gateway.accounts.change(
+        account,
+        ledger.CREATE_EVENT_TYPE,
+        expect=(ledger.EXISTS,),
+        event_type=event_type,
+        display_name=display_name,
+        created_at=emma.emma_time(now()),
+    )
+    if not outcome.ok:
+        raise _refused(outcome)
+    return emma.type_view(account_id, outcome.value)
 
 
 @router.get("")
-def list_types(gateway: GatewayDep, account: AccountDep, account_id: int) -> list[dict[str, Any]]:
+async def list_types(
+    gateway: GatewayDep, account: AccountDep, account_id: int
+) -> list[dict[str, Any]]:
     """Every member event type of the account."""
+    await gateway.accounts.sync()
     return [emma.type_view(account_id, t) for t in _types(gateway, account)]
 
 
 @router.get("/{event_type_id:int}")
-def get_type(
+async def get_type(
     gateway: GatewayDep, account: AccountDep, account_id: int, event_type_id: int
 ) -> dict[str, Any]:
     """One member event type (404 when missing)."""
+    await gateway.accounts.sync()
     return emma.type_view(account_id, _one_type(_types(gateway, account), event_type_id))
 
 
@@ -106,15 +116,18 @@ async def update_type(
 ) -> dict[str, Any]:
     """Change a type's ``event_type`` and ``display_name`` (404 when missing, 400 when another
     type has that ``event_type``)."""
-    types = _types(gateway, account)
-    found = _one_type(types, event_type_id)
     event_type, display_name = _type_body(body.data)
-    if any(t["event_type"] == event_type and t is not found for t in types):
-        raise DialectAnswer(400, {"error": f"event type {event_type!r} already exists"})
-    updated = {**found, "event_type": event_type, "display_name": display_name}
-    changed = [updated if t is found else t for t in types]
-    await gateway.accounts.update_settings(account, **{emma.TYPES: changed})
-    return emma.type_view(account_id, updated)
+    outcome = await gateway.accounts.change(
+        account,
+        ledger.UPDATE_EVENT_TYPE,
+        expect=(ledger.EXISTS, ledger.NOT_FOUND),
+        event_type_id=event_type_id,
+        event_type=event_type,
+        display_name=display_name,
+    )
+    if not outcome.ok:
+        raise _refused(outcome)
+    return emma.type_view(account_id, outcome.value)
 
 
 @router.delete("/{event_type_id:int}")
@@ -123,14 +136,17 @@ async def delete_type(
 ) -> dict[str, Any]:
     """Delete a type and every event of it from timelines and analytics (not reversible)."""
     store = gateway.require_store()
-    types = _types(gateway, account)
-    found = _one_type(types, event_type_id)
-    remaining = [t for t in types if t is not found]
-    erased = {**gateway.accounts.settings_of(account).get(ERASED, {})}
-    erased[found["event_type"]] = now().isoformat()
-    await gateway.accounts.update_settings(account, **{emma.TYPES: remaining, ERASED: erased})
+    outcome = await gateway.accounts.change(
+        account,
+        ledger.DELETE_EVENT_TYPE,
+        expect=(ledger.NOT_FOUND,),
+        event_type_id=event_type_id,
+        cutoff=now().isoformat(),
+    )
+    if not outcome.ok:
+        raise _refused(outcome)
     # At once for this answer; the sink erases again, and never rewrites them on a replay.
-    queries.delete_events_of_type(store, account, found["event_type"])
+    queries.delete_events_of_type(store, account, outcome.value["event_type"])
     return {"deleted": True}
 
 
@@ -148,6 +164,9 @@ async def add_member_events(
         record = rejected_record({}, account=account, source=SOURCE, received_at=received_at)
         await gateway.publish([], [(record, exc.problems, body.raw)])
         raise _bad(exc.problems) from None
+    if any(_names_unknown_type(item, types) for item in items):
+        await gateway.accounts.sync()  # a type answered a moment ago by another gateway
+        types = _types(gateway, account)
     records, members, rejected, problems = [], [], [], []
     for index, item in enumerate(items):
         try:
@@ -177,6 +196,13 @@ async def add_member_events(
         view["member_id"] = member_id if member_id is not None else _member_of(gateway, record)
         views.append(view)
     return JSONResponse(status_code=200, content=views)
+
+
+def _names_unknown_type(item: Any, types: list[dict[str, Any]]) -> bool:
+    named = isinstance(item, dict) and (
+        item.get("event_type") is not None or item.get("event_type_id") is not None
+    )
+    return named and emma.find_type(types, item) is None
 
 
 def _member(gateway: Gateway, account: str, item: dict[str, Any]) -> dict[str, Any]:

@@ -178,6 +178,14 @@ AUTOMATION_RECORDS: dict[str, dict[str, Any]] = {
         "issued_at": PROCESSED,
     },
     "ClockOffset": {"offset_ms": 8 * 86_400_000, "set_at": PROCESSED},
+    "AccountChange": {
+        "change_id": "9b2f0c1d6e7a4b3c8d9e0f1a2b3c4d5e",
+        "account_id": "acme",
+        "op": "create_event_type",
+        "args_json": '{"created_at":"@D:2026-03-14T15:09:26","display_name":"Visited Website",'
+        '"event_type":"visited_website"}',
+        "at": RECEIVED,
+    },
 }
 
 

@@ -23,6 +23,8 @@ class FakeWriter:
     def __init__(self, bootstrap: str, **_extra: Any) -> None:
         self.bootstrap = bootstrap
         self.records: list[tuple[str, str, bytes]] = []
+        self.tombstones: list[tuple[str, str]] = []
+        self.ends: dict[tuple[str, int], int] = {}  # next offset of each (topic, partition)
         self.closed = False
         FakeWriter.instances.append(self)
 
@@ -34,6 +36,24 @@ class FakeWriter:
 
     async def produce(self, topic: str, key: str, value: bytes, timeout_s: float) -> None:
         await self.produce_many([(topic, key, value)], timeout_s)
+
+    async def produce_to(
+        self,
+        topic: str,
+        key: str,
+        value: bytes | None,
+        timeout_s: float,
+        partition: int | None = None,
+    ) -> tuple[int, int]:
+        assert timeout_s > 0
+        where = (topic, partition or 0)
+        offset = self.ends.get(where, 0)
+        self.ends[where] = offset + 1
+        if value is None:
+            self.tombstones.append((topic, key))
+        else:
+            self.records.append((topic, key, value))
+        return where[1], offset
 
     def flush(self, timeout_s: float = 10.0) -> int:
         return 0
@@ -55,13 +75,19 @@ class FakeWriter:
 
 
 class LocalAccounts(Accounts):
-    """Accounts without the Kafka follower: writes apply to the registry at once."""
+    """Accounts without the Kafka follower: a write is read back at once."""
 
     def start(self, timeout_s: float = 30.0) -> None:
         pass
 
     def stop(self) -> None:
         pass
+
+    async def sync(self) -> None:
+        pass
+
+    async def _read_back(self, partition: int, offset: int, key: str, value: bytes) -> None:
+        self._apply(partition, offset, key, value)
 
 
 class LocalRules(RuleCatalog):

@@ -104,3 +104,15 @@ def test_without_open_access_every_request_needs_a_key(
             headers={"Authorization": f"Bearer {key}"},
         )
         assert keyed.status_code == 202
+
+
+def test_disabling_an_account_keeps_its_settings(client: TestClient) -> None:
+    key = _key(client)
+    api = {"Api-Token": key}
+    body = {"eventTrackingEvent": {"name": "login"}}
+    assert client.post("/api/3/eventTrackingEvents", json=body, headers=api).status_code == 201
+    disabled = client.post("/v1/accounts/acme/disable")
+    assert disabled.status_code == 200 and disabled.json()["enabled"] is False
+    assert client.post("/v1/accounts/acme/enable").json()["enabled"] is True
+    listed = client.get("/api/3/eventTrackingEvents", headers=api).json()
+    assert listed["eventTrackingEvents"] == [{"name": "login"}]

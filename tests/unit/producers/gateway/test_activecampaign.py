@@ -93,3 +93,16 @@ def test_the_whitelist_is_created_listed_and_deleted_by_url_encoded_name(
 def test_api_routes_need_a_valid_token(client: TestClient) -> None:
     answer = client.get("/api/3/eventTracking", headers={"Api-Token": "nope"})
     assert answer.status_code == 403 and "message" in answer.json()
+
+
+def test_a_name_added_twice_is_listed_once_and_removed_once(client: TestClient) -> None:
+    _, key = _account(client)
+    api = {"Api-Token": key}
+    body = {"eventTrackingEvent": {"name": "login"}}
+    for _ in range(2):
+        assert client.post("/api/3/eventTrackingEvents", json=body, headers=api).status_code == 201
+    assert client.get("/api/3/eventTrackingEvents", headers=api).json()["meta"]["total"] == 1
+    assert client.delete("/api/3/eventTrackingEvents/login", headers=api).status_code == 200
+    second = client.delete("/api/3/eventTrackingEvents/login", headers=api)
+    assert second.status_code == 404
+    assert second.json() == {"message": "No Result found for EventTrackingEvent 'login'"}

@@ -1,0 +1,412 @@
+"""The account ledger: every change to an account is a record of its own on the accounts topic,
+and every reader folds them in log order with the pure functions here, so every gateway,
+worker and sink agrees on each account's state and on the outcome of each change.
+
+Why changes and not whole states: a whole state computed from a reader's view and written
+back loses whatever another writer changed meanwhile (issue 10), and under compaction the
+last write of a key survives even when it lost. A change is keyed uniquely
+(``change/<account>/<change id>``) on its account's partition, so one account's changes are
+totally ordered and none is compacted away; a conflict ("type exists") is an outcome of the
+fold, not a lost write, and ids are allocated by the fold.
+
+Checkpoints keep the topic small: a checkpoint (``checkpoint/<account>/<offset>``) holds an
+account's state folded through an offset of its partition; once it is written, the changes it
+holds and older checkpoints are deleted (tombstones). A reader folds from the checkpoint with
+the highest offset plus every change after that offset, which compaction never removes, so a
+fresh reader reaches the state a reader that saw every record has.
+
+An ``account/<id>`` entry written by an earlier version is a whole state: it counts as a
+checkpoint through its own offset (the upgrade path).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+# Account settings, as the dialects read them (tests check they agree).
+EVENT_TRACKING = "event_tracking"  # ActiveCampaign: on unless switched off
+EVENT_NAMES = "event_names"  # ActiveCampaign: whitelisted event names, in order of addition
+EVENT_TYPES = "emma_event_types"  # Emma: member event types
+NEXT_TYPE_ID = "emma_next_event_type_id"  # Emma: the next type id (ids are never reused)
+ERASED = "erased_event_types"  # event type -> ISO time; its events received until then go
+
+# Changes.
+CREATE_ACCOUNT = "create_account"
+SET_ENABLED = "set_enabled"
+SET_TRACKING = "set_tracking"
+ADD_EVENT_NAME = "add_event_name"
+REMOVE_EVENT_NAME = "remove_event_name"
+CREATE_EVENT_TYPE = "create_event_type"
+UPDATE_EVENT_TYPE = "update_event_type"
+DELETE_EVENT_TYPE = "delete_event_type"
+CHECKPOINT = "checkpoint"
+
+# Outcomes other than "applied".
+EXISTS = "exists"
+NOT_FOUND = "not_found"
+INVALID = "invalid"
+
+CHECKPOINT_EVERY = 200  # changes of an account between checkpoints
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change to one account, as written to the topic."""
+
+    change_id: str
+    account_id: str
+    op: str
+    args: Mapping[str, Any]
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a change did: ``error`` None when it applied; ``value`` is what it stored (the
+    account entry, the event type, ...), or what was in the way."""
+
+    error: str | None = None
+    reason: str = ""
+    value: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """An account as the fold keeps it. Never mutated: each change makes a new one."""
+
+    account_id: str
+    name: str
+    number: int | None
+    enabled: bool
+    settings: Mapping[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    def entry(self) -> dict[str, Any]:
+        """The account as an ``AccountEntry`` record."""
+        return {
+            "kind": "ACCOUNT",
+            "account_id": self.account_id,
+            "entry_id": self.account_id,
+            "name": self.name,
+            "enabled": self.enabled,
+            "number": self.number,
+            "secret_sha256": None,
+            "key_hint": None,
+            "settings_json": json.dumps(self.settings, sort_keys=True),
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+    @classmethod
+    def of_entry(cls, entry: Mapping[str, Any]) -> AccountState:
+        return cls(
+            account_id=entry["account_id"],
+            name=entry["name"],
+            number=entry["number"],
+            enabled=entry["enabled"],
+            settings=json.loads(entry["settings_json"] or "{}"),
+            created_at=entry["created_at"],
+            updated_at=entry["updated_at"],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **{k: v for k, v in self.entry().items() if k in ("name", "enabled", "number")},
+            "settings": self.settings,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+    @classmethod
+    def of_json(cls, account_id: str, data: Mapping[str, Any]) -> AccountState:
+        return cls(
+            account_id=account_id,
+            name=data["name"],
+            number=data["number"],
+            enabled=data["enabled"],
+            settings=data["settings"],
+            created_at=datetime.fromisoformat(data["created_at"]),
+            updated_at=datetime.fromisoformat(data["updated_at"]),
+        )
+
+    def with_settings(self, at: datetime, **changes: Any) -> AccountState:
+        return replace(self, settings={**self.settings, **changes}, updated_at=at)
+
+
+Fold = Callable[[AccountState | None, Change], tuple[AccountState | None, Outcome]]
+
+
+def apply_change(state: AccountState | None, change: Change) -> tuple[AccountState | None, Outcome]:
+    """The account after ``change``, and its outcome. Pure and total: every reader computes
+    the same from the same records, and no record can stop the fold."""
+    fold = FOLDS.get(change.op)
+    if fold is None:
+        return state, Outcome(INVALID, f"unknown change {change.op!r}")
+    if state is None and change.op != CREATE_ACCOUNT:
+        return None, Outcome(NOT_FOUND, f"no account {change.account_id!r}")
+    try:
+        return fold(state, change)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return state, Outcome(INVALID, f"malformed {change.op}: {exc!r}")
+
+
+def _create_account(state: AccountState | None, change: Change) -> tuple[AccountState, Outcome]:
+    if state is not None:
+        return state, Outcome(
+            EXISTS, f"account {change.account_id!r} exists already", state.entry()
+        )
+    created = AccountState(
+        account_id=change.account_id,
+        name=str(change.args["name"]),
+        number=int(change.args["number"]),
+        enabled=True,
+        settings={},
+        created_at=change.at,
+        updated_at=change.at,
+    )
+    return created, Outcome(value=created.entry())
+
+
+def _set_enabled(state: AccountState | None, change: Change) -> tuple[AccountState, Outcome]:
+    assert state is not None
+    changed = replace(state, enabled=bool(change.args["enabled"]), updated_at=change.at)
+    return changed, Outcome(value=changed.entry())
+
+
+def _set_tracking(state: AccountState | None, change: Change) -> tuple[AccountState, Outcome]:
+    assert state is not None
+    enabled = bool(change.args["enabled"])
+    return state.with_settings(change.at, **{EVENT_TRACKING: enabled}), Outcome(value=enabled)
+
+
+def _add_event_name(state: AccountState | None, change: Change) -> tuple[AccountState, Outcome]:
+    assert state is not None
+    name = str(change.args["name"])
+    names = list(state.settings.get(EVENT_NAMES, []))
+    if name in names:  # whitelisting a listed name again changes nothing
+        return state, Outcome(value=name)
+    return state.with_settings(change.at, **{EVENT_NAMES: [*names, name]}), Outcome(value=name)
+
+
+def _remove_event_name(state: AccountState | None, change: Change) -> tuple[AccountState, Outcome]:
+    assert state is not None
+    name = str(change.args["name"])
+    names = list(state.settings.get(EVENT_NAMES, []))
+    if name not in names:
+        return state, Outcome(NOT_FOUND, f"no event name {name!r}")
+    kept = [n for n in names if n != name]
+    return state.with_settings(change.at, **{EVENT_NAMES: kept}), Outcome(value=name)
+
+
+def _types(state: AccountState) -> list[dict[str, Any]]:
+    return list(state.settings.get(EVENT_TYPES, []))
+
+
+def _type_named(types: list[dict[str, Any]], event_type: str) -> dict[str, Any] | None:
+    return next((t for t in types if t["event_type"] == event_type), None)
+
+
+def _type_numbered(types: list[dict[str, Any]], type_id: int) -> dict[str, Any] | None:
+    return next((t for t in types if t["event_type_id"] == type_id), None)
+
+
+def _create_event_type(state: AccountState | None, change: Change) -> tuple[AccountState, Outcome]:
+    assert state is not None
+    types = _types(state)
+    event_type = str(change.args["event_type"])
+    taken = _type_named(types, event_type)
+    if taken is not None:
+        return state, Outcome(EXISTS, f"event type {event_type!r} already exists", taken)
+    # Accounts from before the counter allocated max + 1; from here on, never reused.
+    type_id = int(
+        state.settings.get(NEXT_TYPE_ID) or max([t["event_type_id"] for t in types], default=0) + 1
+    )
+    created = {
+        "event_type_id": type_id,
+        "event_type": event_type,
+        "display_name": str(change.args["display_name"]),
+        "created_at": change.args["created_at"],
+    }
+    changed = state.with_settings(
+        change.at, **{EVENT_TYPES: [*types, created], NEXT_TYPE_ID: type_id + 1}
+    )
+    return changed, Outcome(value=created)
+
+
+def _update_event_type(state: AccountState | None, change: Change) -> tuple[AccountState, Outcome]:
+    assert state is not None
+    types = _types(state)
+    type_id = int(change.args["event_type_id"])
+    found = _type_numbered(types, type_id)
+    if found is None:
+        return state, Outcome(NOT_FOUND, f"no member event type {type_id}")
+    event_type = str(change.args["event_type"])
+    taken = _type_named(types, event_type)
+    if taken is not None and taken is not found:
+        return state, Outcome(EXISTS, f"event type {event_type!r} already exists", taken)
+    updated = {**found, "event_type": event_type, "display_name": change.args["display_name"]}
+    changed = [updated if t is found else t for t in types]
+    return state.with_settings(change.at, **{EVENT_TYPES: changed}), Outcome(value=updated)
+
+
+def _delete_event_type(state: AccountState | None, change: Change) -> tuple[AccountState, Outcome]:
+    assert state is not None
+    types = _types(state)
+    type_id = int(change.args["event_type_id"])
+    found = _type_numbered(types, type_id)
+    if found is None:
+        return state, Outcome(NOT_FOUND, f"no member event type {type_id}")
+    remaining = [t for t in types if t is not found]
+    erased = {**state.settings.get(ERASED, {}), found["event_type"]: str(change.args["cutoff"])}
+    changed = state.with_settings(change.at, **{EVENT_TYPES: remaining, ERASED: erased})
+    if NEXT_TYPE_ID not in state.settings:  # keep the deleted id from being allocated again
+        changed = changed.with_settings(change.at, **{NEXT_TYPE_ID: _next_id(types)})
+    return changed, Outcome(value=found)
+
+
+def _next_id(types: list[dict[str, Any]]) -> int:
+    return max([t["event_type_id"] for t in types], default=0) + 1
+
+
+FOLDS: dict[str, Fold] = {
+    CREATE_ACCOUNT: _create_account,
+    SET_ENABLED: _set_enabled,
+    SET_TRACKING: _set_tracking,
+    ADD_EVENT_NAME: _add_event_name,
+    REMOVE_EVENT_NAME: _remove_event_name,
+    CREATE_EVENT_TYPE: _create_event_type,
+    UPDATE_EVENT_TYPE: _update_event_type,
+    DELETE_EVENT_TYPE: _delete_event_type,
+}
+
+
+@dataclass
+class AccountLog:
+    """One account's fold: its base (a checkpoint, or an entry of an earlier version) through
+    an offset of its partition, the changes read after that offset, and the state they give."""
+
+    base: AccountState | None = None
+    through: int = -1
+    pending: list[tuple[int, Change]] = field(default_factory=list)
+    state: AccountState | None = None
+    checkpoints: set[int] = field(default_factory=set)  # offsets of checkpoint records read
+
+    def refold(self) -> None:
+        state = self.base
+        for _, change in self.pending:
+            state, _ = apply_change(state, change)
+        self.state = state
+
+
+@dataclass(frozen=True)
+class CheckpointPlan:
+    """A checkpoint to write, and the records it makes obsolete (to delete once it is on the
+    topic)."""
+
+    account_id: str
+    through: int
+    state: AccountState | None
+    obsolete_changes: tuple[str, ...]  # change ids
+    obsolete_checkpoints: tuple[int, ...]  # their ``through`` offsets
+
+
+class Ledger:
+    """Every account's fold, fed with the accounts topic in log order."""
+
+    def __init__(self) -> None:
+        self.logs: dict[str, AccountLog] = {}
+
+    def state(self, account_id: str) -> AccountState | None:
+        log = self.logs.get(account_id)
+        return log.state if log else None
+
+    def read(self, offset: int, change: Change) -> tuple[Outcome, bool] | None:
+        """Fold a record of ``AccountChange`` read at ``offset``: a checkpoint (None), or a
+        change (``apply``)."""
+        if change.op != CHECKPOINT:
+            return self.apply(offset, change)
+        through, state = checkpoint_of(change)
+        self.logs.setdefault(change.account_id, AccountLog()).checkpoints.add(through)
+        self.restore(change.account_id, through, state)
+        return None
+
+    def apply(self, offset: int, change: Change) -> tuple[Outcome, bool]:
+        """Fold a change read at ``offset``: its outcome, and whether a checkpoint is due (one
+        change in every ``CHECKPOINT_EVERY`` of an account: its writer writes one)."""
+        log = self.logs.setdefault(change.account_id, AccountLog())
+        if offset <= log.through:  # read again (never happens in one reading of the log)
+            return Outcome(INVALID, f"offset {offset} is already folded"), False
+        log.state, outcome = apply_change(log.state, change)
+        log.pending.append((offset, change))
+        return outcome, len(log.pending) % CHECKPOINT_EVERY == 0
+
+    def restore(self, account_id: str, through: int, state: AccountState | None) -> None:
+        """A whole state through offset ``through``: a checkpoint, or an ``account/<id>`` entry
+        of an earlier version (a whole state written at that offset). An older one than the
+        base is ignored; else it becomes the base and the later changes fold on it again."""
+        log = self.logs.setdefault(account_id, AccountLog())
+        if through <= log.through:
+            return
+        log.base, log.through = state, through
+        log.pending = [(o, c) for o, c in log.pending if o > through]
+        log.refold()
+
+    def plan_checkpoint(self, account_id: str) -> CheckpointPlan | None:
+        """A checkpoint of the account through its last change read, or None when there is
+        nothing to fold."""
+        log = self.logs.get(account_id)
+        if log is None or not log.pending:
+            return None
+        return CheckpointPlan(
+            account_id=account_id,
+            through=log.pending[-1][0],
+            state=log.state,
+            obsolete_changes=tuple(c.change_id for _, c in log.pending),
+            obsolete_checkpoints=tuple(sorted(log.checkpoints)),
+        )
+
+
+def change_key(account_id: str, change_id: str) -> str:
+    return f"change/{account_id}/{change_id}"
+
+
+def checkpoint_key(account_id: str, through: int) -> str:
+    return f"checkpoint/{account_id}/{through}"
+
+
+def parse_key(key: str) -> tuple[str, str, str]:
+    """(kind, account id, rest) of a key of the accounts topic: ``account/<id>``,
+    ``key/<key id>`` (account id empty), ``change/<id>/<change id>``,
+    ``checkpoint/<id>/<offset>``. Account ids have no ``/``."""
+    kind, _, rest = key.partition("/")
+    if kind in ("change", "checkpoint"):
+        account_id, _, tail = rest.rpartition("/")
+        return kind, account_id, tail
+    if kind == "account":
+        return kind, rest, ""
+    return kind, "", rest
+
+
+def checkpoint_change(plan: CheckpointPlan, at: datetime) -> Change:
+    """The record of a planned checkpoint (its id: the same for every writer of it)."""
+    args = {
+        "through": plan.through,
+        "account": plan.state.to_json() if plan.state is not None else None,
+    }
+    return Change(f"checkpoint-{plan.through}", plan.account_id, CHECKPOINT, args, at)
+
+
+def checkpoint_of(change: Change) -> tuple[int, AccountState | None]:
+    """(through, state) of a checkpoint record."""
+    data = change.args["account"]
+    state = AccountState.of_json(change.account_id, data) if data is not None else None
+    return int(change.args["through"]), state
