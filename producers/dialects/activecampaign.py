@@ -16,6 +16,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from producers import json_input
 from producers.dialects import split_value
 from producers.validation import InputRejected, Problem
 
@@ -45,8 +46,8 @@ def actid_of(form: Mapping[str, Any]) -> int | None:
 def visit_email(form: Mapping[str, Any]) -> str | None:
     """The email in the form's ``visit`` JSON, if any."""
     try:
-        visit = json.loads(form.get("visit") or "")
-    except (TypeError, ValueError):
+        visit = json_input.decode(str(form.get("visit") or ""), "visit")
+    except InputRejected:
         return None
     email = visit.get("email") if isinstance(visit, dict) else None
     return str(email) if email else None
@@ -74,9 +75,9 @@ def properties_of(eventdata: Any) -> dict[str, Any]:
     if eventdata in (None, ""):
         return {}
     try:
-        parsed = json.loads(eventdata)
-    except (TypeError, ValueError):
-        parsed = None
+        parsed = json_input.decode(str(eventdata), EVENTDATA)
+    except InputRejected:
+        parsed = None  # text that is not strict JSON is kept as text
     return parsed if isinstance(parsed, dict) else {EVENTDATA: str(eventdata)}
 
 

@@ -11,12 +11,13 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
 
+from producers.gateway.bodies import StrictRoute
 from producers.gateway.deps import AccountDep, BodyDep, GatewayDep
 from sinks import queries
 from streams.rules.catalog import RuleRejected, rule_view
 from streams.rules.model import KINDS, RULE_ID_PATTERN
 
-router = APIRouter(prefix="/v1", tags=["rules"])
+router = APIRouter(route_class=StrictRoute, prefix="/v1", tags=["rules"])
 
 EXAMPLES: dict[str, dict[str, Any]] = {
     "tag": {

@@ -7,12 +7,13 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query
 from starlette.concurrency import run_in_threadpool
 
+from producers.gateway.bodies import StrictRoute
 from producers.gateway.deps import AccountDep, GatewayDep
 from schemas.codec import codec
 from schemas.model import now, routing_key
 from sinks import queries
 
-router = APIRouter(prefix="/v1", tags=["status"])
+router = APIRouter(route_class=StrictRoute, prefix="/v1", tags=["status"])
 
 # Which receipt speaks for the event: a success anywhere beats an earlier failed try.
 PRECEDENCE = ("processed", "received", "failed", "rejected", "duplicate")
