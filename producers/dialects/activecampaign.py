@@ -93,13 +93,18 @@ def eventdata_of(properties: Mapping[str, Any]) -> str | None:
 def tracking_log(event: Mapping[str, Any], base_url: str) -> dict[str, Any]:
     """One event as ActiveCampaign lists a tracking log."""
     event_id, contact = event["event_id"], event["contact_id"]
-    properties = dict(event.get("properties") or {})
-    if event.get("value") is not None and set(properties) != {EVENTDATA}:
-        properties["value"] = event["value"]  # as it came, inside the eventdata object
+    shown = event.get("properties") or {}
+    if isinstance(shown, str):  # stored text that cannot be shown parsed: shown as it is
+        value: str | None = shown
+    else:
+        properties = dict(shown)
+        if event.get("value") is not None and set(properties) != {EVENTDATA}:
+            properties["value"] = event["value"]  # as it came, inside the eventdata object
+        value = eventdata_of(properties)
     return {
         "subscriberid": contact,
         "type": event["name"],
-        "value": eventdata_of(properties),
+        "value": value,
         "tstamp": event["occurred_at"],
         "hash": hashlib.sha1(event_id.encode(), usedforsecurity=False).hexdigest(),
         "links": {"contact": f"{base_url}/api/3/trackingLogs/{event_id}/contact"},

@@ -156,9 +156,11 @@ def _json_bounds(attributes: Mapping[str, Any]) -> list[limits.Violation]:
 def member_event_view(
     account_number: int, event: Mapping[str, Any], types: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """One stored event as Emma lists a member event."""
-    properties = dict(event.get("properties") or {})
-    mailing_id = properties.pop("mailing_id", None)
+    """One stored event as Emma lists a member event (attributes that cannot be shown parsed,
+    as their stored text)."""
+    shown = event.get("properties") or {}
+    properties: dict[str, Any] | str = dict(shown) if isinstance(shown, Mapping) else shown
+    mailing_id = properties.pop("mailing_id", None) if isinstance(properties, dict) else None
     found = find_type(types, {"event_type": event.get("event_type") or event.get("name")})
     return {
         "account_id": account_number,

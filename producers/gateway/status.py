@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from producers.gateway.bodies import StrictRoute
 from producers.gateway.deps import AccountDep, GatewayDep
+from schemas import limits
 from schemas.codec import codec
 from schemas.model import now, routing_key
 from sinks import queries
@@ -79,6 +80,11 @@ async def redrive(gateway: GatewayDep, event_id: str, account: AccountDep) -> di
         raise HTTPException(409, f"event {event_id!r} is {state}, not failed: nothing to re-drive")
     record = queries.record_from_row(failed[0])
     record["attempt"] += 1
+    # Only a record within every bound is written again (the worker would fail it anyway).
+    violations = limits.record_violations(record, now())
+    if violations:
+        reasons = "; ".join(f"{v.field}: {v.reason}" for v in violations)
+        raise HTTPException(409, f"event {event_id!r} cannot be re-driven as stored: {reasons}")
     received = {
         "record": record,
         "status": "RECEIVED",
