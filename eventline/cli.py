@@ -76,12 +76,13 @@ def gateway() -> None:
 
     from eventline.topics import ensure_topics
     from producers.gateway.app import create_app
+    from producers.gateway.serving import uvicorn_options
     from sinks.store import open_store
 
     settings = get_settings()
     ensure_topics(settings)
     store = None if settings.uses_embedded_clickhouse else open_store(settings)
-    uvicorn.run(create_app(settings, store), host=settings.gateway_host, port=settings.gateway_port)
+    uvicorn.run(create_app(settings, store), **uvicorn_options(settings))
 
 
 @app.command()

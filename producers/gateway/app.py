@@ -29,6 +29,7 @@ from producers.gateway import (
     status,
 )
 from producers.gateway.deps import DialectAnswer, Gateway
+from producers.gateway.limits import RequestLimits
 from producers.kafka import KafkaWriter
 from sinks.store import Store
 from streams.rules.catalog import RuleCatalog
@@ -86,6 +87,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app = FastAPI(
         title="eventline", version=__version__, description=DESCRIPTION, lifespan=lifespan
     )
+    app.add_middleware(RequestLimits, settings=settings)
     app.include_router(events.router)
     app.include_router(contacts.router)
     app.include_router(status.router)

@@ -133,10 +133,11 @@ def test_json_nested_ten_thousand_levels_is_400_on_every_json_route(
     client: TestClient, method: str, path: str, headers: dict[str, str]
 ) -> None:
     _key(client)
+    levels = 5_000 if path in ("/v1/track", "/v1/identify") else 10_000  # Segment: 32 KB a call
     answer = client.request(
         method,
         path,
-        content=_nested(10_000),
+        content=_nested(levels),
         headers={"content-type": "application/json", **headers},
     )
     assert answer.status_code in (400, 422), answer.text
