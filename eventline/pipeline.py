@@ -28,7 +28,7 @@ from eventline.settings import Settings
 from eventline.topics import Topics, admin_client, ensure_topics
 from producers.accounts.service import Accounts
 from producers.gateway.app import create_app
-from producers.gateway.serving import uvicorn_options
+from producers.gateway.serving import check_exposure, uvicorn_options
 from sinks.sink import ClickHouseSink
 from sinks.store import Store, open_store
 
@@ -147,6 +147,7 @@ class Pipeline:
         self.accounts: Accounts | None = None  # the sink's view of erased event types
 
     def start(self) -> None:
+        check_exposure(self.settings)  # before anything starts: an unsafe gateway never serves
         if self.kafka is not None:
             self.kafka.start()
         ensure_topics(self.settings)

@@ -108,6 +108,12 @@ class Settings(BaseSettings):
         description="Requests without an API key act for X-Eventline-Account (or the default "
         "account). Set false in production: every request then needs an API key.",
     )
+    open_access_beyond_loopback: bool = Field(
+        default=False,
+        description="Allow open access on a gateway host other than loopback (anyone who "
+        "reaches the port then acts for any account and creates keys). Off: such a gateway "
+        "refuses to start.",
+    )
     admin_token: str | None = Field(
         default=None,
         description="Bearer token of the admin API (/v1/accounts). Unset: admin API from "

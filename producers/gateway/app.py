@@ -30,6 +30,7 @@ from producers.gateway import (
 )
 from producers.gateway.deps import DialectAnswer, Gateway
 from producers.gateway.limits import RequestLimits
+from producers.gateway.serving import announce_exposure, check_exposure
 from producers.kafka import KafkaWriter
 from sinks.store import Store
 from streams.rules.catalog import RuleCatalog
@@ -64,10 +65,13 @@ Keys: `POST /v1/accounts`, then `POST /v1/accounts/{id}/keys` (admin), or
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
-    """The gateway app. ``store`` serves the read endpoints (status, timelines) when given."""
+    """The gateway app. ``store`` serves the read endpoints (status, timelines) when given.
+    Raises ConfigurationError for open access on a non-loopback host (unless allowed)."""
+    check_exposure(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        announce_exposure(settings)
         clock = await asyncio.to_thread(follow_clock, settings)  # received_at is stamped here
         writer = KafkaWriter(settings.bootstrap(), timeout_s=settings.produce_timeout_s)
         accounts = Accounts(settings, writer)
