@@ -135,8 +135,17 @@ async def _single(
 ) -> JSONResponse:
     account = _account(gateway, auth, body, named)
     if body.error is not None:
-        return _refused([body.error])
+        return await _refused_whole(gateway, account, body, [body.error])
     return await _answer(gateway, account, [(kind, body.data)], prefix=False)
+
+
+async def _refused_whole(
+    gateway: Gateway, account: str, body: Body, problems: list[Problem]
+) -> JSONResponse:
+    """Record a request refused whole (with its raw text), and answer it."""
+    record = rejected_record({}, account=account, source=SOURCE, received_at=now())
+    await gateway.publish([], [(record, problems, body.raw)])
+    return _refused(problems)
 
 
 def _refused(problems: list[Problem]) -> JSONResponse:
@@ -188,7 +197,7 @@ async def batch(
             raise InputRejected([body.error])
         items = segment.batch_items(body.data)
     except InputRejected as exc:
-        return _refused(exc.problems)
+        return await _refused_whole(gateway, account, body, exc.problems)
     if len(items) > gateway.settings.bulk_max_events:
         limit = gateway.settings.bulk_max_events
         reason = f"has more than {limit} calls"

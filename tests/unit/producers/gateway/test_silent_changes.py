@@ -136,3 +136,14 @@ def test_malformed_json_is_reported_as_malformed_on_every_route(client: TestClie
             path,
             answer.text,
         )
+
+
+def test_a_malformed_segment_call_is_recorded_as_rejected(
+    client: TestClient, writer: FakeWriter
+) -> None:
+    key, _ = _keys(client)
+    for path in ("/v1/track", "/v1/batch"):
+        answer = client.post(path, content=MALFORMED, headers={**JSON, **_basic(key)})
+        assert answer.status_code == 400 and "not valid JSON" in answer.json()["message"]
+    statuses = [s for _, s in writer.statuses()]
+    assert [s["raw"] for s in statuses] == [MALFORMED, MALFORMED]
