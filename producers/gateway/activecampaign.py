@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from producers.accounts.registry import AuthError
 from producers.dialects import activecampaign as ac
+from producers.gateway.answers import error_responses
 from producers.gateway.bodies import StrictRoute
 from producers.gateway.deps import BodyDep, DialectAnswer, GatewayDep
 from producers.problems import status_of
@@ -22,7 +23,11 @@ from producers.validation import InputRejected, Problem, parse_event, rejected_r
 from schemas.model import now
 from sinks import queries
 
-router = APIRouter(route_class=StrictRoute, tags=["activecampaign"])
+router = APIRouter(
+    route_class=StrictRoute,
+    responses=error_responses("activecampaign", 422),
+    tags=["activecampaign"],
+)
 SOURCE = "activecampaign"
 NOT_AUTHORIZED = {"message": "You are not authorized to access this resource"}
 

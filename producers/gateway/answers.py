@@ -4,9 +4,11 @@ not validate), in the error shape of the API the path belongs to."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 
 from producers.dialects import activecampaign as ac
 from producers.dialects import mailchimp
@@ -66,6 +68,109 @@ def _ac_error(problem: Problem) -> dict[str, Any]:
     }
 
 
+def validation_problems(exc: RequestValidationError) -> list[Problem]:
+    """FastAPI's validation errors as problems: the field without its location
+    (``query.count`` is ``count``), a body that is not JSON with the reason."""
+    problems = []
+    for error in exc.errors():
+        where = [str(part) for part in error.get("loc", ())[1:] if not isinstance(part, int)]
+        reason = str(error.get("msg", "is invalid"))
+        if error.get("type") == "json_invalid":
+            reason = str((error.get("ctx") or {}).get("error") or reason)
+        problems.append(Problem(field=".".join(where) or "body", reason=reason))
+    return problems or [Problem(field="body", reason="is invalid")]
+
+
 def refusal(path: str, status: int, problems: list[Problem]) -> JSONResponse:
     headers = {"Connection": "close"} if status in (408, 413) else None
     return JSONResponse(refusal_body(path, status, problems), status_code=status, headers=headers)
+
+
+# --- The error shapes, as the OpenAPI document declares them -------------------------------
+
+
+class _Shape(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class FieldError(BaseModel):
+    field: str
+    reason: str
+
+
+class NativeError(_Shape):
+    """The native API's refusals: ``error`` (a code), the field and reason or ``errors``."""
+
+    error: str
+    field: str | None = None
+    reason: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class BulkResults(_Shape):
+    """A bulk request with no event accepted: a result per event."""
+
+    accepted: int
+    rejected: int
+    results: list[dict[str, Any]]
+
+
+class Detail(_Shape):
+    """FastAPI's own answers (an unknown path, a missing resource, a refused key)."""
+
+    detail: Any
+
+
+class SegmentError(_Shape):
+    success: Literal[False]
+    message: str
+    errors: list[FieldError] | None = None
+
+
+class MailchimpError(_Shape):
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    errors: list[dict[str, str]] | None = None
+
+
+class EmmaError(_Shape):
+    error: str
+    errors: list[FieldError] | None = None
+
+
+class ActiveCampaignError(_Shape):
+    """``/event``'s ``{"success": 0, "message"}``, or the v3 API's ``message``/``errors``."""
+
+    success: int | None = None
+    message: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+SHAPES: dict[str, Any] = {
+    "native": NativeError | BulkResults | Detail,
+    "segment": SegmentError | Detail,
+    "mailchimp": MailchimpError | Detail,
+    "emma": EmmaError | Detail,
+    "activecampaign": ActiveCampaignError | Detail,
+}
+STATUSES = {
+    400: "Refused: the fields and reasons.",
+    401: "No valid API key.",
+    403: "The key may not do this.",
+    404: "Not found.",
+    408: "The body was not received in time (EVENTLINE_BODY_TIMEOUT_S).",
+    409: "Conflicts with the current state.",
+    413: "Too large: the body (its route's limit) or an event (schemas.limits).",
+}
+
+
+def error_responses(api: str, *extra: int) -> dict[int | str, dict[str, Any]]:
+    """The 4xx answers of an API's routes, with their shape, for ``APIRouter(responses=)``."""
+    codes = sorted({*STATUSES, *extra})
+    return {
+        code: {"model": SHAPES[api], "description": STATUSES.get(code, "Invalid request.")}
+        for code in codes
+    }

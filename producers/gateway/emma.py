@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from producers.accounts.registry import AuthError
 from producers.accounts.service import ERASED
 from producers.dialects import emma
+from producers.gateway.answers import error_responses
 from producers.gateway.bodies import StrictRoute
 from producers.gateway.deps import (
     Body,
@@ -30,7 +31,12 @@ from producers.validation import InputRejected, Problem, parse_event, rejected_r
 from schemas.model import now
 from sinks import queries
 
-router = APIRouter(route_class=StrictRoute, prefix="/{account_id:int}/events", tags=["emma"])
+router = APIRouter(
+    route_class=StrictRoute,
+    responses=error_responses("emma"),
+    prefix="/{account_id:int}/events",
+    tags=["emma"],
+)
 SOURCE = "emma"
 
 

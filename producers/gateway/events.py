@@ -9,13 +9,16 @@ from typing import Any
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
+from producers.gateway.answers import error_responses
 from producers.gateway.bodies import RAW_KEPT, StrictRoute
 from producers.gateway.deps import AccountDep, Body, BodyDep, Gateway, GatewayDep
 from producers.problems import prefixed, status_of
 from producers.validation import EventIn, InputRejected, Problem, parse_event, rejected_record
 from schemas.model import now
 
-router = APIRouter(route_class=StrictRoute, prefix="/v1", tags=["events"])
+router = APIRouter(
+    route_class=StrictRoute, responses=error_responses("native"), prefix="/v1", tags=["events"]
+)
 
 EXAMPLE = {
     "email": "ada@example.com",

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from producers.accounts.registry import AuthError
 from producers.dialects import mailchimp
+from producers.gateway.answers import error_responses
 from producers.gateway.bodies import StrictRoute
 from producers.gateway.deps import (
     BodyDep,
@@ -27,6 +28,7 @@ from sinks import queries
 
 router = APIRouter(
     route_class=StrictRoute,
+    responses=error_responses("mailchimp"),
     prefix="/3.0/lists/{list_id}/members/{subscriber_hash}",
     tags=["mailchimp"],
 )

@@ -12,13 +12,19 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
 from producers.dialects import mailerpath
+from producers.gateway.answers import error_responses
 from producers.gateway.bodies import StrictRoute
 from producers.gateway.deps import AccountDep, Body, BodyDep, GatewayDep
 from producers.gateway.events import accept_events
 from producers.validation import InputRejected
 from sinks import queries
 
-router = APIRouter(route_class=StrictRoute, prefix="/api/v1", tags=["mailerpath"])
+router = APIRouter(
+    route_class=StrictRoute,
+    responses=error_responses("native"),
+    prefix="/api/v1",
+    tags=["mailerpath"],
+)
 SOURCE = "mailerpath"
 EXAMPLE = {
     "event_type": "purchase",

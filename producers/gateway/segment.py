@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from producers.accounts.registry import AuthError
 from producers.dialects import segment
+from producers.gateway.answers import error_responses
 from producers.gateway.bodies import StrictRoute
 from producers.gateway.deps import (
     Body,
@@ -34,7 +35,9 @@ from producers.validation import (
 )
 from schemas.model import CONTACT, EVENT, alias_claims, now
 
-router = APIRouter(route_class=StrictRoute, prefix="/v1", tags=["segment"])
+router = APIRouter(
+    route_class=StrictRoute, responses=error_responses("segment"), prefix="/v1", tags=["segment"]
+)
 SOURCE = "segment"
 OK = {"success": True}
 TRACK = {

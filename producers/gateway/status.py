@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query
 from starlette.concurrency import run_in_threadpool
 
+from producers.gateway.answers import error_responses
 from producers.gateway.bodies import StrictRoute
 from producers.gateway.deps import AccountDep, GatewayDep
 from schemas import limits
@@ -14,7 +15,9 @@ from schemas.codec import codec
 from schemas.model import now, routing_key
 from sinks import queries
 
-router = APIRouter(route_class=StrictRoute, prefix="/v1", tags=["status"])
+router = APIRouter(
+    route_class=StrictRoute, responses=error_responses("native"), prefix="/v1", tags=["status"]
+)
 
 # Which receipt speaks for the event: a success anywhere beats an earlier failed try.
 PRECEDENCE = ("processed", "received", "failed", "rejected", "duplicate")

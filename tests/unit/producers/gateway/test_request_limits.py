@@ -193,3 +193,32 @@ def test_a_half_sent_body_is_answered_408_and_the_connection_closed(
 def test_uvicorn_bounds_concurrent_connections() -> None:
     options = uvicorn_options(Settings(gateway_max_connections=123))
     assert options["limit_concurrency"] == 123
+
+
+def test_kafka_refusing_a_record_as_too_large_is_413_not_a_retry(
+    client: TestClient, writer: FakeWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Past every bound we check; still, librdkafka's MSG_SIZE_TOO_LARGE is never a 503.
+    from confluent_kafka import KafkaError
+
+    from producers.kafka import refusal
+
+    async def refuse(records: Any, timeout_s: float) -> None:
+        raise refusal("eventline.incoming", "k", KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
+
+    monkeypatch.setattr(writer, "produce_many", refuse)
+    answer = client.post("/v1/events", json=EVENT)
+    assert answer.status_code == 413, answer.text
+    assert answer.json()["error"] == "body_too_large"
+
+
+def test_the_kafka_writer_names_a_record_too_large_as_permanent() -> None:
+    from eventline.errors import InvalidEvent
+    from producers.kafka import KafkaWriter
+
+    writer = KafkaWriter("127.0.0.1:1", timeout_s=1, **{"message.max.bytes": 1000})
+    try:
+        with pytest.raises(InvalidEvent, match="too large"):
+            asyncio.run(writer.produce_many([("t", "k", b"x" * 5000)], 1))
+    finally:
+        writer.close()
