@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help install kafka demo up test test-unit lint bench clean
+.PHONY: help install kafka demo up test test-unit fuzz lint bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -30,6 +30,9 @@ test: kafka  ## unit tests, then integration and end-to-end tests on real Kafka 
 
 test-unit: $(STAMP)  ## unit tests only (no broker)
 	$(PY) -m pytest tests/unit
+
+fuzz: $(STAMP)  ## fuzz every HTTP operation and dialect parser, 1,000 examples each (no broker)
+	EVENTLINE_FUZZ_EXAMPLES=1000 $(PY) -m pytest tests/fuzz
 
 lint: $(STAMP)  ## ruff and mypy
 	$(VENV)/bin/ruff check .

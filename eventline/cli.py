@@ -9,7 +9,7 @@ import typer
 
 from eventline.cli_accounts import accounts_app, keys_app
 from eventline.cli_rules import clock_app, rules_app
-from eventline.settings import get_settings
+from eventline.settings import Settings, get_settings
 
 app = typer.Typer(
     pretty_exceptions_enable=False,
@@ -40,6 +40,7 @@ def up(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
 
     _logging(verbose)
     settings = get_settings()
+    _refuse_unsafe_exposure(settings)
     pipeline = Pipeline(settings)
     pipeline.start()
     typer.echo(
@@ -76,12 +77,26 @@ def gateway() -> None:
 
     from eventline.topics import ensure_topics
     from producers.gateway.app import create_app
+    from producers.gateway.serving import uvicorn_options
     from sinks.store import open_store
 
     settings = get_settings()
+    _refuse_unsafe_exposure(settings)
     ensure_topics(settings)
     store = None if settings.uses_embedded_clickhouse else open_store(settings)
-    uvicorn.run(create_app(settings, store), host=settings.gateway_host, port=settings.gateway_port)
+    uvicorn.run(create_app(settings, store), **uvicorn_options(settings))
+
+
+def _refuse_unsafe_exposure(settings: Settings) -> None:
+    """Exit with the reason when the gateway would serve open access beyond loopback."""
+    from eventline.errors import ConfigurationError
+    from producers.gateway.serving import check_exposure
+
+    try:
+        check_exposure(settings)
+    except ConfigurationError as exc:
+        typer.echo(f"eventline: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

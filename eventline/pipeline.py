@@ -28,6 +28,7 @@ from eventline.settings import Settings
 from eventline.topics import Topics, admin_client, ensure_topics
 from producers.accounts.service import Accounts
 from producers.gateway.app import create_app
+from producers.gateway.serving import check_exposure, uvicorn_options
 from sinks.sink import ClickHouseSink
 from sinks.store import Store, open_store
 
@@ -113,10 +114,7 @@ class GatewayServer:
 
     def __init__(self, settings: Settings, store: Store | None) -> None:
         config = uvicorn.Config(
-            create_app(settings, store),
-            host=settings.gateway_host,
-            port=settings.gateway_port,
-            log_level="warning",
+            create_app(settings, store), log_level="warning", **uvicorn_options(settings)
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="gateway", daemon=True)
@@ -149,6 +147,7 @@ class Pipeline:
         self.accounts: Accounts | None = None  # the sink's view of erased event types
 
     def start(self) -> None:
+        check_exposure(self.settings)  # before anything starts: an unsafe gateway never serves
         if self.kafka is not None:
             self.kafka.start()
         ensure_topics(self.settings)

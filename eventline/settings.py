@@ -76,6 +76,30 @@ class Settings(BaseSettings):
         default=168, ge=1, description="How long an idempotency key is remembered (hours)."
     )
     bulk_max_events: int = Field(default=1000, ge=1, description="Largest bulk request accepted.")
+    body_max_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body (bytes) of a route without a limit of its own (one "
+        "event or contact, dialect calls, admin); larger is 413, refused before it is read.",
+    )
+    bulk_body_max_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        ge=1024,
+        description="Largest body (bytes) of the bulk routes: POST /v1/events and MailerPath's "
+        "/api/v1/client/events/bulk (Segment's own limits apply on its routes: 32 KB a call, "
+        "500 KB a batch).",
+    )
+    rules_body_max_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="Largest body (bytes) of a rule (PUT/POST /v1/rules).",
+    )
+    body_timeout_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="Longest time to receive a whole request body (seconds): a slower or "
+        "half-sent body is answered 408 and its connection closed.",
+    )
     default_account: str = Field(
         default="default", description="Account used when a request names none."
     )
@@ -83,6 +107,12 @@ class Settings(BaseSettings):
         default=True,
         description="Requests without an API key act for X-Eventline-Account (or the default "
         "account). Set false in production: every request then needs an API key.",
+    )
+    open_access_beyond_loopback: bool = Field(
+        default=False,
+        description="Allow open access on a gateway host other than loopback (anyone who "
+        "reaches the port then acts for any account and creates keys). Off: such a gateway "
+        "refuses to start.",
     )
     admin_token: str | None = Field(
         default=None,
@@ -130,6 +160,12 @@ class Settings(BaseSettings):
     # --- services -----------------------------------------------------------------------
     gateway_host: str = Field(default="127.0.0.1", description="Gateway bind address.")
     gateway_port: int = Field(default=8000, description="Gateway port (also serves /metrics).")
+    gateway_max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="Most concurrent connections and requests the gateway serves (uvicorn's "
+        "limit_concurrency); past it, 503 at once.",
+    )
     worker_metrics_port: int = Field(default=9101, description="Worker Prometheus port.")
     worker_store: str = Field(
         default="memory://", description="Faust table store; tables recover from changelogs."

@@ -11,7 +11,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from eventline.errors import TransientError
+from eventline.errors import EventlineError, InvalidEvent, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class KafkaWriter:
         if not done.wait(timeout_s + 1):
             raise TransientError(f"Kafka did not acknowledge {topic} key={key} in {timeout_s}s")
         if errors:
-            raise TransientError(f"Kafka refused {topic} key={key}: {errors[0]}")
+            raise refusal(topic, key, errors[0])
 
     async def produce(self, topic: str, key: str, value: bytes, timeout_s: float) -> None:
         """Write one record; return once Kafka acknowledged it (``acks=all``)."""
@@ -159,7 +159,7 @@ class KafkaWriter:
         except BufferError:
             return False
         except KafkaException as exc:
-            raise TransientError(f"cannot produce to {topic}: {exc}") from exc
+            raise refusal(topic, key, exc.args[0]) from exc
 
     def _produce_now(self, topic: str, key: str, value: bytes, on_delivery: Any) -> None:
         deadline = time.monotonic() + self._timeout_s
@@ -195,8 +195,17 @@ def _callback(
             if err is None:
                 future.set_result(where)
             else:
-                future.set_exception(TransientError(f"Kafka refused {topic} key={key}: {err}"))
+                future.set_exception(refusal(topic, key, err))
 
         loop.call_soon_threadsafe(settle)
 
     return delivered
+
+
+def refusal(topic: str, key: str, err: KafkaError) -> EventlineError:
+    """Kafka's refusal of a record as our error: a record too large is refused for good
+    (InvalidEvent: the gateway answers 413, a retry never passes); anything else may heal
+    (TransientError: 503, retry with the same key)."""
+    if isinstance(err, KafkaError) and err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+        return InvalidEvent("body", f"is too large for Kafka ({topic}): {err.str()}")
+    return TransientError(f"Kafka refused {topic} key={key}: {err}")

@@ -2,36 +2,29 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
 
+from producers import json_input
+from producers.problems import TOO_LARGE, InputRejected, Problem, prefixed
+from schemas import limits
 from schemas.model import CONTACT, EVENT, event_id_for, normalize_email
 
-MAX_FUTURE = timedelta(days=1)
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+__all__ = ["InputRejected", "Problem"]  # re-exported: the dialects import them from here
+
 # Account ids appear inside identity keys ("account/kind/value"): no slash, no spaces.
 ACCOUNT_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
-
-
-class Problem(BaseModel):
-    """One reason an input is refused: which field, and what is wrong with it."""
-
-    field: str
-    reason: str
-
-
-class InputRejected(Exception):
-    """The input cannot be accepted; ``problems`` says why, field by field."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("; ".join(f"{p.field}: {p.reason}" for p in problems))
-        self.problems = problems
+# Record fields as the client names them.
+_CLIENT_NAMES = {"properties_json": "properties", "attributes_json": "attributes"}
+_SIZED = {
+    "properties_json": limits.MAX_PROPERTIES_BYTES,
+    "attributes_json": limits.MAX_ATTRIBUTES_BYTES,
+}
 
 
 class _Identified(BaseModel):
@@ -94,8 +87,8 @@ def form_to_dict(form: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = value
     for group in ("properties", "attributes"):
         if isinstance(out.get(group), str):
-            with contextlib.suppress(ValueError):  # left as text: "must be a valid dict"
-                out[group] = json.loads(out[group]) if out[group] else {}
+            # JSON text of the whole group; anything but an object is refused by the model
+            out[group] = json_input.decode(out[group], group) if out[group] else {}
         if group in nested:
             current = out.get(group)
             base: dict[str, Any] = current if isinstance(current, dict) else {}
@@ -143,13 +136,9 @@ def parse_event(
     except ValidationError as exc:
         raise InputRejected(_problems(exc, prefix)) from exc
     problems = [] if route_key else _identity_problem(event)
-    occurred = event.occurred_at or received_at
-    if occurred - received_at > MAX_FUTURE:
-        problems.append(Problem(field="occurred_at", reason="is more than a day in the future"))
-    if occurred < EARLIEST:
-        problems.append(Problem(field="occurred_at", reason="is before 1970-01-01"))
+    occurred = _utc(event.occurred_at, "occurred_at", problems) or received_at
     if problems:
-        raise InputRejected([Problem(field=prefix + p.field, reason=p.reason) for p in problems])
+        raise InputRejected(prefixed(problems, prefix))
     record = _base_record(event, account, source, received_at)
     record.update(
         kind=EVENT,
@@ -157,7 +146,7 @@ def parse_event(
         idempotency_key=event.idempotency_key,
         name=event.name,
         occurred_at=occurred,
-        properties_json=json.dumps(event.properties, separators=(",", ":"), sort_keys=True),
+        properties_json=_stored_json(event.properties),
         value=event.value,
         is_syncing=event.is_syncing,
         attributes_json="{}",
@@ -166,7 +155,7 @@ def parse_event(
     if route_key:
         record["route_key"] = route_key
     record["unknown_contact"] = unknown_contact
-    return record
+    return within_limits(record, prefix)
 
 
 def parse_contact(data: Any, *, account: str, source: str, received_at: datetime) -> dict[str, Any]:
@@ -190,16 +179,54 @@ def parse_contact(data: Any, *, account: str, source: str, received_at: datetime
         properties_json="{}",
         value=None,
         is_syncing=False,
-        attributes_json=json.dumps(contact.attributes, separators=(",", ":"), sort_keys=True),
+        attributes_json=_stored_json(contact.attributes),
         event_type=None,
     )
-    return record
+    return within_limits(record)
+
+
+def _stored_json(value: dict[str, Any]) -> str:
+    """Properties or attributes as stored: compact UTF-8 JSON (not \\u-escaped, so the byte
+    bound weighs every script alike)."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def _utc(value: datetime | None, field: str, problems: list[Problem]) -> datetime | None:
+    """``value`` (with its offset) when it has a UTC form; a time whose UTC form is before
+    year 1 or after 9999 is a problem (comparing it would raise OverflowError)."""
+    if value is None:
+        return None
+    try:
+        value.astimezone(UTC)
+        return value
+    except OverflowError:
+        problems.append(Problem(field=field, reason="is out of range"))
+        return None
+
+
+def within_limits(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``record`` when it is within every bound of ``schemas.limits`` (what the worker would
+    otherwise fail); else InputRejected naming each field as the client named it, 413 for a
+    size bound."""
+    violations = limits.record_violations(record, record["received_at"])
+    if not violations:
+        return record
+    problems = []
+    for v in violations:
+        base, dot, rest = v.field.partition(".")
+        name = _CLIENT_NAMES.get(base, base) + dot + rest
+        sized = _SIZED.get(base)
+        too_large = sized is not None and len(record[base].encode("utf-8")) > sized
+        status = TOO_LARGE if too_large else 400
+        problems.append(Problem(field=prefix + name, reason=v.reason, status=status))
+    raise InputRejected(problems)
 
 
 def rejected_record(
     data: Any, *, account: str, source: str, received_at: datetime, kind: str = EVENT
 ) -> dict[str, Any]:
-    """A best-effort incoming record for input that failed validation, so it can be recorded."""
+    """A best-effort incoming record for input that failed validation, so it can be recorded
+    (its status says why): within every bound, whatever the input was."""
     fields = data if isinstance(data, Mapping) else {}
 
     def text(name: str) -> str | None:
@@ -208,7 +235,7 @@ def rejected_record(
 
     idem = text("idempotency_key")
     account_id = account
-    return {
+    record = {
         "kind": kind,
         "account_id": account_id,
         "event_id": event_id_for(account_id, idem),
@@ -228,3 +255,4 @@ def rejected_record(
         "attempt": 0,
         "event_type": text("event_type"),
     }
+    return limits.storable(record, received_at)

@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from schemas import limits
 from sinks.store import Store
 
 _INCOMING_COLUMNS = (
@@ -23,13 +24,26 @@ _EVENT_COLUMNS = (
 )
 
 
+def shown_json(text: str) -> dict[str, Any] | str:
+    """A stored JSON column as a read shows it: the object, when it is one the gateway accepts
+    today; anything else stored earlier or straight from Kafka (not JSON, not an object,
+    nested past ``MAX_DEPTH``, NaN) as its text, so no stored value can fail a read."""
+    try:
+        value = json.loads(text or "{}")
+    except (ValueError, RecursionError):
+        return text
+    if not isinstance(value, dict) or limits.json_violations("", value):
+        return text
+    return value
+
+
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in row.items():
         if isinstance(value, datetime):
             value = (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
         elif key in ("properties", "attributes") and isinstance(value, str):
-            value = json.loads(value or "{}")
+            value = shown_json(value)
         out[key] = value
     return out
 
@@ -190,15 +204,22 @@ def record_from_row(row: dict[str, Any]) -> dict[str, Any]:
         "contact_id": row["contact_id"],
         "name": row["name"],
         "occurred_at": ts(row["occurred_at"]),
-        "properties_json": json.dumps(row["properties"], separators=(",", ":"), sort_keys=True),
+        "properties_json": _stored_text(row["properties"]),
         "value": row["value"],
         "is_syncing": bool(row["is_syncing"]),
-        "attributes_json": json.dumps(row["attributes"], separators=(",", ":"), sort_keys=True),
+        "attributes_json": _stored_text(row["attributes"]),
         "attempt": int(row["attempt"]),
         "event_type": row.get("event_type"),
         "route_key": row.get("route_key"),
         "unknown_contact": row.get("unknown_contact"),
     }
+
+
+def _stored_text(shown: dict[str, Any] | str) -> str:
+    """The JSON text of a column as ``shown_json`` showed it (its text when it was kept)."""
+    if isinstance(shown, str):
+        return shown
+    return json.dumps(shown, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
 # A contact's member number (Emma's member_id): its id's first 13 hex digits as a number, as

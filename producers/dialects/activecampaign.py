@@ -16,6 +16,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from producers import json_input
 from producers.dialects import split_value
 from producers.validation import InputRejected, Problem
 
@@ -45,8 +46,8 @@ def actid_of(form: Mapping[str, Any]) -> int | None:
 def visit_email(form: Mapping[str, Any]) -> str | None:
     """The email in the form's ``visit`` JSON, if any."""
     try:
-        visit = json.loads(form.get("visit") or "")
-    except (TypeError, ValueError):
+        visit = json_input.decode(str(form.get("visit") or ""), "visit")
+    except InputRejected:
         return None
     email = visit.get("email") if isinstance(visit, dict) else None
     return str(email) if email else None
@@ -74,9 +75,9 @@ def properties_of(eventdata: Any) -> dict[str, Any]:
     if eventdata in (None, ""):
         return {}
     try:
-        parsed = json.loads(eventdata)
-    except (TypeError, ValueError):
-        parsed = None
+        parsed = json_input.decode(str(eventdata), EVENTDATA)
+    except InputRejected:
+        parsed = None  # text that is not strict JSON is kept as text
     return parsed if isinstance(parsed, dict) else {EVENTDATA: str(eventdata)}
 
 
@@ -92,13 +93,18 @@ def eventdata_of(properties: Mapping[str, Any]) -> str | None:
 def tracking_log(event: Mapping[str, Any], base_url: str) -> dict[str, Any]:
     """One event as ActiveCampaign lists a tracking log."""
     event_id, contact = event["event_id"], event["contact_id"]
-    properties = dict(event.get("properties") or {})
-    if event.get("value") is not None and set(properties) != {EVENTDATA}:
-        properties["value"] = event["value"]  # as it came, inside the eventdata object
+    shown = event.get("properties") or {}
+    if isinstance(shown, str):  # stored text that cannot be shown parsed: shown as it is
+        value: str | None = shown
+    else:
+        properties = dict(shown)
+        if event.get("value") is not None and set(properties) != {EVENTDATA}:
+            properties["value"] = event["value"]  # as it came, inside the eventdata object
+        value = eventdata_of(properties)
     return {
         "subscriberid": contact,
         "type": event["name"],
-        "value": eventdata_of(properties),
+        "value": value,
         "tstamp": event["occurred_at"],
         "hash": hashlib.sha1(event_id.encode(), usedforsecurity=False).hexdigest(),
         "links": {"contact": f"{base_url}/api/3/trackingLogs/{event_id}/contact"},

@@ -12,14 +12,17 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from producers.validation import InputRejected, Problem
+from schemas import limits
 
 TYPES = "emma_event_types"
 MAX_EVENTS = 10
+MAX_DISPLAY_NAME = 200  # characters, as an event's name
 
 
 def member_number(contact_id: str) -> int:
@@ -43,7 +46,12 @@ def parse_time(value: Any, field: str) -> datetime | None:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise InputRejected([Problem(field=field, reason="is not a timestamp")]) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        parsed.astimezone(UTC)  # an offset may push it past year 1 or 9999
+    except OverflowError:
+        raise InputRejected([Problem(field=field, reason="is out of range")]) from None
+    return parsed
 
 
 def event_types(settings: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -63,11 +71,18 @@ def type_view(account_number: int, entry: Mapping[str, Any]) -> dict[str, Any]:
 def check_type_body(body: Any) -> tuple[str, str]:
     """(event_type, display_name) of a create/update body; both are required."""
     data = body if isinstance(body, Mapping) else {}
-    problems = [
-        Problem(field=field, reason="is required")
-        for field in ("event_type", "display_name")
-        if not str(data.get(field) or "").strip()
-    ]
+    problems = []
+    bounds = {"event_type": limits.TEXT_LIMITS["event_type"], "display_name": MAX_DISPLAY_NAME}
+    for field, longest in bounds.items():
+        value = data.get(field)
+        if value is not None and not isinstance(value, str):
+            problems.append(Problem(field=field, reason="must be a string"))
+        elif value is None or not value.strip():
+            problems.append(Problem(field=field, reason="is required"))
+        elif len(value.strip()) > longest:
+            problems.append(Problem(field=field, reason=f"is longer than {longest} characters"))
+        elif "\x00" in value:
+            problems.append(Problem(field=field, reason="contains a NUL character"))
     if problems:
         raise InputRejected(problems)
     return str(data["event_type"]).strip(), str(data["display_name"]).strip()
@@ -104,10 +119,20 @@ def to_native(item: Any, types: list[dict[str, Any]]) -> tuple[dict[str, Any], d
         problems.append(Problem(field="event_type", reason=reason))
     elif found is None:
         problems.append(Problem(field="event_type", reason="no such event type in this account"))
+    attributes = item.get("attributes")
+    if attributes is not None and not isinstance(attributes, Mapping):
+        problems.append(Problem(field="attributes", reason="must be an object of name: value"))
+    elif attributes:
+        problems += [Problem(field=v.field, reason=v.reason) for v in _json_bounds(attributes)]
+    value = item.get("event_monetary_value")
+    if isinstance(value, bool | Mapping | list):
+        problems.append(Problem(field="event_monetary_value", reason="must be a number"))
+    elif isinstance(value, float) and not math.isfinite(value):
+        problems.append(Problem(field="event_monetary_value", reason="must be a finite number"))
     if problems:
         raise InputRejected(problems)
     assert found is not None
-    properties = dict(item.get("attributes") or {})
+    properties = dict(attributes or {})
     if item.get("mailing_id") is not None:
         properties["mailing_id"] = item["mailing_id"]
     occurred = parse_time(item.get("event_timestamp"), "event_timestamp")
@@ -116,19 +141,26 @@ def to_native(item: Any, types: list[dict[str, Any]]) -> tuple[dict[str, Any], d
         "event_type": found["event_type"],
         "properties": properties,
     }
-    if item.get("event_monetary_value") is not None:
-        native["value"] = item["event_monetary_value"]
+    if value is not None:
+        native["value"] = value
     if occurred is not None:
         native["occurred_at"] = occurred.isoformat()
     return native, found
 
 
+def _json_bounds(attributes: Mapping[str, Any]) -> list[limits.Violation]:
+    """Depth, NUL keys and non-finite numbers of ``attributes``, named as Emma names them."""
+    return limits.json_violations("attributes", attributes)
+
+
 def member_event_view(
     account_number: int, event: Mapping[str, Any], types: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """One stored event as Emma lists a member event."""
-    properties = dict(event.get("properties") or {})
-    mailing_id = properties.pop("mailing_id", None)
+    """One stored event as Emma lists a member event (attributes that cannot be shown parsed,
+    as their stored text)."""
+    shown = event.get("properties") or {}
+    properties: dict[str, Any] | str = dict(shown) if isinstance(shown, Mapping) else shown
+    mailing_id = properties.pop("mailing_id", None) if isinstance(properties, dict) else None
     found = find_type(types, {"event_type": event.get("event_type") or event.get("name")})
     return {
         "account_id": account_number,

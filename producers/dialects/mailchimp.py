@@ -8,7 +8,6 @@ Errors are Mailchimp's problem documents: ``type``, ``title``, ``status``, ``det
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Mapping
@@ -88,10 +87,9 @@ def not_found() -> dict[str, Any]:
 
 
 def event_view(row: Mapping[str, Any]) -> dict[str, Any]:
-    """One event as Mailchimp lists it."""
+    """One event as Mailchimp lists it (properties that cannot be shown parsed, as their
+    stored text)."""
     properties = row.get("properties")
-    if isinstance(properties, str):
-        properties = json.loads(properties or "{}")
     occurred = row["occurred_at"]
     return {
         "name": row["name"],

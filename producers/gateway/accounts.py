@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field
 
 from producers.accounts.registry import ACCOUNT, API_KEY
 from producers.accounts.service import AccountConflict
+from producers.gateway.answers import error_responses
+from producers.gateway.bodies import StrictRoute
 from producers.gateway.deps import GatewayDep
 from producers.validation import ACCOUNT_PATTERN
 
@@ -44,7 +46,13 @@ def require_admin(
         )
 
 
-router = APIRouter(prefix="/v1/accounts", tags=["accounts"], dependencies=[Depends(require_admin)])
+router = APIRouter(
+    route_class=StrictRoute,
+    responses=error_responses("native"),
+    prefix="/v1/accounts",
+    tags=["accounts"],
+    dependencies=[Depends(require_admin)],
+)
 
 
 class AccountIn(BaseModel):

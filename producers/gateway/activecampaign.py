@@ -16,12 +16,19 @@ from pydantic import BaseModel
 from producers.accounts import ledger
 from producers.accounts.registry import AuthError
 from producers.dialects import activecampaign as ac
+from producers.gateway.answers import error_responses
+from producers.gateway.bodies import StrictRoute
 from producers.gateway.deps import BodyDep, DialectAnswer, GatewayDep
+from producers.problems import status_of
 from producers.validation import InputRejected, Problem, parse_event, rejected_record
 from schemas.model import now
 from sinks import queries
 
-router = APIRouter(tags=["activecampaign"])
+router = APIRouter(
+    route_class=StrictRoute,
+    responses=error_responses("activecampaign", 422),
+    tags=["activecampaign"],
+)
 SOURCE = "activecampaign"
 NOT_AUTHORIZED = {"message": "You are not authorized to access this resource"}
 
@@ -48,6 +55,9 @@ async def track_event(gateway: GatewayDep, body: BodyDep) -> JSONResponse:
     name or visit email (400). The event needs an existing contact: for an unknown email it is
     not written, and shows as a failed incoming event.
     """
+    if body.error is not None:
+        reason = f"{body.error.field}: {body.error.reason}"
+        return JSONResponse(status_code=400, content=ac.failure(reason))
     form = body.data if isinstance(body.data, dict) else {}
     try:
         account = gateway.accounts.authenticate(str(form.get("key") or ""))
@@ -71,7 +81,8 @@ async def track_event(gateway: GatewayDep, body: BodyDep) -> JSONResponse:
         named = {"name": form.get("event"), "email": ac.visit_email(form)}
         rejected = rejected_record(named, account=account, source=SOURCE, received_at=received_at)
         await gateway.publish([], [(rejected, exc.problems, body.raw)])
-        status = 403 if "switched off" in exc.problems[0].reason else 400
+        switched_off = "switched off" in exc.problems[0].reason
+        status = 403 if switched_off else status_of(exc.problems)
         message = "; ".join(f"{p.field}: {p.reason}" for p in exc.problems)
         return JSONResponse(status_code=status, content=ac.failure(message))
     await gateway.publish([record])

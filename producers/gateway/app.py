@@ -7,18 +7,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from eventline import __version__
 from eventline.clock import follow_clock
-from eventline.errors import TransientError
+from eventline.errors import InvalidEvent, TransientError
 from eventline.settings import Settings
 from eventline.topics import Topics
 from producers.accounts.service import Accounts
 from producers.gateway import accounts as accounts_api
 from producers.gateway import (
     activecampaign,
+    answers,
     contacts,
     emma,
     events,
@@ -30,7 +33,10 @@ from producers.gateway import (
     status,
 )
 from producers.gateway.deps import DialectAnswer, Gateway
+from producers.gateway.limits import RequestLimits
+from producers.gateway.serving import announce_exposure, check_exposure
 from producers.kafka import KafkaWriter
+from producers.problems import Problem
 from sinks.store import Store
 from streams.rules.catalog import RuleCatalog
 
@@ -64,10 +70,13 @@ Keys: `POST /v1/accounts`, then `POST /v1/accounts/{id}/keys` (admin), or
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
-    """The gateway app. ``store`` serves the read endpoints (status, timelines) when given."""
+    """The gateway app. ``store`` serves the read endpoints (status, timelines) when given.
+    Raises ConfigurationError for open access on a non-loopback host (unless allowed)."""
+    check_exposure(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        announce_exposure(settings)
         clock = await asyncio.to_thread(follow_clock, settings)  # received_at is stamped here
         writer = KafkaWriter(settings.bootstrap(), timeout_s=settings.produce_timeout_s)
         accounts = Accounts(settings, writer)
@@ -87,6 +96,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app = FastAPI(
         title="eventline", version=__version__, description=DESCRIPTION, lifespan=lifespan
     )
+    app.add_middleware(RequestLimits, settings=settings)
     app.include_router(events.router)
     app.include_router(contacts.router)
     app.include_router(status.router)
@@ -99,9 +109,26 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(emma.router)
     app.include_router(health.router)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        # The native API keeps FastAPI's 422; a dialect answers in its own shape (400, or
+        # 422 as ActiveCampaign's v3 API does).
+        api = answers.api_of(request.url.path)
+        if api == "native":
+            return await request_validation_exception_handler(request, exc)
+        status = 422 if api == "activecampaign_v3" else 400
+        return answers.refusal(request.url.path, status, answers.validation_problems(exc))
+
     @app.exception_handler(DialectAnswer)
     async def dialect_answer(_request: Request, exc: DialectAnswer) -> JSONResponse:
         return JSONResponse(status_code=exc.status, content=exc.content)
+
+    @app.exception_handler(InvalidEvent)
+    async def refused_for_good(request: Request, exc: InvalidEvent) -> Response:
+        # Kafka refused a record as too large: past every bound we check, but never a 503
+        # that well-behaved clients would retry forever.
+        problem = Problem(field=exc.field, reason=exc.reason, status=413)
+        return answers.refusal(request.url.path, 413, [problem])
 
     @app.exception_handler(TransientError)
     async def unavailable(_request: Request, exc: TransientError) -> JSONResponse:

@@ -7,12 +7,19 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
 
+from producers.gateway.answers import error_responses
+from producers.gateway.bodies import StrictRoute
 from producers.gateway.deps import AccountDep, BodyDep, GatewayDep
 from producers.validation import ContactIn, InputRejected, parse_contact, rejected_record
 from schemas.model import CONTACT, alias_claims, normalize_email, now
 from sinks import queries
 
-router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
+router = APIRouter(
+    route_class=StrictRoute,
+    responses=error_responses("native"),
+    prefix="/v1/contacts",
+    tags=["contacts"],
+)
 
 
 @router.post(

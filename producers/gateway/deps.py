@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import re
 import time
 from collections import OrderedDict
@@ -18,8 +17,9 @@ from eventline.settings import Settings
 from eventline.topics import Topics
 from producers.accounts.registry import AuthError
 from producers.accounts.service import Accounts
+from producers.gateway.bodies import Body, BodyDep, read_body
 from producers.kafka import KafkaWriter
-from producers.validation import ACCOUNT_PATTERN, Problem, form_to_dict
+from producers.validation import ACCOUNT_PATTERN, Problem
 from schemas.codec import codec
 from schemas.model import now, routing_key
 from sinks.store import Store
@@ -33,6 +33,9 @@ PRODUCE_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
 )
 RECENT_KEYS = 100_000
+PROCESS_ERROR_KEPT = 4000  # characters of a rejection's reasons kept with its status
+
+__all__ = ["Body", "BodyDep", "read_body"]  # re-exported: every route module reads bodies here
 
 
 class DialectAnswer(Exception):
@@ -94,7 +97,9 @@ class Gateway:
                 "status": "REJECTED",
                 "raw": raw,
                 "updated_at": now(),
-                "process_error": "; ".join(f"{p.field}: {p.reason}" for p in problems),
+                "process_error": "; ".join(f"{p.field}: {p.reason}" for p in problems)[
+                    :PROCESS_ERROR_KEPT
+                ],
             }
             out.append(
                 (
@@ -198,35 +203,3 @@ def get_account(
 
 
 AccountDep = Annotated[str, Depends(get_account)]
-
-
-@dataclass
-class Body:
-    """A decoded request body: the data, how it came (json/form), and its raw text."""
-
-    data: Any
-    source: str
-    raw: str
-    error: Problem | None = None
-
-
-async def read_body(request: Request) -> Body:
-    """Decode JSON or form-data; undecodable JSON is returned with an error, not raised."""
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
-        form = await request.form()
-        data = form_to_dict({k: v for k, v in form.items() if isinstance(v, str)})
-        return Body(data=data, source="http:form", raw=json.dumps(data)[:65536])
-    raw = (await request.body()).decode("utf-8", "replace")
-    try:
-        return Body(data=json.loads(raw), source="http:json", raw=raw[:65536])
-    except ValueError as exc:
-        return Body(
-            data=None,
-            source="http:json",
-            raw=raw[:65536],
-            error=Problem(field="body", reason=f"is not valid JSON: {exc}"),
-        )
-
-
-BodyDep = Annotated[Body, Depends(read_body)]

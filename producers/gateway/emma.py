@@ -17,12 +17,27 @@ from producers.accounts import ledger
 from producers.accounts.ledger import Outcome
 from producers.accounts.registry import AuthError
 from producers.dialects import emma
-from producers.gateway.deps import BodyDep, DialectAnswer, Gateway, GatewayDep, presented_key
+from producers.gateway.answers import error_responses
+from producers.gateway.bodies import StrictRoute
+from producers.gateway.deps import (
+    Body,
+    BodyDep,
+    DialectAnswer,
+    Gateway,
+    GatewayDep,
+    presented_key,
+)
+from producers.problems import prefixed, status_of
 from producers.validation import InputRejected, Problem, parse_event, rejected_record
 from schemas.model import now
 from sinks import queries
 
-router = APIRouter(prefix="/{account_id:int}/events", tags=["emma"])
+router = APIRouter(
+    route_class=StrictRoute,
+    responses=error_responses("emma"),
+    prefix="/{account_id:int}/events",
+    tags=["emma"],
+)
 SOURCE = "emma"
 
 
@@ -50,12 +65,15 @@ def _types(gateway: Gateway, account: str) -> list[dict[str, Any]]:
 
 def _bad(problems: list[Problem]) -> DialectAnswer:
     reasons = "; ".join(f"{p.field}: {p.reason}" for p in problems)
-    return DialectAnswer(400, {"error": reasons, "errors": [p.model_dump() for p in problems]})
+    errors = [p.model_dump() for p in problems]
+    return DialectAnswer(status_of(problems), {"error": reasons, "errors": errors})
 
 
-def _type_body(body: Any) -> tuple[str, str]:
+def _type_body(body: Body) -> tuple[str, str]:
     try:
-        return emma.check_type_body(body)
+        if body.error is not None:
+            raise InputRejected([body.error])
+        return emma.check_type_body(body.data)
     except InputRejected as exc:
         raise _bad(exc.problems) from None
 
@@ -78,7 +96,7 @@ async def create_type(
 ) -> dict[str, Any]:
     """Create a member event type (400 without ``event_type`` or ``display_name``, or when the
     type exists already). Its ``event_type_id`` is never given to another type."""
-    event_type, display_name = _type_body(body.data)
+    event_type, display_name = _type_body(body)
     outcome = await gateway.accounts.change(
         account,
         ledger.CREATE_EVENT_TYPE,
@@ -116,7 +134,7 @@ async def update_type(
 ) -> dict[str, Any]:
     """Change a type's ``event_type`` and ``display_name`` (404 when missing, 400 when another
     type has that ``event_type``)."""
-    event_type, display_name = _type_body(body.data)
+    event_type, display_name = _type_body(body)
     outcome = await gateway.accounts.change(
         account,
         ledger.UPDATE_EVENT_TYPE,
@@ -159,6 +177,8 @@ async def add_member_events(
     received_at = now()
     types = _types(gateway, account)
     try:
+        if body.error is not None:
+            raise InputRejected([body.error])
         items = emma.member_events(body.data)
     except InputRejected as exc:
         record = rejected_record({}, account=account, source=SOURCE, received_at=received_at)
@@ -180,21 +200,21 @@ async def add_member_events(
             named = {"email": fields.get("email"), "name": fields.get("event_type")}
             bad = rejected_record(named, account=account, source=SOURCE, received_at=received_at)
             rejected.append((bad, exc.problems, None))
-            problems += [
-                Problem(field=f"events[{index}].{p.field}", reason=p.reason) for p in exc.problems
-            ]
+            problems += prefixed(exc.problems, f"events[{index}].")
             continue
         records.append(record)
         members.append(item.get("member_id") if isinstance(item, dict) else None)
     if problems:
         await gateway.publish([], rejected)
         raise _bad(problems)
-    await gateway.publish(records)
+    # The answer is built before anything is written: a failure now must not leave events
+    # stored that the client will send again.
     views = []
     for record, member_id in zip(records, members, strict=True):
         view = emma.member_event_view(account_id, {**_stored(record), "contact_id": None}, types)
         view["member_id"] = member_id if member_id is not None else _member_of(gateway, record)
         views.append(view)
+    await gateway.publish(records)
     return JSONResponse(status_code=200, content=views)
 
 

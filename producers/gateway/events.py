@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
+from producers.gateway.answers import error_responses
+from producers.gateway.bodies import RAW_KEPT, StrictRoute
 from producers.gateway.deps import AccountDep, Body, BodyDep, Gateway, GatewayDep
+from producers.problems import prefixed, status_of
 from producers.validation import EventIn, InputRejected, Problem, parse_event, rejected_record
 from schemas.model import now
 
-router = APIRouter(prefix="/v1", tags=["events"])
+router = APIRouter(
+    route_class=StrictRoute, responses=error_responses("native"), prefix="/v1", tags=["events"]
+)
 
 EXAMPLE = {
     "email": "ada@example.com",
@@ -73,6 +79,11 @@ async def accept_events(
     source = source or body.source
     bulk = isinstance(body.data, list)
     items = body.data if bulk else [body.data]
+    if body.error is not None:
+        record = rejected_record(None, account=account, source=source, received_at=received_at)
+        await gateway.publish([], [(record, [body.error], body.raw)])
+        content = {"error": "invalid_event", **_rejection(record, [body.error])}
+        return JSONResponse(status_code=400, content=content)
     if bulk and len(items) > gateway.settings.bulk_max_events:
         return JSONResponse(
             status_code=413,
@@ -91,15 +102,11 @@ async def accept_events(
     for index, item in enumerate(items):
         prefix = f"[{index}]." if bulk else ""
         try:
-            if body.error is not None:
-                raise InputRejected([body.error])
             if translate is not None:
                 try:
                     item = translate(item)
                 except InputRejected as exc:
-                    raise InputRejected(
-                        [Problem(field=prefix + p.field, reason=p.reason) for p in exc.problems]
-                    ) from exc
+                    raise InputRejected(prefixed(exc.problems, prefix)) from exc
             record = parse_event(
                 item,
                 account=account,
@@ -117,12 +124,13 @@ async def accept_events(
         accepted.append(record)
         results.append(_result(record, duplicate))
     await gateway.publish(accepted, rejected)
+    refused = status_of(p for r in rejected for p in r[1])  # 413: past a size bound
     if not bulk:
-        code = 202 if accepted else 400
         if not accepted:
-            return JSONResponse(status_code=400, content={"error": "invalid_event", **results[0]})
-        return JSONResponse(status_code=code, content=results[0])
-    code = 202 if not rejected else (400 if not accepted else 207)
+            content = {"error": "invalid_event", **results[0]}
+            return JSONResponse(status_code=refused, content=content)
+        return JSONResponse(status_code=202, content=results[0])
+    code = 202 if not rejected else (refused if not accepted else 207)
     return JSONResponse(
         status_code=code,
         content={"accepted": len(accepted), "rejected": len(rejected), "results": results},
@@ -130,12 +138,10 @@ async def accept_events(
 
 
 def _text(item: Any) -> str:
-    import json
-
     try:
-        return json.dumps(item)[:65536]
+        return json.dumps(item, ensure_ascii=False)[:RAW_KEPT]
     except (TypeError, ValueError):
-        return repr(item)[:65536]
+        return repr(item)[:RAW_KEPT]
 
 
 @router.post(

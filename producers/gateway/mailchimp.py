@@ -13,6 +13,8 @@ from fastapi.responses import JSONResponse
 
 from producers.accounts.registry import AuthError
 from producers.dialects import mailchimp
+from producers.gateway.answers import error_responses
+from producers.gateway.bodies import StrictRoute
 from producers.gateway.deps import (
     BodyDep,
     DialectAnswer,
@@ -24,7 +26,12 @@ from producers.validation import InputRejected, parse_event, rejected_record
 from schemas.model import now
 from sinks import queries
 
-router = APIRouter(prefix="/3.0/lists/{list_id}/members/{subscriber_hash}", tags=["mailchimp"])
+router = APIRouter(
+    route_class=StrictRoute,
+    responses=error_responses("mailchimp"),
+    prefix="/3.0/lists/{list_id}/members/{subscriber_hash}",
+    tags=["mailchimp"],
+)
 
 
 def mailchimp_account(

@@ -12,12 +12,19 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
 from producers.dialects import mailerpath
+from producers.gateway.answers import error_responses
+from producers.gateway.bodies import StrictRoute
 from producers.gateway.deps import AccountDep, Body, BodyDep, GatewayDep
 from producers.gateway.events import accept_events
 from producers.validation import InputRejected
 from sinks import queries
 
-router = APIRouter(prefix="/api/v1", tags=["mailerpath"])
+router = APIRouter(
+    route_class=StrictRoute,
+    responses=error_responses("native"),
+    prefix="/api/v1",
+    tags=["mailerpath"],
+)
 SOURCE = "mailerpath"
 EXAMPLE = {
     "event_type": "purchase",
@@ -60,18 +67,18 @@ async def client_events_bulk(
     gateway: GatewayDep, account: AccountDep, body: BodyDep
 ) -> JSONResponse:
     """Send many events: ``{"events": [...]}`` (or a bare array); a result per event."""
-    try:
-        items = mailerpath.bulk_items(body.data) if body.error is None else body.data
-    except InputRejected as exc:
-        problem = exc.problems[0]
-        return JSONResponse(
-            status_code=400,
-            content={"error": "invalid_event", "errors": [problem.model_dump()]},
-        )
-    bulk = Body(data=items if items is not None else [], source=body.source, raw=body.raw)
-    bulk.error = body.error
+    if body.error is None:
+        try:
+            items = mailerpath.bulk_items(body.data)
+        except InputRejected as exc:
+            problem = exc.problems[0]
+            return JSONResponse(
+                status_code=400,
+                content={"error": "invalid_event", "errors": [problem.model_dump()]},
+            )
+        body = Body(data=items, source=body.source, raw=body.raw)
     return await accept_events(
-        gateway, bulk, account, None, translate=mailerpath.to_native, source=SOURCE
+        gateway, body, account, None, translate=mailerpath.to_native, source=SOURCE
     )
 
 

@@ -11,12 +11,16 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
 
+from producers.gateway.answers import error_responses
+from producers.gateway.bodies import StrictRoute
 from producers.gateway.deps import AccountDep, BodyDep, GatewayDep
 from sinks import queries
 from streams.rules.catalog import RuleRejected, rule_view
 from streams.rules.model import KINDS, RULE_ID_PATTERN
 
-router = APIRouter(prefix="/v1", tags=["rules"])
+router = APIRouter(
+    route_class=StrictRoute, responses=error_responses("native"), prefix="/v1", tags=["rules"]
+)
 
 EXAMPLES: dict[str, dict[str, Any]] = {
     "tag": {
@@ -80,7 +84,11 @@ def get_rule(gateway: GatewayDep, account: AccountDep, rule_id: str) -> dict[str
         raise _not_found(exc) from None
 
 
-@router.put("/rules/{rule_id}", openapi_extra=RULE_BODY)
+@router.put(
+    "/rules/{rule_id}",
+    openapi_extra=RULE_BODY,
+    responses={200: {"description": "Replaced."}, 201: {"description": "Created."}},
+)
 async def put_rule(
     gateway: GatewayDep, account: AccountDep, rule_id: str, body: BodyDep
 ) -> JSONResponse:

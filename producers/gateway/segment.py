@@ -5,6 +5,7 @@ body)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Annotated, Any
 
@@ -13,6 +14,8 @@ from fastapi.responses import JSONResponse
 
 from producers.accounts.registry import AuthError
 from producers.dialects import segment
+from producers.gateway.answers import error_responses
+from producers.gateway.bodies import StrictRoute
 from producers.gateway.deps import (
     Body,
     BodyDep,
@@ -22,6 +25,7 @@ from producers.gateway.deps import (
     presented_key,
     resolve_account,
 )
+from producers.problems import TOO_LARGE, status_of
 from producers.validation import (
     InputRejected,
     Problem,
@@ -31,7 +35,9 @@ from producers.validation import (
 )
 from schemas.model import CONTACT, EVENT, alias_claims, now
 
-router = APIRouter(prefix="/v1", tags=["segment"])
+router = APIRouter(
+    route_class=StrictRoute, responses=error_responses("segment"), prefix="/v1", tags=["segment"]
+)
 SOURCE = "segment"
 OK = {"success": True}
 TRACK = {
@@ -60,6 +66,9 @@ def _one(
 ) -> tuple[dict[str, Any] | None, Rejection | None]:
     """(record, None) for a valid call, (None, rejection) otherwise."""
     try:
+        if _size(message) > segment.MAX_CALL_BYTES:
+            reason = f"is larger than Segment's {segment.MAX_CALL_BYTES // 1024} KB per call"
+            raise InputRejected([Problem(field="body", reason=reason, status=TOO_LARGE)])
         if kind == "track":
             native = segment.track_to_native(message, received_at)
             return parse_event(
@@ -74,14 +83,20 @@ def _one(
     except InputRejected as exc:
         fields = message if isinstance(message, dict) else {}
         seen = {"name": fields.get("event"), "idempotency_key": fields.get("messageId")}
+        with contextlib.suppress(InputRejected):  # a bad userId is reported already
+            seen.update(segment.who(fields))
         record = rejected_record(
-            {**seen, **(segment.who(fields) if fields else {})},
+            seen,
             account=account,
             source=SOURCE,
             received_at=received_at,
             kind=CONTACT if kind == "identify" else EVENT,
         )
         return None, (record, exc.problems, json.dumps(message, default=str)[:65536])
+
+
+def _size(message: Any) -> int:
+    return len(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 async def _answer(
@@ -105,7 +120,8 @@ async def _answer(
     await gateway.publish(accepted, rejected, claims)
     if errors:
         content = {"success": False, "message": "invalid calls were not recorded as accepted"}
-        return JSONResponse(status_code=400, content={**content, "errors": errors})
+        status = status_of(p for r in rejected for p in r[1])
+        return JSONResponse(status_code=status, content={**content, "errors": errors})
     return JSONResponse(status_code=200, content=OK)
 
 
@@ -122,10 +138,25 @@ async def _single(
 ) -> JSONResponse:
     account = _account(gateway, auth, body, named)
     if body.error is not None:
-        return JSONResponse(
-            status_code=400, content={"success": False, "message": body.error.reason}
-        )
+        return await _refused_whole(gateway, account, body, [body.error])
     return await _answer(gateway, account, [(kind, body.data)], prefix=False)
+
+
+async def _refused_whole(
+    gateway: Gateway, account: str, body: Body, problems: list[Problem]
+) -> JSONResponse:
+    """Record a request refused whole (with its raw text), and answer it."""
+    record = rejected_record({}, account=account, source=SOURCE, received_at=now())
+    await gateway.publish([], [(record, problems, body.raw)])
+    return _refused(problems)
+
+
+def _refused(problems: list[Problem]) -> JSONResponse:
+    """Segment's answer to a request refused whole."""
+    message = "; ".join(f"{p.field}: {p.reason}" for p in problems)
+    errors = [p.model_dump() for p in problems]
+    content = {"success": False, "message": message, "errors": errors}
+    return JSONResponse(status_code=status_of(problems), content=content)
 
 
 @router.post("/track", openapi_extra=_body(TRACK))
@@ -163,15 +194,16 @@ async def batch(
     x_eventline_account: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """Many calls at once (``batch``: each with ``type`` identify or track), in order."""
+    account = _account(gateway, authorization, body, x_eventline_account)
     try:
-        account = _account(gateway, authorization, body, x_eventline_account)
+        if body.error is not None:
+            raise InputRejected([body.error])
         items = segment.batch_items(body.data)
     except InputRejected as exc:
-        reason = exc.problems[0].reason
-        return JSONResponse(status_code=400, content={"success": False, "message": reason})
+        return await _refused_whole(gateway, account, body, exc.problems)
     if len(items) > gateway.settings.bulk_max_events:
         limit = gateway.settings.bulk_max_events
-        message = f"at most {limit} calls per batch"
-        return JSONResponse(status_code=413, content={"success": False, "message": message})
+        reason = f"has more than {limit} calls"
+        return _refused([Problem(field="batch", reason=reason, status=TOO_LARGE)])
     calls = [(str(m.get("type")) if isinstance(m, dict) else "", m) for m in items]
     return await _answer(gateway, account, calls, prefix=True)

@@ -7,12 +7,17 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query
 from starlette.concurrency import run_in_threadpool
 
+from producers.gateway.answers import error_responses
+from producers.gateway.bodies import StrictRoute
 from producers.gateway.deps import AccountDep, GatewayDep
+from schemas import limits
 from schemas.codec import codec
 from schemas.model import now, routing_key
 from sinks import queries
 
-router = APIRouter(prefix="/v1", tags=["status"])
+router = APIRouter(
+    route_class=StrictRoute, responses=error_responses("native"), prefix="/v1", tags=["status"]
+)
 
 # Which receipt speaks for the event: a success anywhere beats an earlier failed try.
 PRECEDENCE = ("processed", "received", "failed", "rejected", "duplicate")
@@ -78,6 +83,11 @@ async def redrive(gateway: GatewayDep, event_id: str, account: AccountDep) -> di
         raise HTTPException(409, f"event {event_id!r} is {state}, not failed: nothing to re-drive")
     record = queries.record_from_row(failed[0])
     record["attempt"] += 1
+    # Only a record within every bound is written again (the worker would fail it anyway).
+    violations = limits.record_violations(record, now())
+    if violations:
+        reasons = "; ".join(f"{v.field}: {v.reason}" for v in violations)
+        raise HTTPException(409, f"event {event_id!r} cannot be re-driven as stored: {reasons}")
     received = {
         "record": record,
         "status": "RECEIVED",

@@ -17,6 +17,7 @@ from producers.validation import (
     rejected_record,
 )
 from schemas.codec import codec
+from schemas.limits import TEXT_LIMITS
 from schemas.model import CONTACT, EVENT, event_id_for
 
 RECEIVED = datetime(2026, 3, 14, 12, 0, tzinfo=UTC)
@@ -223,10 +224,13 @@ def test_form_empty_properties_is_an_empty_object() -> None:
     assert form_to_dict({"properties": ""}) == {"properties": {}}
 
 
-def test_form_bad_json_properties_is_left_for_validation_to_reject() -> None:
-    out = form_to_dict({"email": "a@b.co", "name": "x", "properties": "{nope"})
-    assert out["properties"] == "{nope"
-    assert fields_of(out) == ["properties"]
+def test_form_bad_json_properties_is_refused_naming_the_field() -> None:
+    with pytest.raises(InputRejected) as info:
+        form_to_dict({"email": "a@b.co", "name": "x", "properties": "{nope"})
+    assert [p.field for p in info.value.problems] == ["properties"]
+    assert "not valid JSON" in info.value.problems[0].reason
+    out = form_to_dict({"email": "a@b.co", "name": "x", "properties": "[1]"})
+    assert fields_of(out) == ["properties"]  # JSON, but not an object
 
 
 def test_form_fields_parse_into_an_event() -> None:
@@ -271,4 +275,4 @@ def test_rejected_record_of_a_non_object_is_still_encodable(data: Any) -> None:
 
 
 def test_rejected_record_truncates_long_values() -> None:
-    assert len(rejected_record({"name": "x" * 1000}, **KW)["name"]) == 255
+    assert len(rejected_record({"name": "x" * 1000}, **KW)["name"]) == TEXT_LIMITS["name"]

@@ -124,3 +124,46 @@ def client(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Iterator[Test
 @pytest.fixture
 def writer(client: TestClient) -> FakeWriter:
     return FakeWriter.instances[-1]
+
+
+class FakeStore:
+    """Stands in for sinks.store.Store: each query answers the rows of the table it names
+    (as ClickHouse returns them: naive UTC datetimes, JSON columns as text), filtered by
+    nothing; ``count()`` queries answer how many rows the table holds."""
+
+    TABLES = ("incoming_events", "segment_members", "contacts", "events")
+
+    def __init__(self) -> None:
+        self.tables: dict[str, list[dict[str, Any]]] = {t: [] for t in self.TABLES}
+        self.commands: list[str] = []
+
+    def answers(self) -> bool:
+        return True
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        table = next(t for t in self.TABLES if f".{t}" in sql)
+        rows = self.tables[table]
+        if "count()" in sql and "GROUP BY" not in sql:
+            return [{"n": len(rows)}]
+        if "GROUP BY" in sql:
+            return []
+        return [dict(r) for r in rows]
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> None:
+        self.commands.append(sql)
+
+
+@pytest.fixture
+def store() -> FakeStore:
+    return FakeStore()
+
+
+@pytest.fixture
+def store_client(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings, store: FakeStore
+) -> Iterator[TestClient]:
+    """The gateway with a fake ClickHouse behind its read endpoints."""
+    use_fakes(monkeypatch)
+    app = gateway_app.create_app(settings, store=store)  # type: ignore[arg-type]
+    with TestClient(app) as test_client:
+        yield test_client

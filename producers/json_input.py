@@ -1,0 +1,79 @@
+"""JSON from clients, decoded strictly: nothing is changed silently and nothing can crash the
+gateway (invalid UTF-8, NaN, Infinity, numbers past a double, unpaired surrogates, nesting
+deep enough for a RecursionError are all refused, naming where they are). Pure."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from producers.problems import InputRejected, Problem
+from schemas.limits import MAX_DEPTH, json_depth
+
+# A whole body may nest a few levels deeper than the properties inside it (Segment's batch:
+# body -> batch -> call -> properties); the per-field bound is MAX_DEPTH.
+BODY_DEPTH = MAX_DEPTH + 8
+NOT_FINITE = "must be a finite number (NaN, Infinity and numbers past ±1.8e308 are not numbers)"
+SURROGATE = re.compile("[\ud800-\udfff]")
+NOT_TEXT = "is not valid Unicode text (an unpaired surrogate escape)"
+
+
+def malformed(reason: str, field: str = "body") -> InputRejected:
+    return InputRejected([Problem(field=field, reason=f"is not valid JSON: {reason}")])
+
+
+def decode(data: bytes | str, field: str = "body", depth: int = BODY_DEPTH) -> Any:
+    """The JSON value of ``data`` (UTF-8 when bytes). Raises InputRejected naming the field
+    (``field`` for the document, the path inside it for a bad value)."""
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise malformed(f"invalid UTF-8 at byte {exc.start}", field) from None
+    else:
+        text = data
+    too_deep = f"nests deeper than {depth} levels"
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise malformed(too_deep, field) from None
+    except ValueError as exc:
+        raise malformed(str(exc), field) from None
+    if json_depth(value) > depth:
+        raise malformed(too_deep, field)
+    problems = unrepresentable(value, field)
+    if problems:
+        raise InputRejected(problems)
+    return value
+
+
+def unrepresentable(value: Any, field: str = "body") -> list[Problem]:
+    """Non-finite numbers and unpaired surrogates anywhere in a decoded value (at most 5)."""
+    found: list[Problem] = []
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack and len(found) < 5:
+        where, item = stack.pop()
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                path = f"{where}.{key}" if where else str(key)
+                if isinstance(key, str) and not key.isascii() and SURROGATE.search(key):
+                    found.append(Problem(field=_named(field, where), reason=NOT_TEXT))
+                stack.append((path, inner))
+        elif isinstance(item, list):
+            stack.extend((f"{where}[{i}]", inner) for i, inner in enumerate(item))
+        elif isinstance(item, float) and not math.isfinite(item):
+            found.append(Problem(field=_named(field, where), reason=NOT_FINITE))
+        elif isinstance(item, str) and not item.isascii() and SURROGATE.search(item):
+            found.append(Problem(field=_named(field, where), reason=NOT_TEXT))
+    return found
+
+
+def _named(field: str, path: str) -> str:
+    """A path inside the body names itself (``properties.price``); inside a field, under it."""
+    if not path:
+        return field
+    if field == "body":
+        return path
+    return f"{field}{path}" if path.startswith("[") else f"{field}.{path}"
