@@ -14,7 +14,8 @@ stuck in ``received`` after a worker kill, and as the first records of each part
 after a restart with large tables).
 
 ``OffsetGuard`` knows the next offset each partition must deliver (the committed offset when a
-generation starts, then the last handled + 1):
+generation starts, or the earliest offset of a partition its group never committed on, then
+the last handled + 1):
 - the expected record is handled;
 - a record beyond it means records were dropped: they are read from Kafka directly (a
   consumer of the guard's own, so Faust's fetch position is left alone) and handled first,
@@ -189,6 +190,19 @@ class ContinuityGuard:
         if not isinstance(consumer._read_offset, HeldReadOffsets):
             consumer._read_offset = HeldReadOffsets(consumer._read_offset)
         self.read_offsets: HeldReadOffsets = consumer._read_offset
+        self._earliest: dict[TP, int | None] = {}
+
+    async def _start(self, tp: TP) -> int | None:
+        """Where ``tp`` starts for this group: its committed offset; with none, its earliest
+        record (the group reads from the earliest, and Faust commits a first batch wherever
+        it starts: records it dropped before it would be lost unnoticed)."""
+        committed: int | None = self.app.consumer._committed_offset.get(tp)
+        if committed is not None:
+            return committed
+        if tp not in self._earliest:
+            found = await self.app.consumer.earliest_offsets(tp)
+            self._earliest[tp] = found.get(tp)
+        return self._earliest[tp]
 
     async def admit(self, event: Any) -> list[Any]:
         """The events the agent handles now, in order: none (handled already), the event,
@@ -197,9 +211,9 @@ class ContinuityGuard:
         tp = TP(message.tp.topic, message.tp.partition)
         consumer = self.app.consumer
         generation = self.app.consumer_generation_id
-        verdict, start = self.state.check(
-            tp, message.offset, consumer._committed_offset.get(tp), generation, time.monotonic()
-        )
+        known = generation == self.state.generation and tp in self.state.expected
+        begins = None if known else await self._start(tp)
+        verdict, start = self.state.check(tp, message.offset, begins, generation, time.monotonic())
         if verdict == "skip":
             return []
         self.read_offsets.held.discard(tp)
@@ -256,16 +270,12 @@ class ContinuityGuard:
         if not owned:
             return
         ends = await consumer.highwaters(*owned)
-        starts = {tp: consumer._committed_offset.get(tp) for tp in owned}
+        starts = {tp: await self._start(TP(tp.topic, tp.partition)) for tp in owned}
         report = self.progress.report(ends, starts, time.monotonic())
         publish(report, self.topic, LAG, STALLED)
         for tp in owned:
             offset = self.state.idle(
-                tp,
-                ends.get(tp),
-                consumer._committed_offset.get(tp),
-                app.consumer_generation_id,
-                time.monotonic(),
+                tp, ends.get(tp), starts[tp], app.consumer_generation_id, time.monotonic()
             )
             if offset is None:
                 continue
