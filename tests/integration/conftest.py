@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -22,25 +21,11 @@ from eventline.local_kafka import LocalKafka
 from eventline.pipeline import Pipeline
 from eventline.settings import Settings
 from sinks.store import Store
+from tests.integration.processes import free_port
 
 STRICT = "strict"  # an account whose unknown-contact policy is 'fail'
 
 pytestmark = pytest.mark.integration
-
-
-_HANDED_OUT: set[int] = set()
-
-
-def _free_port() -> int:
-    """A free loopback port never handed out before in this run: the kernel may offer a port
-    again once its probe socket is closed, and two servers on one port fail at start."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
-            return port
 
 
 def _docker_answers() -> bool:
@@ -73,8 +58,8 @@ def kafka_bootstrap(docker: bool, tmp_path_factory: pytest.TempPathFactory) -> I
     broker = LocalKafka(
         root=tmp_path_factory.mktemp("kafka"),
         version=defaults.version,
-        port=_free_port(),
-        controller_port=_free_port(),
+        port=free_port(),
+        controller_port=free_port(),
         heap="512m",
         jars=defaults.libs,
     )
@@ -108,8 +93,8 @@ def settings(
         clickhouse_database=f"eventline_test_{run}",
         topic_prefix=f"test-{run}",
         partitions=3,
-        gateway_port=_free_port(),
-        worker_metrics_port=_free_port(),
+        gateway_port=free_port(),
+        worker_metrics_port=free_port(),
         unknown_contact_by_account={STRICT: "fail"},
         sink_batch_wait_s=0.2,
         worker_session_timeout_s=10.0,
