@@ -2,30 +2,25 @@
 and every reader folds them in log order with the pure functions here, so every gateway,
 worker and sink agrees on each account's state and on the outcome of each change.
 
-Why changes and not whole states: a whole state computed from a reader's view and written
-back loses whatever another writer changed meanwhile (issue 10), and under compaction the
-last write of a key survives even when it lost. A change is keyed uniquely
-(``change/<account>/<change id>``) on its account's partition, so one account's changes are
-totally ordered and none is compacted away; a conflict ("type exists") is an outcome of the
-fold, not a lost write, and ids are allocated by the fold.
-
-Checkpoints keep the topic small: a checkpoint (``checkpoint/<account>/<offset>``) holds an
-account's state folded through an offset of its partition; once it is written, the changes it
-holds and older checkpoints are deleted (tombstones). A reader folds from the checkpoint with
-the highest offset plus every change after that offset, which compaction never removes, so a
-fresh reader reaches the state a reader that saw every record has.
-
-An ``account/<id>`` entry written by an earlier version is a whole state: it counts as a
-checkpoint through its own offset (the upgrade path).
+The keyed fold, its checkpoints and why they survive compaction are ``eventline.fold``. Here:
+a change is keyed ``change/<account>/<change id>`` on its account's partition, so one
+account's changes are totally ordered; a conflict ("type exists") is an outcome of the fold,
+not a lost write, and ids are allocated by the fold. A checkpoint is keyed
+``checkpoint/<account>/<offset>``. An ``account/<id>`` entry written by an earlier version is
+a whole state: it counts as a checkpoint through its own offset (the upgrade path).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+
+from eventline.fold import INVALID, CheckpointPlan, Folds, Outcome
+
+__all__ = ["INVALID", "CheckpointPlan", "Outcome"]  # re-exported for the routes
 
 # Account settings, as the dialects read them (tests check they agree).
 EVENT_TRACKING = "event_tracking"  # ActiveCampaign: on unless switched off
@@ -48,7 +43,6 @@ CHECKPOINT = "checkpoint"
 # Outcomes other than "applied".
 EXISTS = "exists"
 NOT_FOUND = "not_found"
-INVALID = "invalid"
 
 CHECKPOINT_EVERY = 200  # changes of an account between checkpoints
 
@@ -62,20 +56,6 @@ class Change:
     op: str
     args: Mapping[str, Any]
     at: datetime
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a change did: ``error`` None when it applied; ``value`` is what it stored (the
-    account entry, the event type, ...), or what was in the way."""
-
-    error: str | None = None
-    reason: str = ""
-    value: Any = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 @dataclass(frozen=True)
@@ -289,90 +269,24 @@ FOLDS: dict[str, Fold] = {
 }
 
 
-@dataclass
-class AccountLog:
-    """One account's fold: its base (a checkpoint, or an entry of an earlier version) through
-    an offset of its partition, the changes read after that offset, and the state they give."""
-
-    base: AccountState | None = None
-    through: int = -1
-    pending: list[tuple[int, Change]] = field(default_factory=list)
-    state: AccountState | None = None
-    checkpoints: set[int] = field(default_factory=set)  # offsets of checkpoint records read
-
-    def refold(self) -> None:
-        state = self.base
-        for _, change in self.pending:
-            state, _ = apply_change(state, change)
-        self.state = state
-
-
-@dataclass(frozen=True)
-class CheckpointPlan:
-    """A checkpoint to write, and the records it makes obsolete (to delete once it is on the
-    topic)."""
-
-    account_id: str
-    through: int
-    state: AccountState | None
-    obsolete_changes: tuple[str, ...]  # change ids
-    obsolete_checkpoints: tuple[int, ...]  # their ``through`` offsets
-
-
-class Ledger:
+class Ledger(Folds[AccountState, Change]):
     """Every account's fold, fed with the accounts topic in log order."""
 
     def __init__(self) -> None:
-        self.logs: dict[str, AccountLog] = {}
+        super().__init__(apply_change, CHECKPOINT_EVERY)
 
-    def state(self, account_id: str) -> AccountState | None:
-        log = self.logs.get(account_id)
-        return log.state if log else None
+    def checkpoint_every(self) -> int:
+        return CHECKPOINT_EVERY  # read each time: tests change it
 
     def read(self, offset: int, change: Change) -> tuple[Outcome, bool] | None:
         """Fold a record of ``AccountChange`` read at ``offset``: a checkpoint (None), or a
-        change (``apply``)."""
+        change (its outcome, and whether its writer is due to write a checkpoint)."""
         if change.op != CHECKPOINT:
-            return self.apply(offset, change)
+            return self.apply(change.account_id, offset, change)
         through, state = checkpoint_of(change)
-        self.logs.setdefault(change.account_id, AccountLog()).checkpoints.add(through)
+        self.saw_checkpoint(change.account_id, through)
         self.restore(change.account_id, through, state)
         return None
-
-    def apply(self, offset: int, change: Change) -> tuple[Outcome, bool]:
-        """Fold a change read at ``offset``: its outcome, and whether a checkpoint is due (one
-        change in every ``CHECKPOINT_EVERY`` of an account: its writer writes one)."""
-        log = self.logs.setdefault(change.account_id, AccountLog())
-        if offset <= log.through:  # read again (never happens in one reading of the log)
-            return Outcome(INVALID, f"offset {offset} is already folded"), False
-        log.state, outcome = apply_change(log.state, change)
-        log.pending.append((offset, change))
-        return outcome, len(log.pending) % CHECKPOINT_EVERY == 0
-
-    def restore(self, account_id: str, through: int, state: AccountState | None) -> None:
-        """A whole state through offset ``through``: a checkpoint, or an ``account/<id>`` entry
-        of an earlier version (a whole state written at that offset). An older one than the
-        base is ignored; else it becomes the base and the later changes fold on it again."""
-        log = self.logs.setdefault(account_id, AccountLog())
-        if through <= log.through:
-            return
-        log.base, log.through = state, through
-        log.pending = [(o, c) for o, c in log.pending if o > through]
-        log.refold()
-
-    def plan_checkpoint(self, account_id: str) -> CheckpointPlan | None:
-        """A checkpoint of the account through its last change read, or None when there is
-        nothing to fold."""
-        log = self.logs.get(account_id)
-        if log is None or not log.pending:
-            return None
-        return CheckpointPlan(
-            account_id=account_id,
-            through=log.pending[-1][0],
-            state=log.state,
-            obsolete_changes=tuple(c.change_id for _, c in log.pending),
-            obsolete_checkpoints=tuple(sorted(log.checkpoints)),
-        )
 
 
 def change_key(account_id: str, change_id: str) -> str:
@@ -396,13 +310,13 @@ def parse_key(key: str) -> tuple[str, str, str]:
     return kind, "", rest
 
 
-def checkpoint_change(plan: CheckpointPlan, at: datetime) -> Change:
+def checkpoint_change(plan: CheckpointPlan[AccountState], at: datetime) -> Change:
     """The record of a planned checkpoint (its id: the same for every writer of it)."""
     args = {
         "through": plan.through,
         "account": plan.state.to_json() if plan.state is not None else None,
     }
-    return Change(f"checkpoint-{plan.through}", plan.account_id, CHECKPOINT, args, at)
+    return Change(f"checkpoint-{plan.through}", plan.key, CHECKPOINT, args, at)
 
 
 def checkpoint_of(change: Change) -> tuple[int, AccountState | None]:
