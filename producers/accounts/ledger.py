@@ -8,13 +8,18 @@ account's changes are totally ordered; a conflict ("type exists") is an outcome 
 not a lost write, and ids are allocated by the fold. A checkpoint is keyed
 ``checkpoint/<account>/<offset>``. An ``account/<id>`` entry written by an earlier version is
 a whole state: it counts as a checkpoint through its own offset (the upgrade path).
+
+Bounds (issue 10): a checkpoint is one Kafka message, so an account's state is bounded by
+design: counts of event types and whitelisted names and the settings' stored size; a change
+past them is refused by the fold (``LIMIT``). Erased types are bounded too, by letting the
+oldest deletion go.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +48,21 @@ CHECKPOINT = "checkpoint"
 # Outcomes other than "applied".
 EXISTS = "exists"
 NOT_FOUND = "not_found"
+LIMIT = "limit"  # the account is at one of the bounds below
+
+# Bounds of an account's state: a checkpoint holds it whole in one Kafka message
+# (schemas.limits.MAX_MESSAGE_BYTES), so it must stay far below that whatever the names.
+MAX_ACCOUNT_NAME = 200  # characters (checked by its writers)
+MAX_EVENT_TYPES = 1000  # Emma member event types
+MAX_EVENT_NAMES = 1000  # ActiveCampaign whitelisted event names
+# The settings but the erased types, as stored (JSON, where a non-ASCII character takes 6 or
+# 12 bytes): a change that would pass it is refused.
+MAX_SETTINGS_BYTES = 640 * 1024
+# Deleted event types kept out of replays: past either bound the oldest deletion goes (its
+# events stay deleted; only a replay of topics that old could bring them back).
+MAX_ERASED = 1000
+MAX_ERASED_BYTES = 160 * 1024
+GROWTH_SLACK = 64  # bytes a change may add besides what it adds (a key, a separator, an id)
 
 CHECKPOINT_EVERY = 200  # changes of an account between checkpoints
 
@@ -69,6 +89,9 @@ class AccountState:
     settings: Mapping[str, Any]
     created_at: datetime
     updated_at: datetime
+    # At least ``stored_size()`` (None: unknown), so that a growing change
+    # measures the whole only near MAX_SETTINGS_BYTES. Not part of the state.
+    size_bound: int | None = field(default=None, compare=False, repr=False)
 
     def entry(self) -> dict[str, Any]:
         """The account as an ``AccountEntry`` record."""
@@ -119,7 +142,40 @@ class AccountState:
         )
 
     def with_settings(self, at: datetime, **changes: Any) -> AccountState:
-        return replace(self, settings={**self.settings, **changes}, updated_at=at)
+        return replace(self, settings={**self.settings, **changes}, updated_at=at, size_bound=None)
+
+    def grown(self, at: datetime, added: Any, **changes: Any) -> AccountState | None:
+        """The account with ``changes`` that add ``added`` to its settings, or None when the
+        settings would be stored in more than MAX_SETTINGS_BYTES. The decision is always
+        "stored size <= MAX_SETTINGS_BYTES" (the same for every reader): the bound kept
+        grows by what each change adds, and the whole is measured only when it passes."""
+        changed = self.with_settings(at, **changes)
+        bound = self.stored_size() + len(_stored(added)) + GROWTH_SLACK
+        if bound > MAX_SETTINGS_BYTES:
+            bound = changed.stored_size()
+            if bound > MAX_SETTINGS_BYTES:
+                return None
+        return replace(changed, size_bound=bound)
+
+    def stored_size(self) -> int:
+        """At least the size of the settings (but the erased types, which have bounds of
+        their own) as a checkpoint stores them."""
+        if self.size_bound is not None:
+            return self.size_bound
+        return len(_stored({k: v for k, v in self.settings.items() if k != ERASED}))
+
+
+def _stored(value: Any) -> str:
+    """A value as a checkpoint's ``args_json`` holds it (ASCII: characters are bytes)."""
+    return json.dumps(value, sort_keys=True)
+
+
+def _too_large() -> Outcome:
+    reason = (
+        f"the account's settings would take more than {MAX_SETTINGS_BYTES} bytes as stored "
+        "(long or non-ASCII names take more): remove some first"
+    )
+    return Outcome(LIMIT, reason)
 
 
 Fold = Callable[[AccountState | None, Change], tuple[AccountState | None, Outcome]]
@@ -174,7 +230,11 @@ def _add_event_name(state: AccountState | None, change: Change) -> tuple[Account
     names = list(state.settings.get(EVENT_NAMES, []))
     if name in names:  # whitelisting a listed name again changes nothing
         return state, Outcome(value=name)
-    return state.with_settings(change.at, **{EVENT_NAMES: [*names, name]}), Outcome(value=name)
+    if len(names) >= MAX_EVENT_NAMES:
+        reason = f"the account has {len(names)} whitelisted event names, at most {MAX_EVENT_NAMES}"
+        return state, Outcome(LIMIT, f"{reason}: remove one first")
+    changed = state.grown(change.at, name, **{EVENT_NAMES: [*names, name]})
+    return (changed, Outcome(value=name)) if changed else (state, _too_large())
 
 
 def _remove_event_name(state: AccountState | None, change: Change) -> tuple[AccountState, Outcome]:
@@ -206,6 +266,9 @@ def _create_event_type(state: AccountState | None, change: Change) -> tuple[Acco
     taken = _type_named(types, event_type)
     if taken is not None:
         return state, Outcome(EXISTS, f"event type {event_type!r} already exists", taken)
+    if len(types) >= MAX_EVENT_TYPES:
+        reason = f"the account has {len(types)} member event types, at most {MAX_EVENT_TYPES}"
+        return state, Outcome(LIMIT, f"{reason}: delete one first")
     # Accounts from before the counter allocated max + 1; from here on, never reused.
     type_id = int(
         state.settings.get(NEXT_TYPE_ID) or max([t["event_type_id"] for t in types], default=0) + 1
@@ -216,10 +279,10 @@ def _create_event_type(state: AccountState | None, change: Change) -> tuple[Acco
         "display_name": str(change.args["display_name"]),
         "created_at": change.args["created_at"],
     }
-    changed = state.with_settings(
-        change.at, **{EVENT_TYPES: [*types, created], NEXT_TYPE_ID: type_id + 1}
+    grown = state.grown(
+        change.at, created, **{EVENT_TYPES: [*types, created], NEXT_TYPE_ID: type_id + 1}
     )
-    return changed, Outcome(value=created)
+    return (grown, Outcome(value=created)) if grown else (state, _too_large())
 
 
 def _update_event_type(state: AccountState | None, change: Change) -> tuple[AccountState, Outcome]:
@@ -234,8 +297,10 @@ def _update_event_type(state: AccountState | None, change: Change) -> tuple[Acco
     if taken is not None and taken is not found:
         return state, Outcome(EXISTS, f"event type {event_type!r} already exists", taken)
     updated = {**found, "event_type": event_type, "display_name": change.args["display_name"]}
-    changed = [updated if t is found else t for t in types]
-    return state.with_settings(change.at, **{EVENT_TYPES: changed}), Outcome(value=updated)
+    changed = state.grown(
+        change.at, updated, **{EVENT_TYPES: [updated if t is found else t for t in types]}
+    )
+    return (changed, Outcome(value=updated)) if changed else (state, _too_large())
 
 
 def _delete_event_type(state: AccountState | None, change: Change) -> tuple[AccountState, Outcome]:
@@ -247,6 +312,10 @@ def _delete_event_type(state: AccountState | None, change: Change) -> tuple[Acco
         return state, Outcome(NOT_FOUND, f"no member event type {type_id}")
     remaining = [t for t in types if t is not found]
     erased = {**state.settings.get(ERASED, {}), found["event_type"]: str(change.args["cutoff"])}
+    # Past a bound the oldest deletion goes (by cutoff, then name: the same for every reader,
+    # whatever order its dict has). A deletion is never refused.
+    while len(erased) > MAX_ERASED or len(_stored(erased)) > MAX_ERASED_BYTES:
+        del erased[min(erased, key=lambda t: (erased[t], t))]
     changed = state.with_settings(change.at, **{EVENT_TYPES: remaining, ERASED: erased})
     if NEXT_TYPE_ID not in state.settings:  # keep the deleted id from being allocated again
         changed = changed.with_settings(change.at, **{NEXT_TYPE_ID: _next_id(types)})

@@ -227,6 +227,8 @@ class Accounts:
         return codec().decode("AccountEntry", value)
 
     async def create_account(self, account_id: str, name: str = "") -> dict[str, Any]:
+        if len(name) > ledger.MAX_ACCOUNT_NAME:  # the API refuses it first; the CLI here
+            raise ValueError(f"the name is longer than {ledger.MAX_ACCOUNT_NAME} characters")
         with self._lock:  # accounts are never deleted: one known here exists
             registry = self._current()
             if account_id in registry.accounts:
