@@ -59,7 +59,7 @@ def run_call(call: Callable[[], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(_awaited(call))
-    except (AccountConflict, LookupError) as exc:
+    except (AccountConflict, LookupError, ValueError) as exc:
         typer.echo(f"error: {exc.args[0]}", err=True)
         raise typer.Exit(1) from None
 

@@ -70,8 +70,9 @@ def put_rule(
     file: str = typer.Argument(..., help="JSON definition: a file, or - for standard input."),
     account: str | None = ACCOUNT,
 ) -> None:
-    """Create or replace a rule from a JSON definition (as PUT /v1/rules/{rule_id} takes it)."""
-    from streams.rules.catalog import RuleRejected, rule_view
+    """Create or replace a rule from a JSON definition (as PUT /v1/rules/{rule_id} takes it),
+    in order with every other write of it (the version printed is the one stored)."""
+    from streams.rules.catalog import RuleConflict, RuleRejected, rule_view
 
     text = sys.stdin.read() if file == "-" else Path(file).read_text()
     try:
@@ -85,6 +86,9 @@ def put_rule(
         except RuleRejected as exc:
             for problem in exc.problems:
                 typer.echo(f"error: {problem['field']}: {problem['reason']}", err=True)
+            raise typer.Exit(1) from None
+        except RuleConflict as exc:
+            typer.echo(f"error: {exc.reason}", err=True)
             raise typer.Exit(1) from None
     typer.echo(f"{'created' if created else 'replaced'}: {json.dumps(rule_view(entry))}")
 

@@ -34,9 +34,10 @@ def admin_client(bootstrap: str) -> AdminClient:
 # changelog segments).
 TABLES = ("identities", "contacts", "seen")
 
-# The accounts topic's changes are deleted once a checkpoint holds them (producers/accounts/
-# ledger.py). Kafka cleans a record only when it and the tombstone that deletes it are older
-# than this, so a reader less than this far behind never misses a change it has not read yet.
+# The accounts and rules topics' changes are deleted once a checkpoint holds them
+# (eventline/fold.py). Kafka cleans a record only when it and the tombstone that deletes it
+# are older than this, so a reader less than this far behind never misses a change it has
+# not read yet.
 ACCOUNTS_COMPACTION_LAG_MS = 3_600_000
 
 
@@ -78,7 +79,8 @@ class Topics:
 
     @property
     def rules(self) -> str:
-        """Tag, segment and workflow rules (compacted), keyed by account/rule_id."""
+        """Tag, segment and workflow rules (compacted): changes and checkpoints of each
+        rule, on the partition of account/rule_id (streams/rules/ledger.py)."""
         return f"{self.prefix}.rules"
 
     @property
@@ -144,7 +146,7 @@ class Topics:
             self.contacts: dict(compacted),
             self.event_status: {},
             self.accounts: {**compacted, "min.compaction.lag.ms": str(ACCOUNTS_COMPACTION_LAG_MS)},
-            self.rules: dict(compacted),
+            self.rules: {**compacted, "min.compaction.lag.ms": str(ACCOUNTS_COMPACTION_LAG_MS)},
             self.tags: {},
             self.segments: {},
             self.workflows: {},

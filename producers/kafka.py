@@ -9,11 +9,18 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from aiokafka.partitioner import murmur2
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from eventline.errors import EventlineError, InvalidEvent, TransientError
 
 log = logging.getLogger(__name__)
+
+
+def key_partition(key: str, partitions: int) -> int:
+    """The partition the producers here put ``key`` on (murmur2, as Java's and aiokafka's
+    default partitioner does): records written to it there are in one order with the key's."""
+    return int((murmur2(key.encode()) & 0x7FFFFFFF) % partitions)
 
 
 def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:

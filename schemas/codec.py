@@ -45,6 +45,7 @@ SCHEMA_FILES: dict[str, str] = {
     "ContactCheck": "contact_check.avsc",
     "ClockOffset": "clock_offset.avsc",
     "AccountChange": "account_change.avsc",
+    "RuleChange": "rule_change.avsc",
 }
 
 # Record name -> {bytes field: embedded record name}, encoded and decoded transparently.

@@ -22,6 +22,7 @@ MAX_PROPERTIES_BYTES = 64 * 1024  # an event's properties, as stored (compact JS
 MAX_ATTRIBUTES_BYTES = 16 * 1024  # a contact's attributes, as stored (also once merged)
 MAX_DEPTH = 32  # nesting of objects and arrays inside properties and attributes
 MAX_ATTEMPT = 1000  # re-drives of one event
+MAX_RULE_BYTES = 256 * 1024  # a rule's definition as stored (JSON): each version is a record
 
 # Longest text per field, in characters.
 TEXT_LIMITS: dict[str, int] = {

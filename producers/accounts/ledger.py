@@ -2,21 +2,17 @@
 and every reader folds them in log order with the pure functions here, so every gateway,
 worker and sink agrees on each account's state and on the outcome of each change.
 
-Why changes and not whole states: a whole state computed from a reader's view and written
-back loses whatever another writer changed meanwhile (issue 10), and under compaction the
-last write of a key survives even when it lost. A change is keyed uniquely
-(``change/<account>/<change id>``) on its account's partition, so one account's changes are
-totally ordered and none is compacted away; a conflict ("type exists") is an outcome of the
-fold, not a lost write, and ids are allocated by the fold.
+The keyed fold, its checkpoints and why they survive compaction are ``eventline.fold``. Here:
+a change is keyed ``change/<account>/<change id>`` on its account's partition, so one
+account's changes are totally ordered; a conflict ("type exists") is an outcome of the fold,
+not a lost write, and ids are allocated by the fold. A checkpoint is keyed
+``checkpoint/<account>/<offset>``. An ``account/<id>`` entry written by an earlier version is
+a whole state: it counts as a checkpoint through its own offset (the upgrade path).
 
-Checkpoints keep the topic small: a checkpoint (``checkpoint/<account>/<offset>``) holds an
-account's state folded through an offset of its partition; once it is written, the changes it
-holds and older checkpoints are deleted (tombstones). A reader folds from the checkpoint with
-the highest offset plus every change after that offset, which compaction never removes, so a
-fresh reader reaches the state a reader that saw every record has.
-
-An ``account/<id>`` entry written by an earlier version is a whole state: it counts as a
-checkpoint through its own offset (the upgrade path).
+Bounds (issue 10): a checkpoint is one Kafka message, so an account's state is bounded by
+design: counts of event types and whitelisted names and the settings' stored size; a change
+past them is refused by the fold (``LIMIT``). Erased types are bounded too, by letting the
+oldest deletion go.
 """
 
 from __future__ import annotations
@@ -26,6 +22,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
+
+from eventline.fold import INVALID, CheckpointPlan, Folds, Outcome
+
+__all__ = ["INVALID", "CheckpointPlan", "Outcome"]  # re-exported for the routes
 
 # Account settings, as the dialects read them (tests check they agree).
 EVENT_TRACKING = "event_tracking"  # ActiveCampaign: on unless switched off
@@ -48,7 +48,21 @@ CHECKPOINT = "checkpoint"
 # Outcomes other than "applied".
 EXISTS = "exists"
 NOT_FOUND = "not_found"
-INVALID = "invalid"
+LIMIT = "limit"  # the account is at one of the bounds below
+
+# Bounds of an account's state: a checkpoint holds it whole in one Kafka message
+# (schemas.limits.MAX_MESSAGE_BYTES), so it must stay far below that whatever the names.
+MAX_ACCOUNT_NAME = 200  # characters (checked by its writers)
+MAX_EVENT_TYPES = 1000  # Emma member event types
+MAX_EVENT_NAMES = 1000  # ActiveCampaign whitelisted event names
+# The settings but the erased types, as stored (JSON, where a non-ASCII character takes 6 or
+# 12 bytes): a change that would pass it is refused.
+MAX_SETTINGS_BYTES = 640 * 1024
+# Deleted event types kept out of replays: past either bound the oldest deletion goes (its
+# events stay deleted; only a replay of topics that old could bring them back).
+MAX_ERASED = 1000
+MAX_ERASED_BYTES = 160 * 1024
+GROWTH_SLACK = 64  # bytes a change may add besides what it adds (a key, a separator, an id)
 
 CHECKPOINT_EVERY = 200  # changes of an account between checkpoints
 
@@ -65,20 +79,6 @@ class Change:
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What a change did: ``error`` None when it applied; ``value`` is what it stored (the
-    account entry, the event type, ...), or what was in the way."""
-
-    error: str | None = None
-    reason: str = ""
-    value: Any = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-@dataclass(frozen=True)
 class AccountState:
     """An account as the fold keeps it. Never mutated: each change makes a new one."""
 
@@ -89,6 +89,9 @@ class AccountState:
     settings: Mapping[str, Any]
     created_at: datetime
     updated_at: datetime
+    # At least ``stored_size()`` (None: unknown), so that a growing change
+    # measures the whole only near MAX_SETTINGS_BYTES. Not part of the state.
+    size_bound: int | None = field(default=None, compare=False, repr=False)
 
     def entry(self) -> dict[str, Any]:
         """The account as an ``AccountEntry`` record."""
@@ -139,7 +142,40 @@ class AccountState:
         )
 
     def with_settings(self, at: datetime, **changes: Any) -> AccountState:
-        return replace(self, settings={**self.settings, **changes}, updated_at=at)
+        return replace(self, settings={**self.settings, **changes}, updated_at=at, size_bound=None)
+
+    def grown(self, at: datetime, added: Any, **changes: Any) -> AccountState | None:
+        """The account with ``changes`` that add ``added`` to its settings, or None when the
+        settings would be stored in more than MAX_SETTINGS_BYTES. The decision is always
+        "stored size <= MAX_SETTINGS_BYTES" (the same for every reader): the bound kept
+        grows by what each change adds, and the whole is measured only when it passes."""
+        changed = self.with_settings(at, **changes)
+        bound = self.stored_size() + len(_stored(added)) + GROWTH_SLACK
+        if bound > MAX_SETTINGS_BYTES:
+            bound = changed.stored_size()
+            if bound > MAX_SETTINGS_BYTES:
+                return None
+        return replace(changed, size_bound=bound)
+
+    def stored_size(self) -> int:
+        """At least the size of the settings (but the erased types, which have bounds of
+        their own) as a checkpoint stores them."""
+        if self.size_bound is not None:
+            return self.size_bound
+        return len(_stored({k: v for k, v in self.settings.items() if k != ERASED}))
+
+
+def _stored(value: Any) -> str:
+    """A value as a checkpoint's ``args_json`` holds it (ASCII: characters are bytes)."""
+    return json.dumps(value, sort_keys=True)
+
+
+def _too_large() -> Outcome:
+    reason = (
+        f"the account's settings would take more than {MAX_SETTINGS_BYTES} bytes as stored "
+        "(long or non-ASCII names take more): remove some first"
+    )
+    return Outcome(LIMIT, reason)
 
 
 Fold = Callable[[AccountState | None, Change], tuple[AccountState | None, Outcome]]
@@ -194,7 +230,11 @@ def _add_event_name(state: AccountState | None, change: Change) -> tuple[Account
     names = list(state.settings.get(EVENT_NAMES, []))
     if name in names:  # whitelisting a listed name again changes nothing
         return state, Outcome(value=name)
-    return state.with_settings(change.at, **{EVENT_NAMES: [*names, name]}), Outcome(value=name)
+    if len(names) >= MAX_EVENT_NAMES:
+        reason = f"the account has {len(names)} whitelisted event names, at most {MAX_EVENT_NAMES}"
+        return state, Outcome(LIMIT, f"{reason}: remove one first")
+    changed = state.grown(change.at, name, **{EVENT_NAMES: [*names, name]})
+    return (changed, Outcome(value=name)) if changed else (state, _too_large())
 
 
 def _remove_event_name(state: AccountState | None, change: Change) -> tuple[AccountState, Outcome]:
@@ -226,6 +266,9 @@ def _create_event_type(state: AccountState | None, change: Change) -> tuple[Acco
     taken = _type_named(types, event_type)
     if taken is not None:
         return state, Outcome(EXISTS, f"event type {event_type!r} already exists", taken)
+    if len(types) >= MAX_EVENT_TYPES:
+        reason = f"the account has {len(types)} member event types, at most {MAX_EVENT_TYPES}"
+        return state, Outcome(LIMIT, f"{reason}: delete one first")
     # Accounts from before the counter allocated max + 1; from here on, never reused.
     type_id = int(
         state.settings.get(NEXT_TYPE_ID) or max([t["event_type_id"] for t in types], default=0) + 1
@@ -236,10 +279,10 @@ def _create_event_type(state: AccountState | None, change: Change) -> tuple[Acco
         "display_name": str(change.args["display_name"]),
         "created_at": change.args["created_at"],
     }
-    changed = state.with_settings(
-        change.at, **{EVENT_TYPES: [*types, created], NEXT_TYPE_ID: type_id + 1}
+    grown = state.grown(
+        change.at, created, **{EVENT_TYPES: [*types, created], NEXT_TYPE_ID: type_id + 1}
     )
-    return changed, Outcome(value=created)
+    return (grown, Outcome(value=created)) if grown else (state, _too_large())
 
 
 def _update_event_type(state: AccountState | None, change: Change) -> tuple[AccountState, Outcome]:
@@ -254,8 +297,10 @@ def _update_event_type(state: AccountState | None, change: Change) -> tuple[Acco
     if taken is not None and taken is not found:
         return state, Outcome(EXISTS, f"event type {event_type!r} already exists", taken)
     updated = {**found, "event_type": event_type, "display_name": change.args["display_name"]}
-    changed = [updated if t is found else t for t in types]
-    return state.with_settings(change.at, **{EVENT_TYPES: changed}), Outcome(value=updated)
+    changed = state.grown(
+        change.at, updated, **{EVENT_TYPES: [updated if t is found else t for t in types]}
+    )
+    return (changed, Outcome(value=updated)) if changed else (state, _too_large())
 
 
 def _delete_event_type(state: AccountState | None, change: Change) -> tuple[AccountState, Outcome]:
@@ -267,6 +312,10 @@ def _delete_event_type(state: AccountState | None, change: Change) -> tuple[Acco
         return state, Outcome(NOT_FOUND, f"no member event type {type_id}")
     remaining = [t for t in types if t is not found]
     erased = {**state.settings.get(ERASED, {}), found["event_type"]: str(change.args["cutoff"])}
+    # Past a bound the oldest deletion goes (by cutoff, then name: the same for every reader,
+    # whatever order its dict has). A deletion is never refused.
+    while len(erased) > MAX_ERASED or len(_stored(erased)) > MAX_ERASED_BYTES:
+        del erased[min(erased, key=lambda t: (erased[t], t))]
     changed = state.with_settings(change.at, **{EVENT_TYPES: remaining, ERASED: erased})
     if NEXT_TYPE_ID not in state.settings:  # keep the deleted id from being allocated again
         changed = changed.with_settings(change.at, **{NEXT_TYPE_ID: _next_id(types)})
@@ -289,90 +338,24 @@ FOLDS: dict[str, Fold] = {
 }
 
 
-@dataclass
-class AccountLog:
-    """One account's fold: its base (a checkpoint, or an entry of an earlier version) through
-    an offset of its partition, the changes read after that offset, and the state they give."""
-
-    base: AccountState | None = None
-    through: int = -1
-    pending: list[tuple[int, Change]] = field(default_factory=list)
-    state: AccountState | None = None
-    checkpoints: set[int] = field(default_factory=set)  # offsets of checkpoint records read
-
-    def refold(self) -> None:
-        state = self.base
-        for _, change in self.pending:
-            state, _ = apply_change(state, change)
-        self.state = state
-
-
-@dataclass(frozen=True)
-class CheckpointPlan:
-    """A checkpoint to write, and the records it makes obsolete (to delete once it is on the
-    topic)."""
-
-    account_id: str
-    through: int
-    state: AccountState | None
-    obsolete_changes: tuple[str, ...]  # change ids
-    obsolete_checkpoints: tuple[int, ...]  # their ``through`` offsets
-
-
-class Ledger:
+class Ledger(Folds[AccountState, Change]):
     """Every account's fold, fed with the accounts topic in log order."""
 
     def __init__(self) -> None:
-        self.logs: dict[str, AccountLog] = {}
+        super().__init__(apply_change, CHECKPOINT_EVERY)
 
-    def state(self, account_id: str) -> AccountState | None:
-        log = self.logs.get(account_id)
-        return log.state if log else None
+    def checkpoint_every(self) -> int:
+        return CHECKPOINT_EVERY  # read each time: tests change it
 
     def read(self, offset: int, change: Change) -> tuple[Outcome, bool] | None:
         """Fold a record of ``AccountChange`` read at ``offset``: a checkpoint (None), or a
-        change (``apply``)."""
+        change (its outcome, and whether its writer is due to write a checkpoint)."""
         if change.op != CHECKPOINT:
-            return self.apply(offset, change)
+            return self.apply(change.account_id, offset, change)
         through, state = checkpoint_of(change)
-        self.logs.setdefault(change.account_id, AccountLog()).checkpoints.add(through)
+        self.saw_checkpoint(change.account_id, through)
         self.restore(change.account_id, through, state)
         return None
-
-    def apply(self, offset: int, change: Change) -> tuple[Outcome, bool]:
-        """Fold a change read at ``offset``: its outcome, and whether a checkpoint is due (one
-        change in every ``CHECKPOINT_EVERY`` of an account: its writer writes one)."""
-        log = self.logs.setdefault(change.account_id, AccountLog())
-        if offset <= log.through:  # read again (never happens in one reading of the log)
-            return Outcome(INVALID, f"offset {offset} is already folded"), False
-        log.state, outcome = apply_change(log.state, change)
-        log.pending.append((offset, change))
-        return outcome, len(log.pending) % CHECKPOINT_EVERY == 0
-
-    def restore(self, account_id: str, through: int, state: AccountState | None) -> None:
-        """A whole state through offset ``through``: a checkpoint, or an ``account/<id>`` entry
-        of an earlier version (a whole state written at that offset). An older one than the
-        base is ignored; else it becomes the base and the later changes fold on it again."""
-        log = self.logs.setdefault(account_id, AccountLog())
-        if through <= log.through:
-            return
-        log.base, log.through = state, through
-        log.pending = [(o, c) for o, c in log.pending if o > through]
-        log.refold()
-
-    def plan_checkpoint(self, account_id: str) -> CheckpointPlan | None:
-        """A checkpoint of the account through its last change read, or None when there is
-        nothing to fold."""
-        log = self.logs.get(account_id)
-        if log is None or not log.pending:
-            return None
-        return CheckpointPlan(
-            account_id=account_id,
-            through=log.pending[-1][0],
-            state=log.state,
-            obsolete_changes=tuple(c.change_id for _, c in log.pending),
-            obsolete_checkpoints=tuple(sorted(log.checkpoints)),
-        )
 
 
 def change_key(account_id: str, change_id: str) -> str:
@@ -396,13 +379,13 @@ def parse_key(key: str) -> tuple[str, str, str]:
     return kind, "", rest
 
 
-def checkpoint_change(plan: CheckpointPlan, at: datetime) -> Change:
+def checkpoint_change(plan: CheckpointPlan[AccountState], at: datetime) -> Change:
     """The record of a planned checkpoint (its id: the same for every writer of it)."""
     args = {
         "through": plan.through,
         "account": plan.state.to_json() if plan.state is not None else None,
     }
-    return Change(f"checkpoint-{plan.through}", plan.account_id, CHECKPOINT, args, at)
+    return Change(f"checkpoint-{plan.through}", plan.key, CHECKPOINT, args, at)
 
 
 def checkpoint_of(change: Change) -> tuple[int, AccountState | None]:

@@ -18,8 +18,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from aiokafka.partitioner import murmur2
-
 from eventline import clock
 from eventline.errors import TransientError
 from eventline.follow import TopicFollower
@@ -43,7 +41,7 @@ from producers.accounts.registry import (
     key_entry,
     mint_key,
 )
-from producers.kafka import KafkaWriter
+from producers.kafka import KafkaWriter, key_partition
 from schemas.codec import codec
 from schemas.model import now
 
@@ -137,8 +135,7 @@ class Accounts:
     def partition_of(self, account_id: str) -> int:
         """The account's partition: where ``account/<id>`` goes (murmur2, as every producer
         here partitions), so entries of earlier versions and changes are in one order."""
-        key = f"account/{account_id}".encode()
-        return int((murmur2(key) & 0x7FFFFFFF) % self.settings.partitions)
+        return key_partition(f"account/{account_id}", self.settings.partitions)
 
     def _require_writer(self) -> KafkaWriter:
         if self._writer is None:
@@ -230,6 +227,8 @@ class Accounts:
         return codec().decode("AccountEntry", value)
 
     async def create_account(self, account_id: str, name: str = "") -> dict[str, Any]:
+        if len(name) > ledger.MAX_ACCOUNT_NAME:  # the API refuses it first; the CLI here
+            raise ValueError(f"the name is longer than {ledger.MAX_ACCOUNT_NAME} characters")
         with self._lock:  # accounts are never deleted: one known here exists
             registry = self._current()
             if account_id in registry.accounts:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from pydantic import BaseModel, Field
 
+from producers.accounts.ledger import MAX_ACCOUNT_NAME
 from producers.accounts.registry import ACCOUNT, API_KEY
 from producers.accounts.service import AccountConflict
 from producers.gateway.answers import error_responses
@@ -57,7 +58,7 @@ router = APIRouter(
 
 class AccountIn(BaseModel):
     account_id: str = Field(pattern=ACCOUNT_PATTERN, examples=["acme"])
-    name: str = Field(default="", max_length=200, examples=["Acme Games"])
+    name: str = Field(default="", max_length=MAX_ACCOUNT_NAME, examples=["Acme Games"])
 
 
 class KeyIn(BaseModel):

@@ -11,16 +11,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from producers.accounts import ledger
 from producers.accounts.registry import AuthError
 from producers.dialects import activecampaign as ac
-from producers.gateway.answers import error_responses
+from producers.gateway.answers import error_responses, refusal_body
 from producers.gateway.bodies import StrictRoute
 from producers.gateway.deps import BodyDep, DialectAnswer, GatewayDep
 from producers.problems import status_of
 from producers.validation import InputRejected, Problem, parse_event, rejected_record
+from schemas.limits import TEXT_LIMITS
 from schemas.model import now
 from sinks import queries
 
@@ -98,7 +99,8 @@ class EventTracking(BaseModel):
 
 
 class Name(BaseModel):
-    name: str
+    # An event's name is at most this long: a longer whitelisted name could match nothing.
+    name: str = Field(max_length=TEXT_LIMITS["name"])
 
 
 class EventTrackingEvent(BaseModel):
@@ -139,7 +141,13 @@ async def add_name(
     """Whitelist an event name (adding a listed name again changes nothing)."""
     name = body.eventTrackingEvent.name.strip()
     if name:
-        await gateway.accounts.change(account, ledger.ADD_EVENT_NAME, name=name)
+        outcome = await gateway.accounts.change(
+            account, ledger.ADD_EVENT_NAME, expect=(ledger.LIMIT,), name=name
+        )
+        if outcome.error == ledger.LIMIT:  # as the v3 API refuses what it cannot take
+            problem = Problem(field="eventTrackingEvent.name", reason=outcome.reason)
+            path = "/api/3/eventTrackingEvents"
+            raise DialectAnswer(422, refusal_body(path, 422, [problem]))
     return {"eventTrackingEvent": {"name": name}}
 
 

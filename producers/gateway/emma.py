@@ -86,6 +86,8 @@ def _one_type(types: list[dict[str, Any]], event_type_id: int) -> dict[str, Any]
 
 
 def _refused(outcome: Outcome) -> DialectAnswer:
+    if outcome.error == ledger.LIMIT:  # the account is full: say which field cannot grow
+        return _bad([Problem(field="event_type", reason=outcome.reason)])
     status = 404 if outcome.error == ledger.NOT_FOUND else 400
     return DialectAnswer(status, {"error": outcome.reason})
 
@@ -100,7 +102,7 @@ async def create_type(
     outcome = await gateway.accounts.change(
         account,
         ledger.CREATE_EVENT_TYPE,
-        expect=(ledger.EXISTS,),
+        expect=(ledger.EXISTS, ledger.LIMIT),
         event_type=event_type,
         display_name=display_name,
         created_at=emma.emma_time(now()),
@@ -138,7 +140,7 @@ async def update_type(
     outcome = await gateway.accounts.change(
         account,
         ledger.UPDATE_EVENT_TYPE,
-        expect=(ledger.EXISTS, ledger.NOT_FOUND),
+        expect=(ledger.EXISTS, ledger.NOT_FOUND, ledger.LIMIT),
         event_type_id=event_type_id,
         event_type=event_type,
         display_name=display_name,

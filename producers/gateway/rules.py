@@ -1,7 +1,9 @@
 """Rules API: tag, segment and workflow rules of the request's account, and segment members.
 
-Rules live on the compacted rules topic (``streams.rules.catalog``); a write answers once Kafka
-has it, and applies to the events received after the answer, on every worker.
+Rules live on the compacted rules topic (``streams.rules.catalog``); a write answers once it
+is applied in order with every other write of the rule, from any gateway (its version is the
+one stored), and applies to the events received after the answer, on every worker. Reads
+first read the topic up to now, so they show every write answered before them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from producers.gateway.answers import error_responses
 from producers.gateway.bodies import StrictRoute
 from producers.gateway.deps import AccountDep, BodyDep, GatewayDep
 from sinks import queries
-from streams.rules.catalog import RuleRejected, rule_view
+from streams.rules.catalog import RuleConflict, RuleRejected, rule_view
 from streams.rules.model import KINDS, RULE_ID_PATTERN
 
 router = APIRouter(
@@ -65,19 +67,28 @@ def _not_found(exc: LookupError) -> HTTPException:
     return HTTPException(404, {"error": "not_found", "reason": str(exc.args[0])})
 
 
+def _conflict(exc: RuleConflict, rule_id: str) -> HTTPException:
+    if exc.limit:
+        return HTTPException(409, {"error": "too_many_rules", "reason": exc.reason})
+    reason = f"rule {rule_id!r} exists already (PUT /v1/rules/{rule_id} replaces it)"
+    return HTTPException(409, {"error": "conflict", "reason": reason})
+
+
 @router.get("/rules")
-def list_rules(
+async def list_rules(
     gateway: GatewayDep, account: AccountDep, kind: str | None = Query(default=None)
 ) -> dict[str, Any]:
     """The account's rules, by rule id; ``kind`` = tag, segment or workflow to filter."""
     if kind is not None and kind not in KINDS:
         reason = f"must be one of {', '.join(KINDS)}"
         raise HTTPException(400, {"error": "invalid_query", "field": "kind", "reason": reason})
+    await gateway.rules.sync()
     return {"rules": [rule_view(e) for e in gateway.rules.entries(account, kind)]}
 
 
 @router.get("/rules/{rule_id}")
-def get_rule(gateway: GatewayDep, account: AccountDep, rule_id: str) -> dict[str, Any]:
+async def get_rule(gateway: GatewayDep, account: AccountDep, rule_id: str) -> dict[str, Any]:
+    await gateway.rules.sync()
     try:
         return rule_view(gateway.rules.entry(account, rule_id))
     except LookupError as exc:
@@ -93,35 +104,35 @@ async def put_rule(
     gateway: GatewayDep, account: AccountDep, rule_id: str, body: BodyDep
 ) -> JSONResponse:
     """Create (201) or replace (200) a rule. It applies to events received after the answer;
-    a segment's members are evaluated again with the new definition."""
+    a segment's members are evaluated again with the new definition. The answer is the
+    version stored (concurrent writes get distinct versions, in the order they apply); 409
+    when creating it would give the account more than 1,000 rules."""
     if body.error is not None:
         return _invalid([body.error.model_dump()])
     try:
         entry, created = await gateway.rules.put(account, rule_id, body.data)
     except RuleRejected as exc:
         return _invalid(exc.problems)
+    except RuleConflict as exc:
+        raise _conflict(exc, rule_id) from None
     return JSONResponse(status_code=201 if created else 200, content=rule_view(entry))
 
 
 @router.post("/rules", status_code=201, openapi_extra=RULE_BODY)
 async def create_rule(gateway: GatewayDep, account: AccountDep, body: BodyDep) -> JSONResponse:
-    """Create a rule named by ``rule_id`` in the body (409 when it exists: PUT replaces)."""
+    """Create a rule named by ``rule_id`` in the body (409 when it exists, whichever gateway
+    created it: PUT replaces; 409 too past 1,000 rules)."""
     if body.error is not None:
         return _invalid([body.error.model_dump()])
     rule_id = body.data.get("rule_id") if isinstance(body.data, dict) else None
     if not isinstance(rule_id, str) or not rule_id:
         return _invalid([{"field": "rule_id", "reason": f"is required ({RULE_ID_PATTERN})"}])
     try:
-        gateway.rules.entry(account, rule_id)
-    except LookupError:
-        pass
-    else:
-        reason = f"rule {rule_id!r} exists already (PUT /v1/rules/{rule_id} replaces it)"
-        raise HTTPException(409, {"error": "conflict", "reason": reason})
-    try:
-        entry, _created = await gateway.rules.put(account, rule_id, body.data)
+        entry = await gateway.rules.create(account, rule_id, body.data)
     except RuleRejected as exc:
         return _invalid(exc.problems)
+    except RuleConflict as exc:
+        raise _conflict(exc, rule_id) from None
     return JSONResponse(status_code=201, content=rule_view(entry))
 
 

@@ -186,6 +186,15 @@ AUTOMATION_RECORDS: dict[str, dict[str, Any]] = {
         '"event_type":"visited_website"}',
         "at": RECEIVED,
     },
+    "RuleChange": {
+        "change_id": "5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b",
+        "account_id": "acme",
+        "rule_id": "mug-enthusiasts",
+        "op": "put",
+        "kind": "segment",
+        "definition_json": '{"condition":{"kind":"did","name":"viewed_product"}}',
+        "at": RECEIVED,
+    },
 }
 
 

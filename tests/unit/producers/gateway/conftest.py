@@ -91,13 +91,19 @@ class LocalAccounts(Accounts):
 
 
 class LocalRules(RuleCatalog):
-    """Rules without the Kafka follower: writes apply at once."""
+    """Rules without the Kafka follower: a write is read back at once."""
 
     def start(self, timeout_s: float = 30.0) -> None:
         pass
 
     def stop(self) -> None:
         pass
+
+    async def sync(self) -> None:
+        pass
+
+    async def _read_back(self, partition: int, offset: int, key: str, value: bytes) -> None:
+        self._apply(partition, offset, key, value)
 
 
 @pytest.fixture

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
+from producers.accounts import ledger
+from schemas.limits import TEXT_LIMITS
 from tests.unit.producers.gateway.conftest import FakeWriter
 
 
@@ -106,3 +109,38 @@ def test_a_name_added_twice_is_listed_once_and_removed_once(client: TestClient) 
     second = client.delete("/api/3/eventTrackingEvents/login", headers=api)
     assert second.status_code == 404
     assert second.json() == {"message": "No Result found for EventTrackingEvent 'login'"}
+
+
+def test_whitelisted_names_are_bounded_and_refused_in_the_v3_shape(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ledger, "MAX_EVENT_NAMES", 2)
+    _, key = _account(client)
+    api = {"Api-Token": key}
+
+    def add(name: str) -> Any:
+        body = {"eventTrackingEvent": {"name": name}}
+        return client.post("/api/3/eventTrackingEvents", json=body, headers=api)
+
+    assert add("a").status_code == add("b").status_code == add("a").status_code == 201
+    full = add("c")
+    assert full.status_code == 422
+    reason = "the account has 2 whitelisted event names, at most 2: remove one first"
+    assert full.json() == {
+        "message": f"eventTrackingEvent.name: {reason}",
+        "errors": [
+            {
+                "title": reason,
+                "detail": "",
+                "code": "invalid",
+                "source": {"pointer": "/eventTrackingEvent/name"},
+            }
+        ],
+    }
+    too_long = add("n" * (TEXT_LIMITS["name"] + 1))  # no event could have that name
+    assert too_long.status_code == 422
+    assert too_long.json()["errors"][0]["source"]["pointer"] == "/eventTrackingEvent/name"
+    names = client.get("/api/3/eventTrackingEvents", headers=api).json()["eventTrackingEvents"]
+    assert names == [{"name": "a"}, {"name": "b"}]
+    assert client.delete("/api/3/eventTrackingEvents/a", headers=api).status_code == 200
+    assert add("c").status_code == 201
