@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from eventline.errors import InvalidEvent
 from streams.messages import Outcome, messages
 from streams.rules.book import AccountRules
 from streams.rules.match import tag_changes
@@ -292,6 +293,10 @@ def fit(contact: dict[str, Any], budget: int = STATE_MAX_BYTES) -> tuple[dict[st
         while entries and size > budget:
             size -= _json_size(entries.pop(0)) + 1
             dropped += 1
+    if size > budget:  # tags and memberships alone: never write a record Kafka would refuse
+        raise InvalidEvent(
+            "contact", f"the contact's state would be {size} bytes, more than {budget}"
+        )
     return {**contact, "auto": auto}, dropped
 
 

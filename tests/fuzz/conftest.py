@@ -43,7 +43,9 @@ class Fuzzed:
         writer.records.clear()
 
 
-@pytest.fixture(scope="session")
+# Module scope: the fakes are patched into the gateway module, and must be gone before the
+# integration tests start a real gateway in the same process.
+@pytest.fixture(scope="module")
 def app_schema() -> Iterator[Any]:
     patch = pytest.MonkeyPatch()
     use_fakes(patch)  # schemathesis starts the app's lifespan once, at the first request

@@ -24,8 +24,8 @@ from eventline.pipeline import Pipeline, settings_env
 from eventline.settings import Settings
 from eventline.topics import Topics
 from schemas.codec import codec
-from tests.integration.conftest import _free_port
 from tests.integration.helpers import eventually
+from tests.integration.processes import free_port
 
 N = 50  # concurrent changes of each kind
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def second_gateway(pipeline: Pipeline, settings: Settings) -> Iterator[str]:
     """Another gateway process (``eventline gateway``) on the same broker and topics; it has
     no ClickHouse of its own when the pipeline's is embedded, which writes do not need."""
-    port = _free_port()
+    port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("EVENTLINE_")},
         **settings_env(settings),

@@ -143,3 +143,9 @@ def test_merged_attributes_past_the_bound_fail_the_registration() -> None:
             },
             1,
         )
+
+
+def test_a_state_that_cannot_be_brought_within_budget_fails_the_record() -> None:
+    contact = {"contact_id": "c", "tags": ["t" * 100] * 50, "auto": {"memo": [], "facts": []}}
+    with pytest.raises(InvalidEvent, match="the contact's state would be"):
+        fit(contact, budget=1000)
