@@ -7,6 +7,7 @@ its own account's number.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Annotated, Any
 
@@ -166,7 +167,11 @@ async def delete_type(
     if not outcome.ok:
         raise _refused(outcome)
     # At once for this answer; the sink erases again, and never rewrites them on a replay.
-    queries.delete_events_of_type(store, account, outcome.value["event_type"])
+    # In a thread: a lightweight delete still takes ClickHouse's lock, and the event loop
+    # serves every other request meanwhile.
+    await asyncio.to_thread(
+        queries.delete_events_of_type, store, account, outcome.value["event_type"]
+    )
     return {"deleted": True}
 
 
@@ -193,7 +198,7 @@ async def add_member_events(
     for index, item in enumerate(items):
         try:
             native, _ = emma.to_native(item, types)
-            member = _member(gateway, account, item)
+            member = await asyncio.to_thread(_member, gateway, account, item)  # may read ClickHouse
             record = parse_event(
                 {**native, **member}, account=account, source=SOURCE, received_at=received_at
             )
@@ -214,7 +219,9 @@ async def add_member_events(
     views = []
     for record, member_id in zip(records, members, strict=True):
         view = emma.member_event_view(account_id, {**_stored(record), "contact_id": None}, types)
-        view["member_id"] = member_id if member_id is not None else _member_of(gateway, record)
+        if member_id is None:
+            member_id = await asyncio.to_thread(_member_of, gateway, record)
+        view["member_id"] = member_id
         views.append(view)
     await gateway.publish(records)
     return JSONResponse(status_code=200, content=views)
