@@ -8,17 +8,12 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
-from eventline.progress import PartitionProgress
-
-
-class Part(NamedTuple):
-    topic: str
-    partition: int
+from eventline.progress import Part, PartitionProgress
 
 
 @dataclass

@@ -25,24 +25,27 @@ _held: dict[str, tuple[IO[str], int]] = {}  # group -> (lock file kept open, its
 
 
 def instance_id(settings: Settings, group: str) -> str:
-    """This process's member name in consumer ``group``: claimed once, kept until exit."""
-    if settings.instance_id:
-        return f"{group}-{settings.instance_id}"
+    """This process's member name in consumer ``group``: claimed once, kept until exit.
+    ``EVENTLINE_INSTANCE_ID`` replaces the host and home part (not the slot: replicas that
+    share the setting still get one name each)."""
     where = str(settings.home.resolve())
     host = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname())[:40]
-    base = f"{group}-{host}-{hashlib.sha256(where.encode()).hexdigest()[:8]}"
+    named = settings.instance_id or f"{host}-{hashlib.sha256(where.encode()).hexdigest()[:8]}"
+    base = f"{group}-{named}"
     if group in _held:
         return f"{base}-{_held[group][1]}"
     folder = settings.home.resolve() / "instances"
     folder.mkdir(parents=True, exist_ok=True)
     safe_group = re.sub(r"[^A-Za-z0-9._-]", "_", group)
     for slot in range(MAX_SLOTS):
-        handle = open(folder / f"{safe_group}-{slot}.lock", "w")  # noqa: SIM115 (kept open)
+        # Appending does not erase a live holder's pid before the lock is tried.
+        handle = open(folder / f"{safe_group}-{slot}.lock", "a")  # noqa: SIM115 (kept open)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.close()
             continue
+        handle.truncate(0)
         handle.write(str(os.getpid()))
         handle.flush()
         _held[group] = (handle, slot)

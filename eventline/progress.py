@@ -10,9 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from prometheus_client import Gauge
+
+
+class Part(NamedTuple):
+    """A topic partition, as a dictionary key."""
+
+    topic: str
+    partition: int
 
 
 def gauges(prefix: str, who: str) -> tuple[Gauge, Gauge]:
@@ -62,16 +69,19 @@ class PartitionProgress:
         return out
 
 
+_published: dict[tuple[int, str], set[str]] = {}  # (gauge, topic) -> partitions last set
+
+
 def publish(
     report: Mapping[Any, tuple[int, float]], topic: str, lag: Gauge, stalled: Gauge
 ) -> None:
     """Set the gauges of ``topic``'s partitions (objects with ``.partition``); partitions no
     longer owned read 0."""
     owned = {str(tp.partition) for tp in report}
-    for gauge in (lag, stalled):
-        for labels in list(gauge._metrics):  # partitions that moved to another worker
-            if labels[0] == topic and labels[1] not in owned:
-                gauge.labels(*labels).set(0)
+    for partition in _published.get((id(lag), topic), set()) - owned:  # moved elsewhere
+        lag.labels(topic, partition).set(0)
+        stalled.labels(topic, partition).set(0)
+    _published[(id(lag), topic)] = owned
     for tp, (waiting, seconds) in report.items():
         lag.labels(topic, str(tp.partition)).set(waiting)
         stalled.labels(topic, str(tp.partition)).set(seconds)

@@ -43,6 +43,10 @@ NO_NUL = frozenset(TEXT_LIMITS)
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)  # occurred_at
 EARLIEST_RECEIPT = datetime(2000, 1, 1, tzinfo=UTC)  # received_at
+# The last received_at a stored copy keeps: beyond it (or before EARLIEST_RECEIPT) a failed
+# record is stored as received at EARLIEST_RECEIPT, by the worker and the sink alike, so its
+# statuses land in the same row (incoming_events is partitioned by month of receipt).
+LATEST_STORABLE_RECEIPT = datetime(2200, 1, 1, tzinfo=UTC)
 MAX_FUTURE = timedelta(days=1)  # how far ahead of now a time may be (clock skew)
 UNKNOWN_CONTACT_RULES = (None, "create", "fail")
 
@@ -132,7 +136,7 @@ def _time_violations(
 ) -> list[Violation]:
     found = []
     received, occurred = record.get("received_at"), record.get("occurred_at")
-    latest_receipt = now + MAX_FUTURE if ahead else datetime.max.replace(tzinfo=UTC)
+    latest_receipt = now + MAX_FUTURE if ahead else LATEST_STORABLE_RECEIPT
     if not isinstance(received, datetime):
         found.append(Violation("received_at", "is required"))
     elif not EARLIEST_RECEIPT <= received <= latest_receipt:
@@ -180,7 +184,11 @@ def storable(record: Mapping[str, Any], now: datetime, *, ahead: bool = True) ->
         if field in ("properties_json", "attributes_json"):
             out[field] = "{}"
         elif field == "received_at":
-            out[field] = now
+            received = record.get(field)
+            keep = isinstance(received, datetime) and (
+                EARLIEST_RECEIPT <= received <= LATEST_STORABLE_RECEIPT
+            )
+            out[field] = received if keep else EARLIEST_RECEIPT
         elif field == "attempt":
             out[field] = 0
         elif field in ("occurred_at", "value", "unknown_contact"):

@@ -9,20 +9,15 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from typing import Any, NamedTuple
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from eventline.progress import PartitionProgress, gauges, publish
+from eventline.progress import Part, PartitionProgress, gauges, publish
 
 log = logging.getLogger(__name__)
 LAG, STALLED = gauges("eventline_sink", "sink")
 REPORT_EVERY_S = 5.0
-
-
-class Part(NamedTuple):
-    topic: str
-    partition: int
 
 
 class SinkProgress:
@@ -39,9 +34,12 @@ class SinkProgress:
         except KafkaException as exc:  # only the gauges suffer: they start at the first commit
             log.warning("cannot read committed offsets for the lag gauges: %s", exc)
             return
+        now = time.monotonic()
         for tp in committed:
+            part = Part(tp.topic, tp.partition)
+            self.progress.finished_at[part] = now  # a new owner: its stall counts from now
             if tp.offset >= 0:
-                self.progress.next_offset[Part(tp.topic, tp.partition)] = tp.offset
+                self.progress.next_offset[part] = tp.offset
 
     def committed(self, offsets: list[TopicPartition]) -> None:
         now = time.monotonic()

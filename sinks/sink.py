@@ -21,6 +21,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from prometheus_client import Counter, Histogram
 
+from eventline.errors import EventlineError
 from eventline.instance import instance_id
 from eventline.settings import Settings
 from eventline.topics import Topics
@@ -102,19 +103,20 @@ class ClickHouseSink:
         }
         self._stop = threading.Event()
         self._progress = SinkProgress()
+        self._held: list[Message] = []  # polled during a retry: first in the next batch
         group = group_id or topics.sink_group
         self._consumer = Consumer(
             {
                 "bootstrap.servers": settings.bootstrap(),
                 "group.id": group,
-                # Static membership: a sink started again after a crash takes its partitions
-                # back at once (eventline.instance).
-                "group.instance.id": instance_id(settings, group),
                 "session.timeout.ms": int(settings.worker_session_timeout_s * 1000),
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "isolation.level": "read_committed",
                 "logger": logging.getLogger("librdkafka"),
+                # Static membership for the sink of the deployment (not a replay's own group):
+                # started again after a crash, it takes its partitions back at once.
+                **({"group.instance.id": instance_id(settings, group)} if group_id is None else {}),
             }
         )
 
@@ -135,10 +137,12 @@ class ClickHouseSink:
             while not self._stop.is_set():
                 self._progress.report(self._consumer)
                 try:
-                    batch = self._consumer.consume(
+                    batch = self._held + self._consumer.consume(
                         self.settings.sink_batch_size, self.settings.sink_batch_wait_s
                     )
+                    self._held = []
                 except KafkaException as exc:
+                    _raise_if_fatal(exc.args[0] if exc.args else None)
                     SINK_ERRORS.labels("consume").inc()
                     log.warning("consume failed, retrying: %s", exc)
                     self._stop.wait(1.0)
@@ -164,7 +168,7 @@ class ClickHouseSink:
                     # Backpressure: fetch nothing new, but keep polling so the group keeps us.
                     self._consumer.pause(self._consumer.assignment())
                     paused = True
-                self._consumer.poll(delay)
+                self._hand_back(self._consumer.poll(delay))
                 self._progress.report(self._consumer)
                 if self._stop.is_set():
                     return  # uncommitted: the batch is consumed again on restart
@@ -180,6 +184,15 @@ class ClickHouseSink:
             # and the re-insert collapses (dedup token, ReplacingMergeTree).
             SINK_ERRORS.labels("commit").inc()
             log.warning("offset commit failed, batch will be replayed: %s", exc)
+
+    def _hand_back(self, msg: Message | None) -> None:
+        """Keep a record a poll returned while a batch is retried (from a partition assigned
+        meanwhile, so not paused) for the next batch, and pause its partition."""
+        if msg is None or msg.error() is not None:
+            return
+        self._held.append(msg)
+        topic, partition, _offset = _position(msg)
+        self._consumer.pause([TopicPartition(topic, partition)])
 
     def _erase(self) -> None:
         """Delete the rows of newly erased event types (in this thread, between inserts, so
@@ -205,6 +218,7 @@ class ClickHouseSink:
         for msg in batch:
             error = msg.error()
             if error is not None:
+                _raise_if_fatal(error)
                 if error.code() != KafkaError._PARTITION_EOF:
                     log.warning("consume error: %s", error)
                 continue
@@ -302,6 +316,16 @@ def _within_bounds(schema: str, record: dict[str, Any]) -> dict[str, Any]:
     if schema == "EventStatus":
         return {**record, "record": storable(record["record"], now(), ahead=False)}
     return record
+
+
+def _raise_if_fatal(error: Any) -> None:
+    """A fatal consumer error (another live process took this sink's name in its group, for
+    one) ends the sink: it could only loop on it."""
+    if isinstance(error, KafkaError) and error.fatal():
+        raise EventlineError(
+            f"the sink's Kafka consumer failed for good: {error.str()} (two sinks with one "
+            "EVENTLINE_INSTANCE_ID and home? each process needs its own name in the group)"
+        )
 
 
 def _is_erased(event: dict[str, Any], erased: Mapping[tuple[str, str], datetime]) -> bool:

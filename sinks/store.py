@@ -27,12 +27,14 @@ log = logging.getLogger(__name__)
 _open: dict[str, Store] = {}
 _open_lock = threading.Lock()
 
-# ClickHouse error codes that say "not now" rather than "not these rows": timeouts, memory,
-# too many queries or parts (merges catch up), read-only tables, network and keeper trouble.
-HEALING_CODES = frozenset({159, 160, 202, 203, 209, 210, 241, 242, 252, 319, 394, 425, 999})
-_CODE = re.compile(r"Code: (\d+)\.")
-# Code 252 also says "too many partitions for one insert": that one is about the rows.
-_ROWS_SPAN_TOO_MANY_PARTITIONS = "Too many partitions for single INSERT block"
+# ClickHouse's error codes that are about the rows inserted: a value it cannot parse or
+# convert, out of its column's range, a NULL in a plain column, a string too large; and 252
+# when it says that one block spans too many partitions (252 also means "too many parts",
+# which merges cure). Any other error, known or not, is taken to heal: retrying a batch
+# costs time, reporting good rows failed would lose them.
+ROW_FAULT_CODES = frozenset({6, 26, 27, 38, 41, 53, 69, 70, 72, 117, 131, 321, 349})
+_CODE = re.compile(r"\bcode:\s*(\d+)", re.IGNORECASE)
+_ROWS_SPAN_TOO_MANY_PARTITIONS = "too many partitions for single insert block"
 
 
 class RowsRefused(EventlineError):
@@ -118,12 +120,13 @@ class Store:
             return True  # the client could not turn a value into its column's type
         if isinstance(exc, OperationalError):
             return False  # no answer: connection refused, reset, timed out
-        text = str(exc)
-        code = _CODE.search(text)
-        if code and int(code.group(1)) in HEALING_CODES:
-            return _ROWS_SPAN_TOO_MANY_PARTITIONS in text
-        # An answer we do not know: about the rows if ClickHouse itself answers.
-        return self.answers()
+        code = getattr(exc, "code", None)
+        if code is None:
+            found = _CODE.search(str(exc))
+            code = int(found.group(1)) if found else None
+        if code == 252:
+            return _ROWS_SPAN_TOO_MANY_PARTITIONS in str(exc).lower()
+        return code in ROW_FAULT_CODES and self.answers()
 
     def answers(self) -> bool:
         """Whether ClickHouse answers a trivial query now."""

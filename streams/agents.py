@@ -77,7 +77,7 @@ def attach_agents(w: Worker) -> None:
     @w.app.agent(w.incoming, concurrency=1)
     async def resolve_identities(stream: Any) -> None:
         async for delivered in stream.noack().events():
-            for event in await guards[0].admit(delivered):
+            for event in await _admitted(guards[0], delivered):
                 key = event.key.decode("utf-8", "replace") if event.key else ""
                 await _guarded(w, "resolve", event, partial(_resolve, w, message_key=key))
                 guards[0].finished(event)
@@ -87,7 +87,7 @@ def attach_agents(w: Worker) -> None:
     @w.app.agent(w.by_contact, concurrency=1)
     async def process_by_contact(stream: Any) -> None:
         async for delivered in stream.noack().events():
-            for event in await guards[1].admit(delivered):
+            for event in await _admitted(guards[1], delivered):
                 if codec().name_of(event.value or b"") == "ContactCheck":
                     check = partial(automate.check, w)
                     await _guarded(w, "check", event, check, "ContactCheck")
@@ -111,6 +111,22 @@ def attach_agents(w: Worker) -> None:
             await w.segment_clock.tick()
         except Exception:  # the next tick tries again; the due times live in the table
             log.exception("segment clock tick failed")
+
+
+async def _admitted(guard: ContinuityGuard, delivered: EventT[Any]) -> list[Any]:
+    """``guard.admit``, retried until it can read the records Faust skipped (Kafka away):
+    an exception leaving the agent would skip the event."""
+    delay = 0.5
+    while True:
+        try:
+            return await guard.admit(delivered)
+        except Exception as exc:
+            RETRIES.labels("continuity").inc()
+            log.warning(
+                "%s: skipped records not read yet, retry in %.1fs: %s", guard.topic, delay, exc
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_DELAY_S)
 
 
 async def _guarded(

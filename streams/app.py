@@ -48,6 +48,9 @@ def create_worker(settings: Settings) -> Worker:
         # at-least-once, with idempotent effects: exactly_once is unreliable (faust #517, #323).
         processing_guarantee="at_least_once",
         producer_acks=-1,
+        # aiokafka's own default, above schemas.limits.MAX_MESSAGE_BYTES (what an output may
+        # be, checked before it is sent) by more than a batch's overhead.
+        producer_max_request_size=1_048_576,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         # Topics and changelogs are created by eventline.topics with our settings.

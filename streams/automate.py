@@ -22,6 +22,7 @@ from schemas.codec import codec
 from schemas.model import contact_key
 from streams import automation
 from streams.app import Worker
+from streams.failures import heals
 from streams.messages import Outcome
 from streams.rules.book import AccountRules
 from streams.rules.triggers import Context
@@ -132,8 +133,10 @@ async def check(w: Worker, request: dict[str, Any]) -> str:
             contact, rules, limits(w), clock.now(), request["reason"], check_key, digest
         )
         await publish(w, outcome)
-    except Exception:
-        if w.segment_clock is not None:  # not checked: due again at the next tick
+    except Exception as exc:
+        # Not checked: due again at the next tick when Kafka was away; an error of the check
+        # itself would only repeat every tick, so it waits for the contact's next change.
+        if w.segment_clock is not None and heals(exc):
             w.segment_clock.note(key, contact, retry=True)
         raise
     save(w, key, outcome.contact)

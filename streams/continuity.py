@@ -55,7 +55,11 @@ REWOUND = Counter(
 )
 LAG, STALLED = gauges("eventline_worker", "worker")
 IDLE_AFTER_S = 3.0  # no delivery for this long while records wait: sought back
-GAP_READ_TIMEOUT_S = 60.0  # skipped records not read again by then: the agent fails loudly
+GAP_READ_TIMEOUT_S = 60.0  # skipped records not read again by then: the agent tries again
+GONE = Counter(
+    "eventline_worker_records_lost_to_retention_total",
+    "Records removed by the topic's retention before the worker read them",
+)
 
 Verdict = Literal["handle", "hole", "skip"]
 
@@ -149,7 +153,10 @@ class GapReader:
         self.bootstrap = bootstrap
 
     def read(self, topic: str, partition: int, start: int, end: int) -> list[Any]:
-        """The records at offsets ``start`` to ``end - 1`` (blocking: call in a thread)."""
+        """The records at offsets ``start`` to ``end - 1`` that Kafka has, in order (blocking:
+        call in a thread). Offsets below the partition's log start (removed by retention)
+        and offsets that hold no record (transaction markers) are not waited for: the read
+        ends once the consumer's position reaches ``end``."""
         consumer = Consumer(
             {
                 "bootstrap.servers": self.bootstrap,
@@ -159,20 +166,35 @@ class GapReader:
             }
         )
         try:
-            consumer.assign([TopicPartition(topic, partition, start)])
+            here = TopicPartition(topic, partition)
+            low, _high = consumer.get_watermark_offsets(here, timeout=GAP_READ_TIMEOUT_S)
+            if low > start:
+                GONE.inc(min(low, end) - start)
+                log.error(
+                    "%s[%s] offsets %s..%s were removed by retention before the worker read "
+                    "them: they cannot be handled",
+                    topic,
+                    partition,
+                    start,
+                    min(low, end) - 1,
+                )
+            first = max(start, low)
+            if first >= end:
+                return []
+            consumer.assign([TopicPartition(topic, partition, first)])
             found: dict[int, Any] = {}
             deadline = time.monotonic() + GAP_READ_TIMEOUT_S
-            while len(found) < end - start:
+            while consumer.position([here])[0].offset < end:
                 if time.monotonic() > deadline:
                     raise TimeoutError(
-                        f"{topic}[{partition}] {start}..{end - 1} not read in "
+                        f"{topic}[{partition}] {first}..{end - 1} not read in "
                         f"{GAP_READ_TIMEOUT_S:.0f}s"
                     )
-                for record in consumer.consume(min(500, end - start), 1.0):
+                for record in consumer.consume(min(500, end - first), 1.0):
                     offset = record.offset()
-                    if record.error() is None and offset is not None and start <= offset < end:
+                    if record.error() is None and offset is not None and first <= offset < end:
                         found[offset] = record
-            return [found[offset] for offset in range(start, end)]
+            return [found[offset] for offset in sorted(found)]
         finally:
             consumer.close()
 
@@ -229,9 +251,13 @@ class ContinuityGuard:
         gaps = consumer._gap.get(tp)
         if gaps:  # recorded as acknowledged: they are not yet
             gaps.chop(start, sys.maxsize)
-        records = await asyncio.to_thread(
-            self.reader.read, tp.topic, tp.partition, start, message.offset
-        )
+        try:
+            records = await asyncio.to_thread(
+                self.reader.read, tp.topic, tp.partition, start, message.offset
+            )
+        except Exception:
+            self.state.expected[tp] = start  # the hole is still open: the next try reads it
+            raise
         RECOVERED.inc(len(records))
         return [*(self._event(r, tp, generation) for r in records), event]
 

@@ -43,7 +43,7 @@ def heals(exc: BaseException) -> bool:
     chain = list(_chain(exc))
     if any(isinstance(e, (*RECORD_ERRORS, InvalidEvent)) for e in chain):
         return False
-    return isinstance(chain[0], INFRASTRUCTURE)
+    return any(isinstance(e, INFRASTRUCTURE) for e in chain)
 
 
 def reason(exc: BaseException) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -29,9 +30,13 @@ class Health:
         self.worker = GroupWatch(self.admin, topics.worker_app_id, topics.worker_inputs())
         self.sink = GroupWatch(self.admin, topics.sink_group, topics.sink_inputs())
         self._cached: tuple[float, int, dict[str, Any]] | None = None
+        # Its own thread: a Kafka brownout must not fill the pool the other handlers use.
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="health")
+        self.one_at_a_time = asyncio.Lock()
 
     def look(self) -> tuple[int, dict[str, Any]]:
-        """(HTTP status, body): 503 when Kafka does not answer (events cannot be accepted)."""
+        """(HTTP status, body): 503 only when Kafka does not answer (events cannot be
+        accepted); a part that cannot be looked at reads "unknown" (degraded)."""
         if self._cached and time.monotonic() - self._cached[0] < CACHE_S:
             return self._cached[1], self._cached[2]
         stall_after = self.gateway.settings.stall_after_s
@@ -39,10 +44,14 @@ class Health:
         try:
             brokers = self.admin.list_topics(timeout=LOOK_TIMEOUT_S).brokers
             body["kafka"] = {"status": "ok", "brokers": len(brokers)}
-            body["worker"] = self.worker.look(stall_after, LOOK_TIMEOUT_S).as_dict()
-            body["sink"] = self.sink.look(stall_after, LOOK_TIMEOUT_S).as_dict()
         except Exception as exc:
             body["kafka"] = {"status": "unreachable", "error": str(exc)[:300]}
+        if body["kafka"]["status"] == "ok":
+            for part, watch in (("worker", self.worker), ("sink", self.sink)):
+                try:  # e.g. the group coordinator still loading after a broker restart
+                    body[part] = watch.look(stall_after, LOOK_TIMEOUT_S).as_dict()
+                except Exception as exc:
+                    body[part] = {"status": "unknown", "error": str(exc)[:300]}
         if self.gateway.store is not None:
             ok = self.gateway.store.answers()
             body["clickhouse"] = {"status": "ok" if ok else "unreachable"}
@@ -70,5 +79,8 @@ async def health(request: Request) -> JSONResponse:
     state = request.app.state
     if getattr(state, "health", None) is None:
         state.health = Health(state.gateway)
-    code, body = await asyncio.to_thread(state.health.look)
+    health: Health = state.health
+    async with health.one_at_a_time:  # concurrent probes share one look, on its own thread
+        loop = asyncio.get_running_loop()
+        code, body = await loop.run_in_executor(health.thread, health.look)
     return JSONResponse(status_code=code, content=body)

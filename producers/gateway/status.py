@@ -21,6 +21,7 @@ router = APIRouter(
 
 # Which receipt speaks for the event: a success anywhere beats an earlier failed try.
 PRECEDENCE = ("processed", "received", "failed", "rejected", "duplicate")
+SINK_RECEIPT = "sink:"  # sinks.rows.refusal_row's receipt for a row of another table
 
 
 @router.get("/events/{event_id}")
@@ -40,7 +41,10 @@ def event_status(gateway: GatewayDep, event_id: str, account: AccountDep) -> dic
                 "receipts": [],
             }
         raise HTTPException(404, f"no event {event_id!r} in account {account!r}")
-    primary = min(receipts, key=lambda r: PRECEDENCE.index(r["status"]))
+    # A row of the event that ClickHouse refused (the sink's receipt "sink:…") speaks first:
+    # processed or not, the event is not all stored.
+    refused = [r for r in receipts if str(r["receipt_id"]).startswith(SINK_RECEIPT)]
+    primary = refused[0] if refused else min(receipts, key=lambda r: PRECEDENCE.index(r["status"]))
     status = primary["status"]
     # The status and the event row reach ClickHouse independently: "processed" promises the
     # row is queryable, so until it is, the event is still in flight.

@@ -156,6 +156,9 @@ def test_poison_on_every_input_fails_visibly_and_good_events_pass_after_it(
     assert failed["p-large"]["properties"] == {}  # reported without the 300 KB
     assert "occurred_at" in failed["p-ancient"]["process_error"]
     assert "received_at" in failed["p-future"]["process_error"]
+    for event_id in absurd:  # the worker's and the sink's copies are one row: failed wins
+        answer = http.get(f"/v1/events/{event_id}", headers={"X-Eventline-Account": account})
+        assert answer.json()["status"] == "failed", (event_id, answer.text)
     assert "value" in failed["p-nan"]["process_error"]
     assert "name" in failed["p-nul"]["process_error"]
     assert "nests deeper" in failed["p-deep"]["process_error"]

@@ -109,3 +109,12 @@ def test_storable_empties_every_field_past_its_bound_and_keeps_the_rest() -> Non
     assert fixed["name"] == "x" * 150
     assert fixed["event_id"] == "e-1"
     assert fixed["email"] == "ada@example.com"
+
+
+def test_a_receipt_time_out_of_range_is_stored_the_same_by_the_worker_and_the_sink() -> None:
+    # incoming_events is partitioned by month of receipt: both copies must land in one row.
+    far = record(received_at=datetime(2300, 1, 1, tzinfo=UTC))
+    assert storable(far, NOW)["received_at"] == storable(far, NOW, ahead=False)["received_at"]
+    assert storable(far, NOW)["received_at"] == datetime(2000, 1, 1, tzinfo=UTC)
+    ahead = record(received_at=NOW + timedelta(days=3))  # only the worker's clock objects
+    assert storable(ahead, NOW)["received_at"] == storable(ahead, NOW, ahead=False)["received_at"]

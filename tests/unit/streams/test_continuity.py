@@ -2,6 +2,8 @@
 
 from collections import defaultdict
 
+import pytest
+
 from streams.continuity import IDLE_AFTER_S, HeldReadOffsets, OffsetGuard
 
 TP = ("eventline.incoming", 0)
@@ -89,3 +91,65 @@ def test_the_faust_internals_the_guard_uses_are_there() -> None:
         3,
         False,
     )
+
+
+class _Consumer:
+    def __init__(self, committed: int | None, earliest: int) -> None:
+        self._read_offset: dict = {}
+        self._committed_offset = {} if committed is None else {_tp(): committed}
+        self._gap: dict = {}
+        self.earliest = earliest
+
+    async def earliest_offsets(self, *tps: object) -> dict:
+        return {tp: self.earliest for tp in tps}
+
+
+class _App:
+    def __init__(self, consumer: _Consumer) -> None:
+        self.consumer = consumer
+        self.consumer_generation_id = 1
+
+
+class _Reader:
+    def __init__(self) -> None:
+        self.fail = True
+        self.reads: list[tuple[int, int]] = []
+
+    def read(self, topic: str, partition: int, start: int, end: int) -> list:
+        self.reads.append((start, end))
+        if self.fail:
+            raise TimeoutError("Kafka away")
+        return []  # the records themselves do not matter here
+
+
+def _tp() -> object:
+    from faust.types import TP as FaustTP
+
+    return FaustTP("eventline.incoming", 0)
+
+
+def _event(offset: int) -> object:
+    message = type("M", (), {"tp": _tp(), "offset": offset})()
+    return type("E", (), {"message": message})()
+
+
+async def test_a_partition_never_committed_starts_at_its_earliest_offset() -> None:
+    from streams.continuity import ContinuityGuard
+
+    guard = ContinuityGuard(_App(_Consumer(None, earliest=0)), "eventline.incoming", "x:1")
+    reader = guard.reader = _Reader()  # type: ignore[assignment]
+    reader.fail = False
+    await guard.admit(_event(4))  # Faust dropped 0..3 and would commit past them
+    assert reader.reads == [(0, 4)]
+
+
+async def test_a_hole_that_cannot_be_read_yet_stays_open_for_the_next_try() -> None:
+    from streams.continuity import ContinuityGuard
+
+    guard = ContinuityGuard(_App(_Consumer(10, earliest=0)), "eventline.incoming", "x:1")
+    reader = guard.reader = _Reader()  # type: ignore[assignment]
+    with pytest.raises(TimeoutError):
+        await guard.admit(_event(13))
+    reader.fail = False
+    admitted = await guard.admit(_event(13))  # the agent tries again with the same event
+    assert reader.reads == [(10, 13), (10, 13)] and len(admitted) == 1

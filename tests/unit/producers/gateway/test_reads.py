@@ -164,3 +164,19 @@ def test_a_redrive_of_an_unparsable_stored_record_keeps_its_text(
     answer = store_client.post("/v1/events/e-1/redrive")
     assert answer.status_code == 409, answer.text
     assert "properties" in answer.text
+
+
+def test_an_event_whose_row_clickhouse_refused_is_failed_though_processed(
+    store_client: TestClient, store: FakeStore
+) -> None:
+    processed = {**_incoming("{}"), "status": "processed", "process_error": None}
+    refused = {
+        **_incoming("{}"),
+        "receipt_id": "sink:t.events:0:7",
+        "process_error": "ClickHouse refused it: …",
+    }
+    store.tables["incoming_events"] = [processed, refused]
+    store.tables["events"] = [_event("{}")]
+    answer = store_client.get("/v1/events/e-1", headers={"X-Eventline-Account": "app"})
+    assert answer.json()["status"] == "failed"
+    assert answer.json()["process_error"].startswith("ClickHouse refused it")
