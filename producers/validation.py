@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, fi
 from producers import json_input
 from producers.problems import TOO_LARGE, InputRejected, Problem, prefixed
 from schemas import limits
-from schemas.model import CONTACT, EVENT, event_id_for, normalize_email
+from schemas.model import CONTACT, EVENT, bare_record, event_id_for, normalize_email
 
 __all__ = ["InputRejected", "Problem"]  # re-exported: the dialects import them from here
 
@@ -235,24 +235,18 @@ def rejected_record(
 
     idem = text("idempotency_key")
     account_id = account
-    record = {
-        "kind": kind,
-        "account_id": account_id,
-        "event_id": event_id_for(account_id, idem),
-        "receipt_id": str(uuid.uuid4()),
-        "idempotency_key": idem,
-        "received_at": received_at,
-        "source": source,
-        "email": text("email"),
-        "user_id": text("user_id"),
-        "contact_id": text("contact_id"),
-        "name": text("name"),
-        "occurred_at": None,
-        "properties_json": "{}",
-        "value": None,
-        "is_syncing": False,
-        "attributes_json": "{}",
-        "attempt": 0,
-        "event_type": text("event_type"),
-    }
+    record = bare_record(
+        kind=kind,
+        account_id=account_id,
+        event_id=event_id_for(account_id, idem),
+        receipt_id=str(uuid.uuid4()),
+        received_at=received_at,
+        source=source,
+        idempotency_key=idem,
+        email=text("email"),
+        user_id=text("user_id"),
+        contact_id=text("contact_id"),
+        name=text("name"),
+        event_type=text("event_type"),
+    )
     return limits.storable(record, received_at)

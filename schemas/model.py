@@ -96,6 +96,40 @@ def alias_claims(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return [(key, {**record, "kind": IDENTITY, "route_key": primary}) for key in others]
 
 
+def bare_record(
+    account_id: str,
+    event_id: str,
+    receipt_id: str,
+    received_at: datetime,
+    source: str,
+    kind: str = EVENT,
+    **fields: Any,
+) -> dict[str, Any]:
+    """An incoming record with nothing but what is given: the stand-in for input that could
+    not become a record (rejected, undecodable, refused), so that it still has a status."""
+    return {
+        "kind": kind,
+        "account_id": account_id,
+        "event_id": event_id,
+        "receipt_id": receipt_id,
+        "idempotency_key": None,
+        "received_at": received_at,
+        "source": source,
+        "email": None,
+        "user_id": None,
+        "contact_id": None,
+        "name": None,
+        "occurred_at": None,
+        "properties_json": "{}",
+        "value": None,
+        "is_syncing": False,
+        "attributes_json": "{}",
+        "attempt": 0,
+        "event_type": None,
+        **fields,
+    }
+
+
 def contact_key(account_id: str, contact_id: str) -> str:
     """Key of every per-contact topic and table: the unit of ordering and co-partitioning."""
     return f"{account_id}/{contact_id}"

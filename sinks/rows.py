@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from schemas.limits import storable
+from schemas.model import bare_record
 
 EVENT_COLUMNS = (
     "account_id",
@@ -231,34 +232,19 @@ def _stand_in(
     trigger...) or for bytes that could not be decoded."""
     partition, offset = position
     where = f"{topic}:{partition}:{offset}"
-    stand_in = {
-        "kind": "CONTACT" if "last_change_id" in record else "EVENT",
-        "account_id": str(record.get("account_id") or "unknown"),
-        "event_id": str(record.get("event_id") or record.get("last_change_id") or f"kafka:{where}"),
-        "receipt_id": f"sink:{where}",
-        "idempotency_key": None,
-        "received_at": record.get("received_at") or at,
-        "source": f"kafka:{topic}",
-        "email": record.get("email") or record.get("contact_email"),
-        "user_id": record.get("user_id") or record.get("contact_user_id"),
-        "contact_id": record.get("contact_id"),
-        "name": record.get("name") or record.get("event_name"),
-        "occurred_at": None,
-        "properties_json": "{}",
-        "value": None,
-        "is_syncing": False,
-        "attributes_json": "{}",
-        "attempt": 0,
-        "event_type": None,
-    }
-    return storable(
-        {
-            k: (str(v) if isinstance(v, int | float) and k.endswith("_id") else v)
-            for k, v in stand_in.items()
-        },
-        at,
-        ahead=False,
+    stand_in = bare_record(
+        kind="CONTACT" if "last_change_id" in record else "EVENT",
+        account_id=str(record.get("account_id") or "unknown"),
+        event_id=str(record.get("event_id") or record.get("last_change_id") or f"kafka:{where}"),
+        receipt_id=f"sink:{where}",
+        received_at=record.get("received_at") or at,
+        source=f"kafka:{topic}",
+        email=record.get("email") or record.get("contact_email"),
+        user_id=record.get("user_id") or record.get("contact_user_id"),
+        contact_id=record.get("contact_id"),
+        name=record.get("name") or record.get("event_name"),
     )
+    return storable(stand_in, at, ahead=False)
 
 
 def _sent_under(record: dict[str, Any]) -> str | None:

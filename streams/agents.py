@@ -30,7 +30,15 @@ from eventline import clock
 from eventline.errors import InvalidEvent
 from schemas.codec import codec
 from schemas.limits import emptied_excerpt, storable
-from schemas.model import CONTACT, EVENT, IDENTITY, check_record, contact_key, now, routing_key
+from schemas.model import (
+    CONTACT,
+    IDENTITY,
+    bare_record,
+    check_record,
+    contact_key,
+    now,
+    routing_key,
+)
 from streams import automate
 from streams.app import Worker
 from streams.canonical import apply_registration, canonical_event, new_contact
@@ -223,27 +231,13 @@ async def _emit_status(
 
 async def _emit_undecodable(w: Worker, event: EventT[Any], error: str) -> None:
     msg = event.message
-    received = datetime.fromtimestamp(msg.timestamp or time.time(), UTC)
-    record = {
-        "kind": EVENT,
-        "account_id": "unknown",
-        "event_id": f"kafka:{msg.topic}:{msg.partition}:{msg.offset}",
-        "receipt_id": f"{msg.partition}:{msg.offset}",
-        "idempotency_key": None,
-        "received_at": received,
-        "source": "kafka",
-        "email": None,
-        "user_id": None,
-        "contact_id": None,
-        "name": None,
-        "occurred_at": None,
-        "properties_json": "{}",
-        "value": None,
-        "is_syncing": False,
-        "attributes_json": "{}",
-        "attempt": 0,
-        "event_type": None,
-    }
+    record = bare_record(
+        account_id="unknown",
+        event_id=f"kafka:{msg.topic}:{msg.partition}:{msg.offset}",
+        receipt_id=f"{msg.partition}:{msg.offset}",
+        received_at=datetime.fromtimestamp(msg.timestamp or time.time(), UTC),
+        source="kafka",
+    )
     raw = (event.value or b"")[:4096].decode("utf-8", "replace")
     await _emit_status(w, record, "FAILED", error, raw)
 
