@@ -1,24 +1,19 @@
-"""Automation figures: the worker's events/s with 20 active rules over 100k contacts, and the
-latency from the gateway's 202 to the workflow trigger on the workflows topic."""
+"""Automation figures: the worker's events/s with 20 active rules over 100k contacts, beside
+the plain confluent-kafka loop; the rules and the event mix the latency and kill phases use."""
 
 from __future__ import annotations
 
-import asyncio
 import random
-import statistics
-import threading
-import time
-import uuid
+from functools import partial
 from typing import Any
 
 import httpx
-from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
-from bench.common import high_watermarks, wait_until, worker_lag
-from eventline.pipeline import Pipeline, WorkerProcess
-from eventline.settings import Settings
-from eventline.topics import Topics
-from schemas.codec import codec
+from bench import loadgen
+from bench.anchors.runner import Anchors
+from bench.deployment import Deployment
+from bench.report import Row, Target
+from bench.worker import through_worker
 
 MUG = [{"property": "sku", "op": "contains", "value": "MUG"}]
 # 20 rules of one account: 7 tag rules, 7 segments, 6 workflows (one is the latency probe).
@@ -74,126 +69,77 @@ def put_rules(url: str) -> int:
     return len(RULES)
 
 
-def _event(contact: int, run: str, rng: random.Random) -> dict[str, Any]:
+# Workflows that trigger on every event of their name, whatever the contact's state: the
+# kill phase's qualifying events.
+UNCONDITIONAL = {"thanks": "purchase", "send-file": "file download request"}
+
+
+def event(i: int, run: str, contacts: int | None = None) -> dict[str, Any]:
+    """Event i of the mix: the contact is i's own (contacts=None: each event a new contact)
+    or one of ``contacts`` drawn at random; the same i gives the same event."""
+    rng = random.Random(i)
+    contact = i if contacts is None else rng.randrange(contacts)
     name = rng.choice(NAMES)
-    event: dict[str, Any] = {"email": f"c{contact}.{run}@example.com", "name": name}
+    body: dict[str, Any] = {"email": f"c{contact}.{run}@example.com", "name": name}
     if name == "viewed_product":
-        event["properties"] = {"sku": rng.choice(["MUG-1", "MUG-2", "HAT-1", "TEE-1"])}
+        body["properties"] = {"sku": rng.choice(["MUG-1", "MUG-2", "HAT-1", "TEE-1"])}
     elif name == "purchase":
         total = rng.choice([10, 25, 60, 120])
-        event["properties"], event["value"] = {"total": total}, float(total)
+        body["properties"], body["value"] = {"total": total}, float(total)
     elif name == "file download request":
-        event["properties"] = {"eventdata": "https://example.com/f.pdf"}
-    return event
+        body["properties"] = {"eventdata": "https://example.com/f.pdf"}
+    return body
 
 
-async def _post_bulks(url: str, bulks: list[list[dict[str, Any]]], concurrency: int) -> None:
-    queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
-    for bulk in bulks:
-        queue.put_nowait(bulk)
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        while not queue.empty():
-            answer = await client.post("/v1/events", json=queue.get_nowait())
-            if answer.status_code != 202:
-                raise RuntimeError(f"gateway answered {answer.status_code}: {answer.text[:200]}")
-
-    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+def bulk(i: int, run: str, size: int, contacts: int | None = None) -> list[dict[str, Any]]:
+    return [event(i * size + j, run, contacts) for j in range(size)]
 
 
-def _out(settings: Settings) -> int:
-    """Canonical events on the events topic so far."""
-    return high_watermarks(settings.bootstrap(), Topics(settings.topic_prefix).events)
-
-
-def _timed_through_worker(
-    pipeline: Pipeline, events: list[dict[str, Any]], timeout_s: float = 1800
-) -> float:
-    """Queue the events while the worker is stopped, start it: seconds from its first
-    canonical event out to its last (its start and table recovery are not counted)."""
-    assert pipeline.gateway is not None and pipeline.worker is not None
-    wait_until(lambda: worker_lag(pipeline.settings) == 0, timeout_s, "worker catch-up")
-    before = _out(pipeline.settings)
-    pipeline.worker.stop()
-    bulks = [events[i : i + 500] for i in range(0, len(events), 500)]
-    asyncio.run(_post_bulks(pipeline.gateway.url, bulks, 4))
-    pipeline.worker = WorkerProcess(pipeline.settings)
-    pipeline.worker.start()
-    deadline = time.monotonic() + timeout_s
-    first: float | None = None
-    while (done := _out(pipeline.settings) - before) < len(events):
-        if first is None and done > 0:
-            first = time.monotonic()
-        if time.monotonic() > deadline:
-            raise TimeoutError("the worker did not catch up")
-        time.sleep(0.1)
-    return time.monotonic() - (first or time.monotonic())
-
-
-def bench_rules_worker(pipeline: Pipeline, contacts: int, events: int, run: str) -> None:
-    """20 rules; first one event for each of ``contacts`` new contacts, then ``events`` more
-    spread over them (the steady state: every contact has state)."""
-    assert pipeline.gateway is not None
-    rules = put_rules(pipeline.gateway.url)
-    rng = random.Random(42)
-    took = _timed_through_worker(pipeline, [_event(c, run, rng) for c in range(contacts)])
+def rules_worker(
+    dep: Deployment,
+    anchors: Anchors,
+    contacts: int,
+    events: int,
+    processes: int,
+    run: str,
+    time_new: bool = True,
+) -> list[Row]:
+    """20 rules; first one event for each of ``contacts`` new contacts (timed when
+    ``time_new``), then ``events`` more spread over them (the steady state: every contact
+    has history, tags and segments)."""
+    rules = put_rules(dep.url)
+    size = 500
+    posts = max(1, contacts // size)
+    rows = []
+    create = partial(bulk, run=run, size=size)
+    if time_new:
+        created = through_worker(dep, create, posts, size, processes)
+        print(
+            f"worker, {rules} rules     : {created:8.0f} events/s ({posts * size} events, each "
+            f"the first of a new contact)",
+            flush=True,
+        )
+        rows.append(Row(f"worker, {rules} rules, new contacts", created, "events/s"))
+    else:  # the contacts only need to exist: the worker creates them as they come
+        loadgen.throughput(loadgen.Target(dep.url), create, posts, 8, processes)
+    loop = anchors.plain_loop()
+    posts = max(1, events // size)
+    # indices past the first pass's: new draws over the same contacts
+    make_bulk = partial(
+        _offset_bulk, run=run, size=size, contacts=contacts, offset=contacts // size + 1
+    )
+    steady = through_worker(dep, make_bulk, posts, size, processes)
     print(
-        f"worker, {rules} rules     : {contacts / took:8.0f} events/s ({contacts} events, "
-        f"each the first of a new contact: {contacts} contacts created)"
+        f"worker, {rules} rules     : {steady:8.0f} events/s ({posts * size} events over "
+        f"{contacts} contacts with history, tags and segments); anchor: plain loop {loop:.0f}/s",
+        flush=True,
     )
-    steady = [_event(rng.randrange(contacts), run, rng) for _ in range(events)]
-    took = _timed_through_worker(pipeline, steady)
-    print(
-        f"worker, {rules} rules     : {events / took:8.0f} events/s ({events} events over "
-        f"{contacts} contacts with history, tags and segments)"
-    )
+    return [
+        *rows,
+        Row(f"worker, {rules} rules, {contacts:,} contacts with state", steady, "events/s", loop,
+            "plain loop", Target(at_least=5000, min_ratio=0.25)),
+    ]  # fmt: skip
 
 
-def bench_trigger_latency(pipeline: Pipeline, n: int, rate: float, run: str) -> None:
-    """Send n single events that trigger a workflow, at ``rate``/s; time from each 202 to
-    its trigger on the workflows topic."""
-    assert pipeline.gateway is not None
-    settings = pipeline.settings
-    wait_until(lambda: worker_lag(settings) == 0, 1800, "worker catch-up")
-    topic = Topics(settings.topic_prefix).workflows
-    consumer = Consumer(
-        {"bootstrap.servers": settings.bootstrap(), "group.id": f"bench-{uuid.uuid4()}"}
-    )
-    parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in parts])
-    consumer.poll(1.0)  # positions at the end before the first event is sent
-    acked: dict[str, float] = {}
-    seen: dict[str, float] = {}
-    stop = threading.Event()
-
-    def follow() -> None:
-        while not stop.is_set():
-            for msg in consumer.consume(100, 0.05):
-                if msg.error() is None:
-                    trigger = codec().decode("WorkflowTrigger", msg.value() or b"")
-                    seen.setdefault(trigger["event_id"], time.monotonic())
-
-    reader = threading.Thread(target=follow, daemon=True)
-    reader.start()
-    with httpx.Client(base_url=pipeline.gateway.url, timeout=30) as client:
-        for i in range(n):
-            body = {"email": f"probe{i}.{run}@example.com", "name": "latency_probe"}
-            answer = client.post("/v1/events", json=body)
-            acked[answer.json()["event_id"]] = time.monotonic()
-            time.sleep(1 / rate)
-    deadline = time.monotonic() + 300
-    while not all(e in seen for e in acked) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    stop.set()
-    reader.join(5)
-    consumer.close()
-    latencies = sorted((seen[e] - acked[e]) * 1000 for e in acked if e in seen)
-    if len(latencies) < len(acked):
-        raise TimeoutError(f"{len(acked) - len(latencies)} triggers never came")
-    p50 = statistics.median(latencies)
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    print(
-        f"202 -> trigger       : p50 {p50:6.0f} ms, p99 {p99:6.0f} ms ({n} events at "
-        f"{rate:.0f}/s, each a new contact, {len(RULES)} rules active)"
-    )
+def _offset_bulk(i: int, run: str, size: int, contacts: int, offset: int) -> list[dict[str, Any]]:
+    return bulk(i + offset, run, size, contacts)
