@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from bench import automation, gateway, latency, sink, worker
+from bench import automation, gateway, kill, latency, sink, worker
 from bench.anchors.runner import Anchors
 from bench.anchors.runner import Sizes as AnchorSizes
 from bench.common import run_id
@@ -28,7 +28,7 @@ from bench.report import Row, table
 from eventline.local_kafka import LocalKafka
 from eventline.settings import Settings
 
-PARTS = ("pipeline", "automation")
+PARTS = ("pipeline", "automation", "kill")
 
 
 @dataclass
@@ -42,6 +42,8 @@ class Sizes:
     latency_seconds: float = 60.0
     contacts: int = 100_000
     rules_events: int = 50_000
+    kill_events: int = 50_000
+    kill_contacts: int = 10_000
     produced: int = 200_000
     consumed: int = 50_000
     inserted: int = 200_000
@@ -54,6 +56,8 @@ QUICK = Sizes(
     latency_seconds=2.0,
     contacts=1_000,
     rules_events=1_000,
+    kill_events=2_000,
+    kill_contacts=500,
     produced=50_000,
     consumed=20_000,
     inserted=50_000,
@@ -166,6 +170,16 @@ def main() -> int:
                             automation.put_rules(dep.url),
                         )
                     ],
+                )
+            if "kill" in parts:
+                automation.put_rules(dep.url)
+                _phase(
+                    rows,
+                    failed,
+                    "kill phase",
+                    lambda: kill.kill_phase(
+                        dep, sizes.kill_events, sizes.kill_contacts, procs, run
+                    ),
                 )
         finally:
             dep.stop()
