@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from bench import automation, gateway, kill, latency, sink, worker
+from bench import automation, gateway, kill, latency, memory, sink, worker
 from bench.anchors.runner import Anchors
 from bench.anchors.runner import Sizes as AnchorSizes
 from bench.common import run_id
@@ -28,7 +28,7 @@ from bench.report import Row, table
 from eventline.local_kafka import LocalKafka
 from eventline.settings import Settings
 
-PARTS = ("pipeline", "automation", "kill")
+PARTS = ("pipeline", "automation", "kill", "memory")
 
 
 @dataclass
@@ -44,6 +44,8 @@ class Sizes:
     rules_events: int = 50_000
     kill_events: int = 50_000
     kill_contacts: int = 10_000
+    memory_contacts: int = 1_000_000
+    memory_seconds: float = 60.0
     produced: int = 200_000
     consumed: int = 50_000
     inserted: int = 200_000
@@ -58,6 +60,8 @@ QUICK = Sizes(
     rules_events=1_000,
     kill_events=2_000,
     kill_contacts=500,
+    memory_contacts=20_000,
+    memory_seconds=15.0,
     produced=50_000,
     consumed=20_000,
     inserted=50_000,
@@ -68,6 +72,8 @@ def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
     parser.add_argument("--quick", action="store_true", help="small sizes: under 3 minutes")
     parser.add_argument("--only", choices=PARTS, action="append", help="these parts only")
+    parser.add_argument("--memory", action="store_true", help="the memory phase in --quick too")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory phase")
     parser.add_argument("--load-processes", type=int, default=2, help="load generator processes")
     parser.add_argument("--partitions", type=int, default=None, help="EVENTLINE_PARTITIONS")
     for field in fields(Sizes):
@@ -85,7 +91,10 @@ def _sizes(args: argparse.Namespace) -> Sizes:
 
 
 def _parts(args: argparse.Namespace) -> set[str]:
-    return set(args.only or PARTS)
+    parts = set(args.only or PARTS)
+    if (args.quick and not args.memory and not args.only) or args.no_memory:
+        parts.discard("memory")
+    return parts
 
 
 def _phase(rows: list[Row], failed: list[str], name: str, fn: Callable[[], list[Row]]) -> None:
@@ -179,6 +188,21 @@ def main() -> int:
                     "kill phase",
                     lambda: kill.kill_phase(
                         dep, sizes.kill_events, sizes.kill_contacts, procs, run
+                    ),
+                )
+            if "memory" in parts:
+                automation.put_rules(dep.url)
+                _phase(
+                    rows,
+                    failed,
+                    "worker memory",
+                    lambda: memory.memory_phase(
+                        dep,
+                        sizes.memory_contacts,
+                        sizes.latency_rate,
+                        sizes.memory_seconds,
+                        procs,
+                        run,
                     ),
                 )
         finally:
