@@ -167,9 +167,6 @@ class Settings(BaseSettings):
         "limit_concurrency); past it, 503 at once.",
     )
     worker_metrics_port: int = Field(default=9101, description="Worker Prometheus port.")
-    worker_store: str = Field(
-        default="memory://", description="Faust table store; tables recover from changelogs."
-    )
     worker_log_level: Literal["crit", "error", "warn", "info", "debug"] = Field(
         default="warn", description="Faust worker log level (worker log: <home>/worker.log)."
     )
@@ -177,6 +174,18 @@ class Settings(BaseSettings):
         default=0.25,
         gt=0,
         description="How often the worker commits the offsets of finished events.",
+    )
+    worker_batch_size: int = Field(
+        default=1000,
+        ge=1,
+        description="Most records an agent of the worker handles at once: their outputs and "
+        "table changes are sent together and acked together.",
+    )
+    worker_batch_wait_s: float = Field(
+        default=0.005,
+        gt=0,
+        description="How long an agent waits for a batch to fill before it handles what it has "
+        "(adds at most this much latency per stage when the worker is idle).",
     )
     worker_session_timeout_s: float = Field(
         default=30.0,

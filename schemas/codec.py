@@ -96,7 +96,10 @@ class Codec:
             record = {
                 **record,
                 **{
-                    field: self.encode(inner, record[field])
+                    # bytes: already encoded (by ``encode``, with the current version)
+                    field: value
+                    if isinstance(value := record[field], bytes)
+                    else self.encode(inner, value)
                     for field, inner in EMBEDDED[name].items()
                 },
             }
@@ -105,6 +108,11 @@ class Codec:
         buf.write(self._fingerprints[name])
         fastavro.schemaless_writer(buf, self._schemas[name], dict(record))
         return buf.getvalue()
+
+    def is_current(self, name: str, data: bytes) -> bool:
+        """Whether ``data`` was encoded with the current version of schema ``name`` (so that
+        decoding and encoding it again would give the same bytes)."""
+        return data[2:HEADER_LEN] == self._fingerprints[name] and data[:2] == MAGIC
 
     def name_of(self, data: bytes) -> str | None:
         """The record name of single-object encoded ``data``, when its writer is known."""

@@ -4,8 +4,10 @@ Faust rules we follow (docs/architecture.md, pitfalls):
 - concurrency=1 per agent: higher concurrency can commit past an in-flight event (faust #606).
 - no exception leaves an agent: a raised exception acks the event and skips it. Transient
   errors block the partition and retry; everything else marks the record ``failed``.
-- noack streams: a record is acked (so committable) only after Kafka acknowledged all its
-  outputs; Faust's own ack-in-finally would commit a record whose processing was cancelled.
+- batches without Faust's acks (``noack_take``): a batch's records are acked (so committable)
+  only after Kafka acknowledged all their outputs and table changes, sent at once
+  (streams.sending, streams.table); Faust's own ack-in-finally would commit a record whose
+  processing was cancelled.
 - every effect is idempotent, because replays re-apply table updates (faust #273) and the
   changelog may be ahead of the committed offset: a replayed record (same receipt) is
   processed again and re-emits the same outputs, keyed by event id, which every consumer
@@ -19,10 +21,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from confluent_kafka import KafkaException
 from faust.types import EventT
 from prometheus_client import Counter, Histogram
 
@@ -39,14 +43,15 @@ from schemas.model import (
     now,
     routing_key,
 )
-from streams import automate
+from streams import automate, sending
 from streams.app import Worker
 from streams.canonical import apply_registration, canonical_event, new_contact
 from streams.continuity import IDLE_AFTER_S, ContinuityGuard
 from streams.failures import heals, reason
 from streams.idempotency import classify, entry
 from streams.resolve import resolve, why_fail
-from streams.sending import ack_when_written, begin_record, discard, flush, send
+from streams.sending import AckChain, Delivery, Output, begin_record, discard, keep, send
+from streams.table import Tables
 from streams.timers import SegmentClock
 
 log = logging.getLogger(__name__)
@@ -65,6 +70,19 @@ RETRIES = Counter(
     "Attempts at a record that failed with an error that heals (the partition waits)",
     ["stage"],
 )
+# The bytes of the record being handled when re-encoding it would give the same bytes.
+_RAW: ContextVar[bytes | None] = ContextVar("eventline_raw_record")
+BATCH_RECORDS = Histogram(
+    "eventline_worker_batch_records",
+    "Records per batch an agent handled",
+    ["stage"],
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000),
+)
+BATCH_SECONDS = Histogram(
+    "eventline_worker_batch_seconds",
+    "Time an agent spent handling a batch, up to handing its outputs to the producer",
+    ["stage"],
+)
 RETRY_MAX_DELAY_S = 30.0
 IDLE_CHECK_S = IDLE_AFTER_S / 2
 
@@ -72,43 +90,38 @@ IDLE_CHECK_S = IDLE_AFTER_S / 2
 def attach_agents(w: Worker) -> None:
     """Register the agents of the worker on its Faust app."""
 
-    # noack, and an ack once the event's outputs are acknowledged by Kafka (streams.sending):
-    # Faust's own iterator acks an event in a `finally`, so an event whose processing was
-    # cancelled (worker shutdown, rebalance) would be committed without its outputs.
+    # Batches without Faust's acks (noack_take), acked once Kafka has the batch's outputs and
+    # table changes (streams.sending): Faust acks in a `finally`, so a batch whose processing
+    # was cancelled (shutdown, rebalance) would be committed without its outputs.
     # Each agent also checks that no offset was skipped (streams.continuity).
     bootstrap = w.settings.bootstrap()
     guards = [
         ContinuityGuard(w.app, w.names.incoming, bootstrap),
         ContinuityGuard(w.app, w.names.by_contact, bootstrap),
     ]
+    size, within = w.settings.worker_batch_size, w.settings.worker_batch_wait_s
+    chains = [AckChain(), AckChain()]
 
     @w.app.agent(w.incoming, concurrency=1)
     async def resolve_identities(stream: Any) -> None:
-        async for delivered in stream.noack().events():
-            for event in await _admitted(guards[0], delivered):
-                key = event.key.decode("utf-8", "replace") if event.key else ""
-                await _guarded(w, "resolve", event, partial(_resolve, w, message_key=key))
-                guards[0].finished(event)
+        async for delivered in stream.noack_take(size, within):
+            await _batch(w, "resolve", guards[0], w.identity_tables, chains[0], delivered)
 
     # Records and segment checks of a contact share its partition: handled one at a time, in
     # order, by one agent (concurrency=1), so its state is never updated by two at once.
     @w.app.agent(w.by_contact, concurrency=1)
     async def process_by_contact(stream: Any) -> None:
-        async for delivered in stream.noack().events():
-            for event in await _admitted(guards[1], delivered):
-                if codec().name_of(event.value or b"") == "ContactCheck":
-                    check = partial(automate.check, w)
-                    await _guarded(w, "check", event, check, "ContactCheck")
-                else:
-                    await _guarded(w, "process", event, partial(_process, w))
-                guards[1].finished(event)
+        async for delivered in stream.noack_take(size, within):
+            await _batch(w, "process", guards[1], w.contact_tables, chains[1], delivered)
 
     @w.app.timer(IDLE_CHECK_S)
     async def check_partitions() -> None:
         for guard in guards:
             try:
                 await guard.check_idle()
-            except Exception:  # the next tick tries again
+            except KafkaException as exc:  # Kafka away: the next tick tries again
+                log.warning("checking %s for skipped records: %s", guard.topic, exc)
+            except Exception:
                 log.exception("checking %s for skipped records failed", guard.topic)
 
     w.segment_clock = SegmentClock(w)
@@ -119,6 +132,94 @@ def attach_agents(w: Worker) -> None:
             await w.segment_clock.tick()
         except Exception:  # the next tick tries again; the due times live in the table
             log.exception("segment clock tick failed")
+
+
+async def _batch(
+    w: Worker,
+    stage: str,
+    guard: ContinuityGuard,
+    tables: Tables,
+    acks: AckChain,
+    delivered: list[Any],
+) -> None:
+    """Handle a batch: every record in order, then its outputs and table changes sent at
+    once; the records are acked, in order, once Kafka has them all (``acks``)."""
+    admitted: list[Any] = []
+    for event in delivered:
+        admitted.extend(await _admitted(guard, event))
+    if not admitted:
+        return
+    if sending._TRACE:
+        log.warning(
+            "TRACE batch %s (delivered %s) gen %s",
+            sending._spans(admitted),
+            sending._spans(list(delivered)),
+            w.app.consumer_generation_id,
+        )
+    first = admitted[0].message
+    where = f"{first.topic}[{first.partition}]@{first.offset}+{len(admitted)}"
+    started = time.perf_counter()
+    try:
+        delivery = await _handle(w, stage, guard, tables, admitted, where)
+    except BaseException:  # cancelled (shutdown) or a bug: these records are not done
+        guard.unfinished(admitted)  # expected again: handled when fetched, not skipped
+        tables.discard()  # their writes not sent: those partitions are restored first
+        raise
+    BATCH_SECONDS.labels(stage).observe(time.perf_counter() - started)
+    BATCH_RECORDS.labels(stage).observe(len(admitted))
+    await acks.add(delivery, where, admitted, guard.finished)
+
+
+async def _handle(
+    w: Worker, stage: str, guard: ContinuityGuard, tables: Tables, admitted: list[Any], where: str
+) -> Delivery:
+    """Every record of the batch in order; its outputs and table changes handed to Kafka."""
+    async with tables.lock:  # the segment clock never reads a table being restored
+        await _ready(w, guard.topic, tables, {e.message.partition for e in admitted})
+        if stage == "process":
+            try:
+                await automate.rules_read(w, [e.message.timestamp for e in admitted])
+            except Exception:  # each record still waits for its own (automate.rules_for)
+                log.exception("reading rule and account changes for a batch failed")
+        outputs: list[Output] = []
+        for event in admitted:
+            tables.at(event.message.partition)
+            try:
+                outputs.extend(await _one(w, stage, event))
+            except Exception:  # cannot happen for a storable status; never stall on it
+                log.exception("%s: the record or its failure cannot be recorded", where)
+        delivery = await w.sender.send(outputs, tables.drain())
+        tables.sent(delivery.future)
+    return delivery
+
+
+async def _ready(w: Worker, topic: str, tables: Tables, partitions: set[int]) -> None:
+    """Restore the batch's table partitions, retried until Kafka answers: a record handled
+    against a partial table would resolve or count wrongly."""
+    delay = 0.5
+    while True:
+        app = w.app
+        owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
+        try:
+            await tables.ready(partitions, owned, app.consumer_generation_id)
+            return
+        except Exception as exc:
+            RETRIES.labels("restore").inc()
+            log.warning(
+                "table partitions %s not restored, retry in %.1fs: %s", partitions, delay, exc
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_DELAY_S)
+
+
+async def _one(w: Worker, stage: str, event: EventT[Any]) -> list[Output]:
+    """One record of a batch: its outputs (its status ``failed`` when it cannot be handled)."""
+    if stage == "resolve":
+        key = event.key.decode("utf-8", "replace") if event.key else ""
+        return await _guarded(w, "resolve", event, partial(_resolve, w, message_key=key))
+    if codec().name_of(event.value or b"") == "ContactCheck":
+        return await _guarded(w, "check", event, partial(automate.check, w), "ContactCheck")
+    return await _guarded(w, "process", event, partial(_process, w))
 
 
 async def _admitted(guard: ContinuityGuard, delivered: EventT[Any]) -> list[Any]:
@@ -143,8 +244,9 @@ async def _guarded(
     event: EventT[Any],
     handle: Callable[[dict[str, Any]], Awaitable[str]],
     schema: str = "IncomingRecord",
-) -> None:
-    """Run ``handle`` on the decoded record; never let an exception escape the agent.
+) -> list[Output]:
+    """Run ``handle`` on the decoded record and answer its outputs; never let an exception
+    escape the agent.
 
     Errors that heal block the partition and are retried; any other error fails the record
     (a ``failed`` status with the reason) and the partition moves on (streams.failures)."""
@@ -152,20 +254,19 @@ async def _guarded(
     msg = event.message
     where = f"{msg.topic}[{msg.partition}]@{msg.offset}"
     begin_record()
+    _RAW.set(event.value if codec().is_current(schema, event.value or b"") else None)
     try:
         record = codec().decode(schema, event.value or b"")
     except Exception as exc:  # whatever the bytes are, the record gets a visible status
-        await _retrying(where, _emit_undecodable, w, event, str(exc))
-        ack_when_written(event, where)
+        await _emit_undecodable(w, event, str(exc))
         RECORDS.labels(stage, "failed").inc()
-        return
+        return keep()
     error: str | None = None
     delay = 0.5
     while True:
         discard()  # outputs staged by an attempt that did not finish
         try:
             outcome = await handle(record)
-            await flush()
             break
         except Exception as exc:
             if not heals(exc):
@@ -183,30 +284,14 @@ async def _guarded(
         outcome = "failed"  # not a request: nothing to report it on; the timer asks again
         log.error("%s: %s failed: %s", where, schema, error)
     elif error is not None:
+        discard()
         outcome = "failed"
-        await _retrying(where, _emit_status, w, record, "FAILED", error)
-    ack_when_written(event, where)
-    log.info("%s %s receipt %s: %s", stage, where, record.get("receipt_id"), outcome)
+        await _emit_status(w, record, "FAILED", error)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("%s %s receipt %s: %s", stage, where, record.get("receipt_id"), outcome)
     RECORDS.labels(stage, outcome).inc()
     PROCESS_SECONDS.labels(stage).observe(time.perf_counter() - started)
-
-
-async def _retrying(where: str, emit: Callable[..., Awaitable[None]], *args: Any) -> None:
-    """Record a failure, retrying until Kafka takes it: a failure is never dropped."""
-    delay = 0.5
-    while True:
-        discard()
-        try:
-            await emit(*args)
-            await flush()
-            return
-        except Exception as exc:
-            if not heals(exc):  # cannot happen for a storable status; never loop on it
-                log.exception("%s: the failure itself cannot be recorded", where)
-                return
-            log.error("%s: cannot record failure yet, retry in %.1fs: %s", where, delay, exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, RETRY_MAX_DELAY_S)
+    return keep()
 
 
 async def _emit_status(
@@ -217,14 +302,23 @@ async def _emit_status(
     raw: str | None = None,
 ) -> None:
     at = now()
+    embedded: Any = record
     if status == "FAILED":
         # A record past a bound is reported with those fields emptied (the error names them,
         # raw keeps their start), so the status itself fits every topic and table.
         raw = raw or emptied_excerpt(record, at)
-        record = storable(record, at)
+        record = embedded = storable(record, at)
+    elif status == "PROCESSED" and (unchanged := _RAW.get(None)) is not None:
+        embedded = unchanged  # the record as it came: no need to encode it again
     value = codec().encode(
         "EventStatus",
-        {"record": record, "status": status, "process_error": error, "raw": raw, "updated_at": at},
+        {
+            "record": embedded,
+            "status": status,
+            "process_error": error,
+            "raw": raw,
+            "updated_at": at,
+        },
     )
     await send(w.status, record["event_id"], value)
 

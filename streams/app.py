@@ -12,12 +12,15 @@ from eventline.settings import Settings
 from eventline.topics import Topics
 from producers.accounts.service import Accounts
 from streams.rules.catalog import RuleCatalog
+from streams.sending import Sender
+from streams.table import Table, Tables
 
 
 @dataclass
 class Worker:
-    """Everything the agents use: the app, its topics, its tables, the settings, and the
-    followed topics (rules, and accounts for their tracking switches)."""
+    """Everything the agents use: the app, its topics, its tables, the settings, the
+    producer of outputs, and the followed topics (rules, and accounts for their tracking
+    switches)."""
 
     settings: Settings
     names: Topics
@@ -30,9 +33,12 @@ class Worker:
     tags_out: Any
     segments_out: Any
     workflows_out: Any
-    identities: Any
-    contacts: Any
-    seen: Any
+    identities: Table
+    contacts: Table
+    seen: Table
+    identity_tables: Tables  # the resolver's (incoming partitions)
+    contact_tables: Tables  # the by-contact agent's
+    sender: Sender
     rules: RuleCatalog
     accounts: Accounts
     segment_clock: Any = None  # streams.timers.SegmentClock, set by streams.agents
@@ -44,7 +50,6 @@ def create_worker(settings: Settings) -> Worker:
     app = faust.App(
         names.worker_app_id,
         broker=f"kafka://{settings.bootstrap()}",
-        store=settings.worker_store,
         # at-least-once, with idempotent effects: exactly_once is unreliable (faust #517, #323).
         processing_guarantee="at_least_once",
         producer_acks=-1,
@@ -60,10 +65,9 @@ def create_worker(settings: Settings) -> Worker:
         key_serializer="raw",
         value_serializer="raw",
         stream_wait_empty=False,
-        # Outputs are sent at once; a record is acked (and so committable) only when Kafka has
-        # acknowledged its outputs (streams.agents._ack_when_written). Faust's attachments
-        # (stream_publish_on_commit) are not used: at shutdown they can be dropped while the
-        # offset is committed.
+        # Outputs are sent by streams.sending; a batch is acked (and so committable) only when
+        # Kafka has acknowledged its outputs. Faust's attachments (stream_publish_on_commit)
+        # are not used: at shutdown they can be dropped while the offset is committed.
         stream_publish_on_commit=False,
         broker_commit_interval=settings.worker_commit_interval_s,
         broker_session_timeout=settings.worker_session_timeout_s,
@@ -78,11 +82,13 @@ def create_worker(settings: Settings) -> Worker:
             name, key_serializer="raw", value_serializer="raw", partitions=settings.partitions
         )
 
-    def table(name: str) -> Any:
-        # JSON keys and values: a key reads back as the same str after changelog recovery.
-        schema = faust.Schema(key_serializer="json", value_serializer="json")  # type: ignore[var-annotated]
-        return app.Table(name, default=None, schema=schema, partitions=settings.partitions)
-
+    # Tables of our own (streams.table), on the changelogs Faust's tables had: written once
+    # per batch. The contact holds its automation state (tags, history, segments:
+    # streams.automation) in one value, so one changelog write keeps them consistent.
+    bootstrap = settings.bootstrap()
+    identities = Table("identities", names.changelog("identities"))
+    contacts = Table("contacts", names.changelog("contacts"))
+    seen = Table("seen", names.changelog("seen"))
     return Worker(
         settings=settings,
         names=names,
@@ -95,11 +101,23 @@ def create_worker(settings: Settings) -> Worker:
         tags_out=topic(names.tags),
         segments_out=topic(names.segments),
         workflows_out=topic(names.workflows),
-        identities=table("identities"),
-        # The contact and its automation state (tags, history, segments: streams.automation)
-        # in one value, so one changelog write keeps them consistent.
-        contacts=table("contacts"),
-        seen=table("seen"),
+        identities=identities,
+        contacts=contacts,
+        seen=seen,
+        identity_tables=Tables(bootstrap, identities),
+        contact_tables=Tables(bootstrap, contacts, seen),
+        sender=Sender(bootstrap, on_written=_written(identities, contacts, seen)),
         rules=RuleCatalog(settings),
         accounts=Accounts(settings),
     )
+
+
+def _written(*tables: Table) -> Any:
+    by_topic = {table.changelog: table for table in tables}
+
+    def written(topic: str, partition: int, offset: int) -> None:
+        table = by_topic.get(topic)
+        if table is not None:
+            table.written(partition, offset)
+
+    return written

@@ -70,6 +70,8 @@ async def rules_for(w: Worker, account: str, received_ms: int) -> tuple[AccountR
     segment definitions, after making sure every rule and account change acknowledged
     before then has been read."""
     followers = (w.rules.follower, w.accounts.follower)
+    if all(f.applied_until >= received_ms for f in followers):  # the usual case: no wait
+        return w.rules.snapshot(account, received_ms)
     read = await asyncio.gather(
         *(f.wait_applied(received_ms, w.settings.rules_wait_s) for f in followers)
     )
@@ -78,6 +80,14 @@ async def rules_for(w: Worker, account: str, received_ms: int) -> tuple[AccountR
             RULES_STALE.inc()
             log.warning("%s not read up to the event's receipt; going on", follower.topic)
     return w.rules.snapshot(account, received_ms)
+
+
+async def rules_read(w: Worker, timestamps_s: list[float]) -> None:
+    """Read the rule and account changes up to a batch's newest record once, so that its
+    records do not each ask Kafka (``rules_for`` then answers at once)."""
+    newest = min(max(timestamps_s, default=0.0) * 1000, clock.now_ms())
+    followers = (w.rules.follower, w.accounts.follower)
+    await asyncio.gather(*(f.wait_applied(int(newest), w.settings.rules_wait_s) for f in followers))
 
 
 def context_of(w: Worker, account: str) -> Context:

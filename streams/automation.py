@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from eventline.errors import InvalidEvent
 from streams.messages import Outcome, messages
 from streams.rules.book import AccountRules
@@ -110,9 +112,12 @@ def on_event(
         return messages(contact, event, recalled)
     auto["facts"] = _remember(auto["facts"], event, limits, now)
     tags, changes = tag_changes(rules.tags, event, contact.get("tags") or [])
-    state = _state(auto, contact, tags)
-    members, transitions = _segments(auto, state, rules, now, "event", event["event_id"])
-    state.segments = members
+    if rules.segments or auto["segments"] or rules.workflows:
+        state = _state(auto, contact, tags)
+        members, transitions = _segments(auto, state, rules, now, "event", event["event_id"])
+        state.segments = members
+    else:  # nothing reads the contact's state: an account without segments and workflows
+        state, transitions = _NO_STATE, []
     fired = {rule: _at(at) for rule, (at, _by) in auto["fired"].items()}
 
     def contact_meets(rule: Any) -> bool:
@@ -211,7 +216,7 @@ def _compact(properties: Mapping[str, Any]) -> dict[str, Any] | None:
     Kafka's 1 MB limit, whatever the events carry."""
     if not properties:
         return None
-    if len(json.dumps(properties, separators=(",", ":"))) <= PROPERTIES_KEPT_BYTES:
+    if _json_size(properties) <= PROPERTIES_KEPT_BYTES:
         return dict(properties)
     kept = {
         k: v
@@ -219,6 +224,9 @@ def _compact(properties: Mapping[str, Any]) -> dict[str, Any] | None:
         if isinstance(v, (int, float, bool)) or (isinstance(v, str) and len(v) <= 200)
     }
     return kept or None
+
+
+_NO_STATE = ContactState(facts=[], attributes={}, tags=frozenset(), segments=frozenset())
 
 
 def _state(auto: Mapping[str, Any], contact: Mapping[str, Any], tags: list[str]) -> ContactState:
@@ -301,4 +309,5 @@ def fit(contact: dict[str, Any], budget: int = STATE_MAX_BYTES) -> tuple[dict[st
 
 
 def _json_size(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":")))
+    """Bytes of ``value`` as the contact table writes it (streams.table: orjson, UTF-8)."""
+    return len(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -151,13 +152,23 @@ class GapReader:
 
     def __init__(self, bootstrap: str) -> None:
         self.bootstrap = bootstrap
+        self._asker: Consumer | None = None  # kept open: asked every few seconds
+        self._asking = threading.Lock()
 
-    def read(self, topic: str, partition: int, start: int, end: int) -> list[Any]:
-        """The records at offsets ``start`` to ``end - 1`` that Kafka has, in order (blocking:
-        call in a thread). Offsets below the partition's log start (removed by retention)
-        and offsets that hold no record (transaction markers) are not waited for: the read
-        ends once the consumer's position reaches ``end``."""
-        consumer = Consumer(
+    def ends(self, partitions: list[Any]) -> dict[Any, int]:
+        """The end offset of each partition (blocking: call in a thread)."""
+        with self._asking:
+            if self._asker is None:
+                self._asker = self._consumer()
+            return {
+                tp: self._asker.get_watermark_offsets(
+                    TopicPartition(tp.topic, tp.partition), timeout=GAP_READ_TIMEOUT_S
+                )[1]
+                for tp in partitions
+            }
+
+    def _consumer(self) -> Consumer:
+        return Consumer(
             {
                 "bootstrap.servers": self.bootstrap,
                 "group.id": f"eventline-gap-reader-{uuid.uuid4()}",  # never commits
@@ -165,6 +176,13 @@ class GapReader:
                 "logger": logging.getLogger("librdkafka"),
             }
         )
+
+    def read(self, topic: str, partition: int, start: int, end: int) -> list[Any]:
+        """The records at offsets ``start`` to ``end - 1`` that Kafka has, in order (blocking:
+        call in a thread). Offsets below the partition's log start (removed by retention)
+        and offsets that hold no record (transaction markers) are not waited for: the read
+        ends once the consumer's position reaches ``end``."""
+        consumer = self._consumer()
         try:
             here = TopicPartition(topic, partition)
             low, _high = consumer.get_watermark_offsets(here, timeout=GAP_READ_TIMEOUT_S)
@@ -278,6 +296,17 @@ class ContinuityGuard:
         )
         return RecoveredEvent(self.app, message)
 
+    def unfinished(self, events: list[Any]) -> None:
+        """The agent gave up on ``events`` (admitted, not handled): their partitions expect
+        them again, so a fetch of them is handled, not skipped, and a partition that does not
+        deliver them is sought back (``check_idle``)."""
+        for event in events:
+            message = event.message
+            tp = TP(message.tp.topic, message.tp.partition)
+            expected = self.state.expected.get(tp)
+            if expected is not None and message.offset < expected:
+                self.state.expected[tp] = message.offset
+
     def finished(self, event: Any) -> None:
         """The agent is done with ``event`` (progress, for the stall gauges)."""
         message = event.message
@@ -295,7 +324,9 @@ class ContinuityGuard:
         owned = [tp for tp in app.assignor.assigned_actives() if tp.topic == self.topic]
         if not owned:
             return
-        ends = await consumer.highwaters(*owned)
+        # Asked of Kafka by a consumer of the guard's own: Faust's consumer thread answers
+        # only between its fetches, which took seconds under load.
+        ends = await asyncio.to_thread(self.reader.ends, owned)
         starts = {tp: await self._start(TP(tp.topic, tp.partition)) for tp in owned}
         report = self.progress.report(ends, starts, time.monotonic())
         publish(report, self.topic, LAG, STALLED)

@@ -79,10 +79,14 @@ class SegmentClock:
         app = self.w.app
         if app.rebalancing or getattr(app, "in_recovery", False):
             return 0
-        if self._generation != app.consumer_generation_id:
-            await self._rebuild()
-            self._generation = app.consumer_generation_id
         owned = self._owned()
+        generation = app.consumer_generation_id
+        if self._generation != generation:
+            tables = self.w.contact_tables
+            async with tables.lock:  # restored first: partitions without new records too
+                await tables.ready(owned, owned, generation)
+            await self._rebuild()
+            self._generation = generation
         due = self._definition_checks(owned) + self._time_checks(owned)
         at = clock.now()
         for i, (key, contact, reason) in enumerate(due):
