@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from streams.rules.match import condition_holds
 from streams.rules.model import (
@@ -33,14 +34,14 @@ from streams.rules.model import (
 __all__ = ["Condition", "ContactState", "Fact", "evaluate", "next_change"]
 
 
-@dataclass(frozen=True)
-class Fact:
-    """One event of a contact, as segment conditions see it."""
+class Fact(NamedTuple):
+    """One event of a contact, as segment conditions see it (a tuple: a contact's whole
+    history is built for every event it has, and a frozen dataclass cost 5 times more)."""
 
     name: str
     occurred_at: datetime
     value: float | None = None
-    properties: Mapping[str, Any] = field(default_factory=dict)
+    properties: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass
@@ -51,6 +52,18 @@ class ContactState:
     attributes: Mapping[str, Any] = field(default_factory=dict)
     tags: frozenset[str] = frozenset()
     segments: frozenset[str] = frozenset()
+    _by_name: dict[str, list[Fact]] | None = field(default=None, repr=False, compare=False)
+
+    def named(self, name: str | None) -> list[Fact]:
+        """The facts of events named ``name`` (none for None), in history order: every
+        condition names its event, so it reads those only."""
+        if name is None:
+            return []
+        if self._by_name is None:
+            self._by_name = {}
+            for fact in self.facts:
+                self._by_name.setdefault(fact.name, []).append(fact)
+        return self._by_name.get(name, [])
 
 
 def _recent(facts: Iterable[Fact], name: str | None, days: float, now: datetime) -> list[Fact]:
@@ -58,8 +71,14 @@ def _recent(facts: Iterable[Fact], name: str | None, days: float, now: datetime)
     return [f for f in facts if (name is None or f.name == name) and start < f.occurred_at <= now]
 
 
+def _recent_named(state: ContactState, name: str | None, days: float, now: datetime) -> list[Fact]:
+    start = now - timedelta(days=days)
+    facts = state.facts if name is None else state.named(name)
+    return [f for f in facts if start < f.occurred_at <= now]
+
+
 def _did(c: Did, state: ContactState, now: datetime) -> list[Fact]:
-    facts = [f for f in state.facts if f.name == c.name and f.occurred_at <= now]
+    facts = [f for f in state.named(c.name) if f.occurred_at <= now]
     if c.within_days is not None:
         facts = _recent(facts, c.name, c.within_days, now)
     if c.since is not None:
@@ -70,7 +89,7 @@ def _did(c: Did, state: ContactState, now: datetime) -> list[Fact]:
 
 
 def _latest(state: ContactState, name: str, now: datetime) -> Fact | None:
-    facts = [f for f in state.facts if f.name == name and f.occurred_at <= now]
+    facts = [f for f in state.named(name) if f.occurred_at <= now]
     return max(facts, key=lambda f: f.occurred_at, default=None)
 
 
@@ -79,9 +98,9 @@ def evaluate(condition: Condition, state: ContactState, now: datetime) -> bool:
     if isinstance(condition, Did):
         return len(_did(condition, state, now)) >= condition.min_count
     if isinstance(condition, DidNot):
-        return not _recent(state.facts, condition.name, condition.within_days, now)
+        return not _recent_named(state, condition.name, condition.within_days, now)
     if isinstance(condition, ValueSum):
-        facts = _recent(state.facts, condition.name, condition.within_days, now)
+        facts = _recent_named(state, condition.name, condition.within_days, now)
         total = sum(f.value or 0.0 for f in facts)
         return {
             "gt": total > condition.amount,
@@ -94,8 +113,7 @@ def evaluate(condition: Condition, state: ContactState, now: datetime) -> bool:
         if first is None or now - first.occurred_at < timedelta(seconds=condition.within_s):
             return False
         return not any(
-            f.name == condition.then and first.occurred_at <= f.occurred_at <= now
-            for f in state.facts
+            first.occurred_at <= f.occurred_at <= now for f in state.named(condition.then)
         )
     if isinstance(condition, Attribute):
         return condition_holds(state.attributes, condition.test)
@@ -118,14 +136,15 @@ def _moments(condition: Condition, state: ContactState) -> list[datetime]:
     if isinstance(condition, (Did, DidNot, ValueSum)):
         days = condition.within_days
         name = condition.name
-        moments = [f.occurred_at for f in state.facts if f.name == name or name is None]
+        named = state.facts if name is None else state.named(name)
+        moments = [f.occurred_at for f in named]
         if days is not None:
             window = timedelta(days=days)
-            moments += [f.occurred_at + window for f in state.facts if name in (None, f.name)]
+            moments += [f.occurred_at + window for f in named]
         return moments  # a future-dated event also counts once its time comes
     if isinstance(condition, ThenNot):
         period = timedelta(seconds=condition.within_s)
-        return [f.occurred_at + period for f in state.facts if f.name == condition.first]
+        return [f.occurred_at + period for f in state.named(condition.first)]
     if isinstance(condition, (AllOf, AnyOf)):
         return [t for c in condition.conditions for t in _moments(c, state)]
     return []
