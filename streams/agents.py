@@ -43,7 +43,7 @@ from schemas.model import (
     now,
     routing_key,
 )
-from streams import automate, sending
+from streams import automate
 from streams.app import Worker
 from streams.canonical import apply_registration, canonical_event, new_contact
 from streams.continuity import IDLE_AFTER_S, ContinuityGuard
@@ -149,13 +149,6 @@ async def _batch(
         admitted.extend(await _admitted(guard, event))
     if not admitted:
         return
-    if sending._TRACE:
-        log.warning(
-            "TRACE batch %s (delivered %s) gen %s",
-            sending._spans(admitted),
-            sending._spans(list(delivered)),
-            w.app.consumer_generation_id,
-        )
     first = admitted[0].message
     where = f"{first.topic}[{first.partition}]@{first.offset}+{len(admitted)}"
     started = time.perf_counter()

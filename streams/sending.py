@@ -140,20 +140,6 @@ class Delivery:
         return True
 
 
-_TRACE = bool(os.environ.get("EL_TRACE"))
-
-
-def _spans(events: list[Any]) -> str:
-    spans: dict[tuple[str, int], list[int]] = {}
-    for event in events:
-        m = event.message
-        span = spans.setdefault(
-            (m.topic[-12:], m.partition), [m.offset, m.offset, 0, m.generation_id]
-        )
-        span[0], span[1], span[2] = min(span[0], m.offset), max(span[1], m.offset), span[2] + 1
-    return " ".join(f"{t}[{p}]@{a}..{b}#{n}g{g}" for (t, p), (a, b, n, g) in sorted(spans.items()))
-
-
 class AckChain:
     """Acks an agent's batches in order, each once Kafka has its outputs and every batch
     before it is acked: the agent goes on with the next batch meanwhile, and a committed
@@ -183,16 +169,12 @@ class AckChain:
     ) -> bool:
         written = await delivery.written(where)
         if previous is not None and not await previous:
-            log.warning("TRACE previous unacked %s", _spans(events))
             return False  # an earlier batch is unacked: a commit must not pass it
         if not written:
-            log.warning("TRACE unwritten %s", _spans(events))
             return False
         for event in events:
             event.ack()
             done(event)
-        if _TRACE:
-            log.warning("TRACE acked %s", _spans(events))
         return True
 
     async def drain(self) -> None:
