@@ -137,6 +137,12 @@ class Store:
             return False
         return True
 
+    @property
+    def raw_client(self) -> Client:
+        """The clickhouse-connect client itself, without the lock: for a benchmark's anchor
+        (bench/sink_replay.py) that measures the client alone, while nothing else uses it."""
+        return self._client
+
     def close(self) -> None:
         with self._lock:
             self._client.close()
