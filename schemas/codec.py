@@ -76,16 +76,28 @@ class Codec:
         self._fingerprints: dict[str, bytes] = {}
         # fingerprint -> (record name, parsed writer schema), for schema resolution.
         self._writers: dict[bytes, tuple[str, Any]] = {}
+        # The same schemas with timestamps as plain longs (decode(raw_times=True)); the
+        # fingerprints are the same, the parsing canonical form has no logical types.
+        plain_named: dict[str, Any] = {}
+        self._plain: dict[str, Any] = {}
+        self._plain_writers: dict[bytes, tuple[str, Any]] = {}
         for name in SCHEMA_FILES:
             parsed = fastavro.parse_schema(load_schema_json(name), named_schemas=self._named)
             self._schemas[name] = parsed
             self._fingerprints[name] = schema_fingerprint(parsed)
             self._writers[self._fingerprints[name]] = (name, parsed)
+            plain = fastavro.parse_schema(
+                _plain_times(load_schema_json(name)), named_schemas=plain_named
+            )
+            self._plain[name] = plain
+            self._plain_writers[self._fingerprints[name]] = (name, plain)
         for name, versions in (extra_writer_schemas or {}).items():
             for raw in versions:
                 named = dict(self._named)
                 parsed = fastavro.parse_schema(raw, named_schemas=named)
                 self._writers[schema_fingerprint(parsed)] = (name, parsed)
+                plain = fastavro.parse_schema(_plain_times(raw), named_schemas=dict(plain_named))
+                self._plain_writers[schema_fingerprint(parsed)] = (name, plain)
 
     def schema(self, name: str) -> Any:
         return self._schemas[name]
@@ -113,28 +125,55 @@ class Codec:
         known = self._writers.get(data[2:HEADER_LEN])
         return known[0] if known else None
 
-    def decode(self, name: str, data: bytes) -> Record:
+    def decode(self, name: str, data: bytes, *, raw_times: bool = False) -> Record:
         """Decode bytes written by any version of schema ``name`` into the current version.
+
+        ``raw_times``: timestamps as the integers on the wire (epoch milliseconds, or
+        microseconds, as each field's logical type says) instead of datetimes, for a reader
+        that only passes them on (the sink: ClickHouse takes them as they are).
 
         Raises InvalidEvent when the bytes are not an eventline Avro record of that schema.
         """
         if len(data) < HEADER_LEN or data[:2] != MAGIC:
             raise InvalidEvent("value", f"not an Avro single-object {name} record")
-        if name not in self._schemas:
+        readers, writers = (
+            (self._plain, self._plain_writers)
+            if raw_times
+            else (
+                self._schemas,
+                self._writers,
+            )
+        )
+        reader = readers.get(name)
+        if reader is None:
             raise InvalidEvent("value", f"no schema named {name}")
-        reader = self._schemas[name]
-        writer_name, writer = self._writers.get(data[2:HEADER_LEN], (name, reader))
+        writer_name, writer = writers.get(data[2:HEADER_LEN], (name, reader))
         if writer_name != name:
             raise InvalidEvent("value", f"record is a {writer_name}, expected {name}")
         try:
-            decoded = fastavro.schemaless_reader(io.BytesIO(data[HEADER_LEN:]), writer, reader)
+            # No reader schema when the writer is the current version: nothing to resolve.
+            decoded = fastavro.schemaless_reader(
+                io.BytesIO(data[HEADER_LEN:]), writer, None if writer is reader else reader
+            )
         except Exception as exc:  # fastavro raises several types for corrupt input
             raise InvalidEvent("value", f"undecodable {name} record: {exc}") from exc
         if not isinstance(decoded, dict):
             raise InvalidEvent("value", f"{name} record did not decode to an object")
         for field, inner in EMBEDDED.get(name, {}).items():
-            decoded[field] = self.decode(inner, decoded[field])
+            decoded[field] = self.decode(inner, decoded[field], raw_times=raw_times)
         return decoded
+
+
+def _plain_times(schema: Any) -> Any:
+    """A schema's JSON with its timestamp logical types removed (their longs stay longs)."""
+    if isinstance(schema, list):
+        return [_plain_times(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    plain = {k: _plain_times(v) for k, v in schema.items()}
+    if str(plain.get("logicalType", "")).startswith("timestamp-"):
+        del plain["logicalType"]
+    return plain
 
 
 @cache
