@@ -12,11 +12,9 @@ import hashlib
 import logging
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from prometheus_client import Counter, Histogram
@@ -26,13 +24,14 @@ from eventline.instance import instance_id
 from eventline.settings import Settings
 from eventline.topics import Topics
 from schemas.codec import codec
-from schemas.limits import storable
+from schemas.limits import certainly_storable, storable
 from schemas.model import now
 from sinks import queries, rows
 from sinks.lag import SinkProgress
 from sinks.store import RowsRefused, Store
 
 log = logging.getLogger(__name__)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 BATCH_ROWS = Histogram(
     "eventline_sink_batch_rows",
@@ -49,7 +48,8 @@ FAILED_RECORDS = Counter(
     ["topic"],
 )
 
-Mapper = Callable[[dict[str, Any]], tuple[Any, ...] | None]
+Row = tuple[Any, ...]
+Mapper = Callable[[dict[str, Any]], Row | None]
 
 
 class ClickHouseSink:
@@ -71,36 +71,7 @@ class ClickHouseSink:
         self._erasures_done: set[tuple[str, str, datetime]] = set()
         topics = Topics(settings.topic_prefix)
         self._incoming = topics.incoming
-        # topic -> (schema, table, columns, mapper)
-        self._routes: dict[str, tuple[str, str, tuple[str, ...], Mapper]] = {
-            topics.incoming: (
-                "IncomingRecord",
-                "incoming_events",
-                rows.INCOMING_COLUMNS,
-                _received_row,
-            ),
-            topics.event_status: (
-                "EventStatus",
-                "incoming_events",
-                rows.INCOMING_COLUMNS,
-                rows.status_row,
-            ),
-            topics.events: ("CanonicalEvent", "events", rows.EVENT_COLUMNS, rows.event_row),
-            topics.contacts: ("Contact", "contacts", rows.CONTACT_COLUMNS, rows.contact_row),
-            topics.tags: ("TagChange", "tag_changes", rows.TAG_CHANGE_COLUMNS, rows.tag_change_row),
-            topics.segments: (
-                "SegmentTransition",
-                "segment_transitions",
-                rows.TRANSITION_COLUMNS,
-                rows.transition_row,
-            ),
-            topics.workflows: (
-                "WorkflowTrigger",
-                "workflow_triggers",
-                rows.TRIGGER_COLUMNS,
-                rows.trigger_row,
-            ),
-        }
+        self._routes = routes(topics)
         self._stop = threading.Event()
         self._progress = SinkProgress()
         self._held: list[Message] = []  # polled during a retry: first in the next batch
@@ -212,9 +183,10 @@ class ClickHouseSink:
         """Write one batch of Kafka messages to ClickHouse (no commit). A record ClickHouse
         refuses, or that cannot be decoded, becomes a ``failed`` row of incoming_events with
         the reason, and the rest of the batch is written."""
-        by_table: dict[str, list[_Row]] = defaultdict(list)
+        blocks: dict[str, _Block] = {}
         failed: list[tuple[Any, ...]] = []
         erased = self._erased()
+        at = now()
         for msg in batch:
             error = msg.error()
             if error is not None:
@@ -222,52 +194,58 @@ class ClickHouseSink:
                 if error.code() != KafkaError._PARTITION_EOF:
                     log.warning("consume error: %s", error)
                 continue
+            route = self._routes[msg.topic()]  # type: ignore[index]
             try:
-                row = self._row(msg, erased)
+                row = row_of(route, msg.value() or b"", erased, at)
             except Exception as exc:  # whatever a record holds, it gets a visible status
-                failed += self._refusal(msg, None, f"cannot be decoded or stored: {exc}")
+                failed += self._refusal(msg, f"cannot be decoded or stored: {exc}", decoded=False)
                 continue
             if row is not None:
-                by_table[row.table].append(row)
+                block = blocks.get(route.table)
+                if block is None:
+                    block = blocks[route.table] = _Block()
+                block.rows.append(row)
+                block.msgs.append(msg)
         token = _batch_token(batch)
         # incoming_events last: a status never gets ahead of the rows it speaks about.
-        for table in sorted(by_table, key=lambda t: t == "incoming_events"):
-            for row, reason in self._insert(table, by_table[table], f"{token}:{table}"):
-                failed += self._refusal(row.msg, row.record, f"ClickHouse refused it: {reason}")
+        for table in sorted(blocks, key=lambda t: t == "incoming_events"):
+            block = blocks[table]
+            for index, reason in self._insert(table, block.rows, f"{token}:{table}"):
+                failed += self._refusal(block.msgs[index], f"ClickHouse refused it: {reason}")
         if failed:
-            refused = self._insert("incoming_events", [_Row.bare(r) for r in failed], token + ":f")
-            for _row, reason in refused:  # cannot happen for storable rows: said, not looped
+            refused = self._insert("incoming_events", failed, token + ":f")
+            for _index, reason in refused:  # cannot happen for storable rows: said, not looped
                 SINK_ERRORS.labels("refusal_refused").inc()
                 log.error("the failure of a record cannot be recorded either: %s", reason)
 
-    def _insert(self, table: str, batch: list[_Row], token: str) -> list[tuple[_Row, str]]:
-        """Insert the rows; return those ClickHouse refuses, with the reason. A refused block
-        is split in halves until the rows at fault are alone. TransientError (ClickHouse away
-        or busy) goes up: the caller retries the whole batch."""
+    def _insert(self, table: str, batch: list[Row], token: str) -> list[tuple[int, str]]:
+        """Insert the rows; return the index of those ClickHouse refuses, with the reason. A
+        refused block is split in halves until the rows at fault are alone. TransientError
+        (ClickHouse away or busy) goes up: the caller retries the whole batch."""
         started = time.perf_counter()
         try:
-            self.store.insert(table, [r.values for r in batch], _COLUMNS[table], token)
+            self.store.insert(table, batch, _COLUMNS[table], token)
         except RowsRefused as exc:
             if len(batch) == 1:
-                return [(batch[0], str(exc.__cause__ or exc))]
+                return [(0, str(exc.__cause__ or exc))]
             half = len(batch) // 2
-            return self._insert(table, batch[:half], token + "<") + self._insert(
-                table, batch[half:], token + ">"
-            )
+            first = self._insert(table, batch[:half], token + "<")
+            second = self._insert(table, batch[half:], token + ">")
+            return first + [(half + index, reason) for index, reason in second]
         INSERT_SECONDS.observe(time.perf_counter() - started)
         BATCH_ROWS.observe(len(batch))
         ROWS_WRITTEN.labels(table).inc(len(batch))
         return []
 
-    def _refusal(
-        self, msg: Message | None, record: dict[str, Any] | None, reason: str
-    ) -> list[tuple[Any, ...]]:
-        """The incoming_events row that reports a record that cannot be stored, if any."""
-        if msg is None:
-            return []
+    def _refusal(self, msg: Message, reason: str, decoded: bool = True) -> list[tuple[Any, ...]]:
+        """The incoming_events row that reports a record that cannot be stored, if any: one
+        ClickHouse refused (``decoded``), or one that could not be decoded or made a row."""
         topic, partition, offset = _position(msg)
         FAILED_RECORDS.labels(topic).inc()
         log.error("%s[%d]@%d: %s", topic, partition, offset, reason)
+        record = None
+        if decoded:  # it was decoded once: again, with its times as datetimes
+            record = codec().decode(self._routes[topic].schema, msg.value() or b"")
         if topic == self._incoming and record is None:
             return []  # undecodable input: the worker reports it as a failed event
         try:
@@ -275,27 +253,52 @@ class ClickHouseSink:
         except Exception:  # a record too odd to describe: its position still says it
             return [rows.refusal_row(topic, (partition, offset), None, reason[:4096], now())]
 
-    def _row(self, msg: Message, erased: Mapping[tuple[str, str], datetime]) -> _Row | None:
-        schema, table, _cols, mapper = self._routes[_position(msg)[0]]
-        record = codec().decode(schema, msg.value() or b"")
-        if table == "events" and _is_erased(record, erased):
-            return None
-        values = mapper(_within_bounds(schema, record))
-        return None if values is None else _Row(table, values, msg, record)
 
+class Route(NamedTuple):
+    """How the records of one topic become rows: their schema, table and row function (which
+    takes times as datetimes or as the integers on the wire)."""
 
-@dataclass
-class _Row:
-    """A row for ``table`` and the Kafka record it comes from."""
-
+    schema: str
     table: str
-    values: tuple[Any, ...]
-    msg: Message | None = None
-    record: dict[str, Any] | None = None
+    mapper: Mapper
 
-    @classmethod
-    def bare(cls, values: tuple[Any, ...]) -> _Row:
-        return cls("incoming_events", values)
+
+def routes(topics: Topics) -> dict[str, Route]:
+    """Topic -> its route, for every topic the sink reads."""
+    return {
+        topics.incoming: Route("IncomingRecord", "incoming_events", _received_row),
+        topics.event_status: Route("EventStatus", "incoming_events", rows.status_row),
+        topics.events: Route("CanonicalEvent", "events", rows.event_row),
+        topics.contacts: Route("Contact", "contacts", rows.contact_row),
+        topics.tags: Route("TagChange", "tag_changes", rows.tag_change_row),
+        topics.segments: Route("SegmentTransition", "segment_transitions", rows.transition_row),
+        topics.workflows: Route("WorkflowTrigger", "workflow_triggers", rows.trigger_row),
+    }
+
+
+def row_of(
+    route: Route, data: bytes, erased: Mapping[tuple[str, str], datetime], at: datetime
+) -> Row | None:
+    """The row of a record, or None when it makes none. Its times stay epoch milliseconds
+    (microseconds for a status's), as on the wire, unless it is near or past a bound of
+    schemas.limits: then the full test decides, on the times as datetimes (``at``: now)."""
+    record = codec().decode(route.schema, data, raw_times=True)
+    if erased and route.table == "events" and _is_erased(record, erased):
+        return None
+    bounded = _BOUNDED.get(route.schema)
+    if bounded is not None and not certainly_storable(bounded(record)):
+        record = _within_bounds(route.schema, codec().decode(route.schema, data), at)
+    return route.mapper(record)
+
+
+class _Block:
+    """The rows of one table in a batch, and the Kafka record of each."""
+
+    __slots__ = ("msgs", "rows")
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[Any, ...]] = []
+        self.msgs: list[Message] = []
 
 
 _COLUMNS = {
@@ -308,13 +311,20 @@ _COLUMNS = {
 }
 
 
-def _within_bounds(schema: str, record: dict[str, Any]) -> dict[str, Any]:
+# The incoming record a record of each schema carries, for the bounds of schemas.limits.
+_BOUNDED: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "IncomingRecord": lambda record: record,
+    "EventStatus": lambda status: status["record"],
+}
+
+
+def _within_bounds(schema: str, record: dict[str, Any], at: datetime) -> dict[str, Any]:
     """An incoming record (or a status's) past a bound of schemas.limits, as the worker
     reports it: those fields emptied. The worker's failed status says why."""
     if schema == "IncomingRecord":
-        return storable(record, now(), ahead=False)
+        return storable(record, at, ahead=False)
     if schema == "EventStatus":
-        return {**record, "record": storable(record["record"], now(), ahead=False)}
+        return {**record, "record": storable(record["record"], at, ahead=False)}
     return record
 
 
@@ -329,14 +339,21 @@ def _raise_if_fatal(error: Any) -> None:
 
 
 def _is_erased(event: dict[str, Any], erased: Mapping[tuple[str, str], datetime]) -> bool:
+    """Whether an event (times in epoch milliseconds) is of an erased type, received by the
+    cutoff."""
     cutoff = erased.get((event["account_id"], event.get("event_type") or ""))
-    return cutoff is not None and event["received_at"] <= cutoff
+    if cutoff is None:
+        return False
+    return EPOCH + timedelta(milliseconds=event["received_at"]) <= cutoff
 
 
 def _received_row(record: dict[str, Any]) -> tuple[Any, ...] | None:
     if record["kind"] == "IDENTITY":
         return None  # internal identity claims are not requests a sender made
-    return rows.incoming_row(record, "received", record["received_at"])
+    received = record["received_at"]
+    # updated_at is DateTime64(6): epoch milliseconds (raw times) become microseconds there.
+    updated = received * 1000 if type(received) is int else received
+    return rows.incoming_row(record, "received", updated)
 
 
 def _position(msg: Message) -> tuple[str, int, int]:
@@ -358,12 +375,20 @@ def _next_offsets(batch: list[Message]) -> list[TopicPartition]:
 def _batch_token(batch: list[Message]) -> str:
     """Identity of a batch: its offset ranges and contents. A retry of the same batch has the
     same token; a batch of recreated topics that reuses offsets does not."""
-    ranges: dict[tuple[str, int], tuple[int, int]] = {}
+    parts: dict[tuple[str, int], list[tuple[int, bytes]]] = {}
+    for msg in batch:
+        if msg.error() is None:
+            topic, partition, offset = _position(msg)
+            entries = parts.get((topic, partition))
+            if entries is None:
+                entries = parts[(topic, partition)] = []
+            entries.append((offset, msg.value() or b""))
     content = hashlib.blake2b(digest_size=16)
-    for msg in sorted((m for m in batch if m.error() is None), key=_position):
-        topic, partition, offset = _position(msg)
-        lo, hi = ranges.get((topic, partition), (offset, offset))
-        ranges[(topic, partition)] = (min(lo, offset), max(hi, offset))
-        content.update(msg.value() or b"")
-    text = ";".join(f"{t}/{p}/{lo}-{hi}" for (t, p), (lo, hi) in sorted(ranges.items()))
+    ranges = []
+    for topic, partition in sorted(parts):
+        entries = parts[(topic, partition)]
+        entries.sort()  # in offset order already, but for records held back in a retry
+        content.update(b"".join(value for _offset, value in entries))
+        ranges.append(f"{topic}/{partition}/{entries[0][0]}-{entries[-1][0]}")
+    text = ";".join(ranges)
     return hashlib.sha256(text.encode()).hexdigest()[:24] + content.hexdigest()[:16]
