@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Mapping
+from contextlib import suppress
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -27,6 +28,7 @@ import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from eventline.errors import InvalidEvent
+from schemas import fastread
 
 MAGIC = b"\xc3\x01"
 HEADER_LEN = len(MAGIC) + 8
@@ -79,6 +81,8 @@ class Codec:
         # The same schemas with timestamps as plain longs (decode(raw_times=True)); the
         # fingerprints are the same, the parsing canonical form has no logical types.
         plain_named: dict[str, Any] = {}
+        # fingerprint of a current version -> (name, generated reader): raw_times' fast path.
+        self._fast: dict[bytes, tuple[str, fastread.Reader]] = {}
         self._plain: dict[str, Any] = {}
         self._plain_writers: dict[bytes, tuple[str, Any]] = {}
         for name in SCHEMA_FILES:
@@ -91,6 +95,8 @@ class Codec:
             )
             self._plain[name] = plain
             self._plain_writers[self._fingerprints[name]] = (name, plain)
+            with suppress(fastread.Unsupported):
+                self._fast[self._fingerprints[name]] = (name, fastread.reader(plain))
         for name, versions in (extra_writer_schemas or {}).items():
             for raw in versions:
                 named = dict(self._named)
@@ -136,6 +142,16 @@ class Codec:
         """
         if len(data) < HEADER_LEN or data[:2] != MAGIC:
             raise InvalidEvent("value", f"not an Avro single-object {name} record")
+        fast = self._fast.get(data[2:HEADER_LEN]) if raw_times else None
+        if fast is not None and fast[0] == name:
+            try:
+                record = fast[1](data, HEADER_LEN)
+            except Exception:  # anything unusual: fastavro decides, below
+                pass
+            else:
+                for field, inner in EMBEDDED.get(name, {}).items():
+                    record[field] = self.decode(inner, record[field], raw_times=True)
+                return record
         readers, writers = (
             (self._plain, self._plain_writers)
             if raw_times
