@@ -20,6 +20,7 @@ import io
 import json
 from collections.abc import Mapping
 from contextlib import suppress
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -81,6 +82,8 @@ class Codec:
         # The same schemas with timestamps as plain longs (decode(raw_times=True)); the
         # fingerprints are the same, the parsing canonical form has no logical types.
         plain_named: dict[str, Any] = {}
+        # name -> (field, lowest, highest) of its timestamps: the integers a datetime can hold.
+        self._time_ranges: dict[str, tuple[tuple[str, int, int], ...]] = {}
         # fingerprint of a current version -> (name, generated reader): raw_times' fast path.
         self._fast: dict[bytes, tuple[str, fastread.Reader]] = {}
         self._plain: dict[str, Any] = {}
@@ -95,6 +98,7 @@ class Codec:
             )
             self._plain[name] = plain
             self._plain_writers[self._fingerprints[name]] = (name, plain)
+            self._time_ranges[name] = _time_ranges(load_schema_json(name))
             with suppress(fastread.Unsupported):
                 self._fast[self._fingerprints[name]] = (name, fastread.reader(plain))
         for name, versions in (extra_writer_schemas or {}).items():
@@ -151,7 +155,7 @@ class Codec:
             else:
                 for field, inner in EMBEDDED.get(name, {}).items():
                     record[field] = self.decode(inner, record[field], raw_times=True)
-                return record
+                return self._as_datetimes_would_be(name, record)
         readers, writers = (
             (self._plain, self._plain_writers)
             if raw_times
@@ -177,7 +181,38 @@ class Codec:
             raise InvalidEvent("value", f"{name} record did not decode to an object")
         for field, inner in EMBEDDED.get(name, {}).items():
             decoded[field] = self.decode(inner, decoded[field], raw_times=raw_times)
-        return decoded
+        return self._as_datetimes_would_be(name, decoded) if raw_times else decoded
+
+    def _as_datetimes_would_be(self, name: str, record: Record) -> Record:
+        """A record decoded with raw times, refused as it would be with datetimes: a time
+        no datetime can hold (before year 1, after 9999) makes it undecodable."""
+        for field, lowest, highest in self._time_ranges.get(name, ()):
+            value = record.get(field)
+            if value is not None and not lowest <= value <= highest:
+                raise InvalidEvent("value", f"undecodable {name} record: {field} is out of range")
+        return record
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_UNITS = {
+    "timestamp-millis": timedelta(milliseconds=1),
+    "timestamp-micros": timedelta(microseconds=1),
+}
+
+
+def _time_ranges(schema: dict[str, Any]) -> tuple[tuple[str, int, int], ...]:
+    """(field, lowest, highest) of each top-level timestamp of a schema: the integers that
+    fastavro turns into a datetime (it adds them to the epoch) without an OverflowError."""
+    found = []
+    for field in schema["fields"]:
+        kinds = field["type"] if isinstance(field["type"], list) else [field["type"]]
+        for kind in kinds:
+            unit = _UNITS.get(kind.get("logicalType", "")) if isinstance(kind, dict) else None
+            if unit is not None:
+                lowest = -((_EPOCH - datetime.min.replace(tzinfo=UTC)) // unit)
+                highest = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // unit
+                found.append((field["name"], lowest, highest))
+    return tuple(found)
 
 
 def _plain_times(schema: Any) -> Any:

@@ -190,3 +190,26 @@ def test_raw_times_of_a_registered_older_writer_are_resolved_too(
     plain = evolved.decode("IncomingRecord", buf.getvalue(), raw_times=True)
     assert plain == _ticks(evolved.decode("IncomingRecord", buf.getvalue()))
     assert plain["unknown_contact"] is None
+
+
+TIMED = [(n, f) for n in NAMES for f, _lo, _hi in codec()._time_ranges[n]]
+
+
+@pytest.mark.parametrize(("name", "field"), TIMED)
+def test_raw_times_refuse_a_time_exactly_when_datetimes_would(
+    name: str, field: str, records: dict[str, dict[str, Any]]
+) -> None:
+    _field, lowest, highest = next(r for r in codec()._time_ranges[name] if r[0] == field)
+    for value in (lowest - 1, lowest, highest, highest + 1, 2**62, -(2**62)):
+        data = codec().encode(name, {**records[name], field: value})
+        try:
+            codec().decode(name, data)
+            refused = False
+        except InvalidEvent:
+            refused = True
+        if refused:
+            with pytest.raises(InvalidEvent):
+                codec().decode(name, data, raw_times=True)
+        else:
+            assert codec().decode(name, data, raw_times=True)[field] == value
+        assert refused == (not lowest <= value <= highest)
