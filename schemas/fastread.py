@@ -59,14 +59,26 @@ def _strings(buf: bytes, pos: int) -> tuple[list[str], int]:
 
 
 def _varint(var: str) -> list[str]:
-    """Code reading a varint into ``var``: one byte inline, longer ones by _long."""
+    """Code reading a varint into ``var``, inline (a call costs as much as a short varint):
+    the same steps and the same 64-bit bound as _long."""
     return [
         "b = buf[pos]",
+        "pos += 1",
         "if b < 0x80:",
         f"    {var} = (b >> 1) ^ -(b & 1)",
-        "    pos += 1",
         "else:",
-        f"    {var}, pos = _long(buf, pos)",
+        "    n = b & 0x7F",
+        "    shift = 7",
+        "    while b & 0x80:",
+        "        if shift > 63:",
+        "            _bad()",
+        "        b = buf[pos]",
+        "        pos += 1",
+        "        n |= (b & 0x7F) << shift",
+        "        shift += 7",
+        "    if n >> 64:",
+        "        _bad()",
+        f"    {var} = (n >> 1) ^ -(n & 1)",
     ]
 
 
