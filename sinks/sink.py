@@ -8,13 +8,15 @@ retries the same batch with backoff and consumes nothing new: backpressure, not 
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from prometheus_client import Counter, Histogram
@@ -24,14 +26,13 @@ from eventline.instance import instance_id
 from eventline.settings import Settings
 from eventline.topics import Topics
 from schemas.codec import codec
-from schemas.limits import certainly_storable, storable
 from schemas.model import now
 from sinks import queries, rows
 from sinks.lag import SinkProgress
+from sinks.routes import COLUMNS, Row, routes, row_of
 from sinks.store import RowsRefused, Store
 
 log = logging.getLogger(__name__)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 BATCH_ROWS = Histogram(
     "eventline_sink_batch_rows",
@@ -47,9 +48,6 @@ FAILED_RECORDS = Counter(
     "failed in incoming_events",
     ["topic"],
 )
-
-Row = tuple[Any, ...]
-Mapper = Callable[[dict[str, Any]], Row | None]
 
 
 class ClickHouseSink:
@@ -128,9 +126,11 @@ class ClickHouseSink:
         """Insert the batch, retrying until ClickHouse takes it, then commit its offsets."""
         delay = 0.2
         paused = False
+        with _collector_paused():
+            parts = _partitions(batch)
         while True:
             try:
-                self.write_batch(batch)
+                self.write_batch(batch, parts)
                 break
             except Exception as exc:
                 SINK_ERRORS.labels("insert").inc()
@@ -146,7 +146,7 @@ class ClickHouseSink:
                 delay = min(delay * 2, 10.0)
         if paused:
             self._consumer.resume(self._consumer.assignment())
-        offsets = _next_offsets(batch)
+        offsets = _next_offsets(batch, parts)
         try:
             self._consumer.commit(offsets=offsets, asynchronous=False)
             self._progress.committed(offsets)
@@ -179,10 +179,15 @@ class ClickHouseSink:
                 continue
             self._erasures_done.add((account, event_type, cutoff))
 
-    def write_batch(self, batch: list[Message]) -> None:
+    def write_batch(self, batch: list[Message], parts: Partitions | None = None) -> None:
         """Write one batch of Kafka messages to ClickHouse (no commit). A record ClickHouse
         refuses, or that cannot be decoded, becomes a ``failed`` row of incoming_events with
-        the reason, and the rest of the batch is written."""
+        the reason, and the rest of the batch is written. (``parts``: its records by
+        partition, when the caller has them already.)"""
+        with _collector_paused():
+            self._write_batch(batch, _batch_token(batch, parts))
+
+    def _write_batch(self, batch: list[Message], token: str) -> None:
         blocks: dict[str, _Block] = {}
         failed: list[tuple[Any, ...]] = []
         erased = self._erased()
@@ -206,7 +211,6 @@ class ClickHouseSink:
                     block = blocks[route.table] = _Block()
                 block.rows.append(row)
                 block.msgs.append(msg)
-        token = _batch_token(batch)
         # incoming_events last: a status never gets ahead of the rows it speaks about.
         for table in sorted(blocks, key=lambda t: t == "incoming_events"):
             block = blocks[table]
@@ -224,7 +228,7 @@ class ClickHouseSink:
         (ClickHouse away or busy) goes up: the caller retries the whole batch."""
         started = time.perf_counter()
         try:
-            self.store.insert(table, batch, _COLUMNS[table], token)
+            self.store.insert(table, batch, COLUMNS[table], token)
         except RowsRefused as exc:
             if len(batch) == 1:
                 return [(0, str(exc.__cause__ or exc))]
@@ -254,41 +258,19 @@ class ClickHouseSink:
             return [rows.refusal_row(topic, (partition, offset), None, reason[:4096], now())]
 
 
-class Route(NamedTuple):
-    """How the records of one topic become rows: their schema, table and row function (which
-    takes times as datetimes or as the integers on the wire)."""
-
-    schema: str
-    table: str
-    mapper: Mapper
-
-
-def routes(topics: Topics) -> dict[str, Route]:
-    """Topic -> its route, for every topic the sink reads."""
-    return {
-        topics.incoming: Route("IncomingRecord", "incoming_events", _received_row),
-        topics.event_status: Route("EventStatus", "incoming_events", rows.status_row),
-        topics.events: Route("CanonicalEvent", "events", rows.event_row),
-        topics.contacts: Route("Contact", "contacts", rows.contact_row),
-        topics.tags: Route("TagChange", "tag_changes", rows.tag_change_row),
-        topics.segments: Route("SegmentTransition", "segment_transitions", rows.transition_row),
-        topics.workflows: Route("WorkflowTrigger", "workflow_triggers", rows.trigger_row),
-    }
-
-
-def row_of(
-    route: Route, data: bytes, erased: Mapping[tuple[str, str], datetime], at: datetime
-) -> Row | None:
-    """The row of a record, or None when it makes none. Its times stay epoch milliseconds
-    (microseconds for a status's), as on the wire, unless it is near or past a bound of
-    schemas.limits: then the full test decides, on the times as datetimes (``at``: now)."""
-    record = codec().decode(route.schema, data, raw_times=True)
-    if erased and route.table == "events" and _is_erased(record, erased):
-        return None
-    bounded = _BOUNDED.get(route.schema)
-    if bounded is not None and not certainly_storable(bounded(record)):
-        record = _within_bounds(route.schema, codec().decode(route.schema, data), at)
-    return route.mapper(record)
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while a batch is written: the batch's records
+    live until it is written, and each young-generation pass (one per 700 objects made)
+    walks them again, ~10% of the sink's time, for no cycle to find (they are freed by
+    reference counting). Left as found: the collector resumes after the batch."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class _Block:
@@ -301,33 +283,6 @@ class _Block:
         self.msgs: list[Message] = []
 
 
-_COLUMNS = {
-    "incoming_events": rows.INCOMING_COLUMNS,
-    "events": rows.EVENT_COLUMNS,
-    "contacts": rows.CONTACT_COLUMNS,
-    "tag_changes": rows.TAG_CHANGE_COLUMNS,
-    "segment_transitions": rows.TRANSITION_COLUMNS,
-    "workflow_triggers": rows.TRIGGER_COLUMNS,
-}
-
-
-# The incoming record a record of each schema carries, for the bounds of schemas.limits.
-_BOUNDED: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "IncomingRecord": lambda record: record,
-    "EventStatus": lambda status: status["record"],
-}
-
-
-def _within_bounds(schema: str, record: dict[str, Any], at: datetime) -> dict[str, Any]:
-    """An incoming record (or a status's) past a bound of schemas.limits, as the worker
-    reports it: those fields emptied. The worker's failed status says why."""
-    if schema == "IncomingRecord":
-        return storable(record, at, ahead=False)
-    if schema == "EventStatus":
-        return {**record, "record": storable(record["record"], at, ahead=False)}
-    return record
-
-
 def _raise_if_fatal(error: Any) -> None:
     """A fatal consumer error (another live process took this sink's name in its group, for
     one) ends the sink: it could only loop on it."""
@@ -338,24 +293,6 @@ def _raise_if_fatal(error: Any) -> None:
         )
 
 
-def _is_erased(event: dict[str, Any], erased: Mapping[tuple[str, str], datetime]) -> bool:
-    """Whether an event (times in epoch milliseconds) is of an erased type, received by the
-    cutoff."""
-    cutoff = erased.get((event["account_id"], event.get("event_type") or ""))
-    if cutoff is None:
-        return False
-    return EPOCH + timedelta(milliseconds=event["received_at"]) <= cutoff
-
-
-def _received_row(record: dict[str, Any]) -> tuple[Any, ...] | None:
-    if record["kind"] == "IDENTITY":
-        return None  # internal identity claims are not requests a sender made
-    received = record["received_at"]
-    # updated_at is DateTime64(6): epoch milliseconds (raw times) become microseconds there.
-    updated = received * 1000 if type(received) is int else received
-    return rows.incoming_row(record, "received", updated)
-
-
 def _position(msg: Message) -> tuple[str, int, int]:
     """(topic, partition, offset) of a consumed message (always set when error() is None)."""
     topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
@@ -363,19 +300,13 @@ def _position(msg: Message) -> tuple[str, int, int]:
     return topic, partition, offset
 
 
-def _next_offsets(batch: list[Message]) -> list[TopicPartition]:
-    last: dict[tuple[str, int], int] = {}
-    for msg in batch:
-        if msg.error() is None:
-            topic, partition, offset = _position(msg)
-            last[(topic, partition)] = max(last.get((topic, partition), -1), offset)
-    return [TopicPartition(t, p, offset + 1) for (t, p), offset in last.items()]
+Partitions = dict[tuple[str, int], list[tuple[int, bytes]]]
 
 
-def _batch_token(batch: list[Message]) -> str:
-    """Identity of a batch: its offset ranges and contents. A retry of the same batch has the
-    same token; a batch of recreated topics that reuses offsets does not."""
-    parts: dict[tuple[str, int], list[tuple[int, bytes]]] = {}
+def _partitions(batch: list[Message]) -> Partitions:
+    """(topic, partition) -> its records' (offset, value), by offset: one pass for the token
+    and the offsets to commit."""
+    parts: Partitions = {}
     for msg in batch:
         if msg.error() is None:
             topic, partition, offset = _position(msg)
@@ -383,11 +314,24 @@ def _batch_token(batch: list[Message]) -> str:
             if entries is None:
                 entries = parts[(topic, partition)] = []
             entries.append((offset, msg.value() or b""))
+    for entries in parts.values():
+        entries.sort()  # in offset order already, but for records held back in a retry
+    return parts
+
+
+def _next_offsets(batch: list[Message], parts: Partitions | None = None) -> list[TopicPartition]:
+    parts = _partitions(batch) if parts is None else parts
+    return [TopicPartition(t, p, entries[-1][0] + 1) for (t, p), entries in parts.items()]
+
+
+def _batch_token(batch: list[Message], parts: Partitions | None = None) -> str:
+    """Identity of a batch: its offset ranges and contents. A retry of the same batch has the
+    same token; a batch of recreated topics that reuses offsets does not."""
+    parts = _partitions(batch) if parts is None else parts
     content = hashlib.blake2b(digest_size=16)
     ranges = []
     for topic, partition in sorted(parts):
         entries = parts[(topic, partition)]
-        entries.sort()  # in offset order already, but for records held back in a retry
         content.update(b"".join(value for _offset, value in entries))
         ranges.append(f"{topic}/{partition}/{entries[0][0]}-{entries[-1][0]}")
     text = ";".join(ranges)

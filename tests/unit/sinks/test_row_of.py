@@ -1,4 +1,4 @@
-"""sinks.sink.row_of: a record's row from its times as on the wire is the row its datetimes
+"""sinks.routes.row_of: a record's row from its times as on the wire is the row its datetimes
 make (each in its column's ticks), and a record near or past a bound takes the full test."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pytest
 from eventline.topics import Topics
 from schemas.codec import codec
 from schemas.limits import EARLIEST_RECEIPT, MAX_ATTEMPT
+from sinks.routes import COLUMNS, Route, _within_bounds, routes, row_of
 from sinks.rows import INCOMING_COLUMNS
-from sinks.sink import _COLUMNS, Route, _within_bounds, routes, row_of
 
 AT = datetime(2026, 11, 30, 12, tzinfo=UTC)
 ROUTES = {route.schema: route for route in routes(Topics("t")).values()}
@@ -52,7 +52,7 @@ def ticks(route: Route, columns: tuple[str, ...], row: tuple[Any, ...]) -> tuple
 
 
 def columns_of(route: Route) -> tuple[str, ...]:
-    return _COLUMNS[route.table]
+    return COLUMNS[route.table]
 
 
 def test_the_migrations_name_a_precision_for_every_time_column() -> None:
