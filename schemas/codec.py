@@ -100,7 +100,8 @@ class Codec:
             self._plain_writers[self._fingerprints[name]] = (name, plain)
             self._time_ranges[name] = _time_ranges(load_schema_json(name))
             with suppress(fastread.Unsupported):
-                self._fast[self._fingerprints[name]] = (name, fastread.reader(plain))
+                ranges = {field: (lo, hi) for field, lo, hi in self._time_ranges[name]}
+                self._fast[self._fingerprints[name]] = (name, fastread.reader(plain, ranges))
         for name, versions in (extra_writer_schemas or {}).items():
             for raw in versions:
                 named = dict(self._named)
@@ -155,7 +156,7 @@ class Codec:
             else:
                 for field, inner in EMBEDDED.get(name, {}).items():
                     record[field] = self.decode(inner, record[field], raw_times=True)
-                return self._as_datetimes_would_be(name, record)
+                return record  # its reader checked the times' ranges
         readers, writers = (
             (self._plain, self._plain_writers)
             if raw_times

@@ -82,7 +82,9 @@ def _varint(var: str) -> list[str]:
     ]
 
 
-def _value(kind: Any, name: str, consts: dict[str, Any]) -> list[str]:
+def _value(
+    kind: Any, name: str, consts: dict[str, Any], ranges: dict[str, tuple[int, int]]
+) -> list[str]:
     """Code reading one value of type ``kind`` into ``out[name]``."""
     key = repr(name)
     if isinstance(kind, dict) and kind.get("type") == "enum":
@@ -103,6 +105,14 @@ def _value(kind: Any, name: str, consts: dict[str, Any]) -> list[str]:
             f"out[{key}] = {value}",
             "pos = end",
         ]
+    if kind in ("long", "int") and name in ranges:
+        lowest, highest = ranges[name]
+        return [
+            *_varint("n"),
+            f"if not {lowest} <= n <= {highest}:",
+            "    _bad()",
+            f"out[{key}] = n",
+        ]
     if kind in ("long", "int"):
         return [*_varint("n"), f"out[{key}] = n"]
     if kind == "boolean":
@@ -112,12 +122,14 @@ def _value(kind: Any, name: str, consts: dict[str, Any]) -> list[str]:
     raise Unsupported(f"no generated reader for {kind!r}")
 
 
-def _field(field: dict[str, Any], consts: dict[str, Any]) -> list[str]:
+def _field(
+    field: dict[str, Any], consts: dict[str, Any], ranges: dict[str, tuple[int, int]]
+) -> list[str]:
     kind = field["type"]
     if isinstance(kind, list):
         if len(kind) != 2 or kind[0] != "null":
             raise Unsupported(f"no generated reader for the union {kind!r}")
-        inner = ["    " + line for line in _value(kind[1], field["name"], consts)]
+        inner = ["    " + line for line in _value(kind[1], field["name"], consts, ranges)]
         # Index 0 (null) is the byte 0, index 1 the byte 2; anything else: ask fastavro.
         return [
             "u = buf[pos]",
@@ -129,18 +141,19 @@ def _field(field: dict[str, Any], consts: dict[str, Any]) -> list[str]:
             "else:",
             *inner,
         ]
-    return _value(kind, field["name"], consts)
+    return _value(kind, field["name"], consts, ranges)
 
 
 def _bad() -> Any:
     raise ValueError("not read here: fastavro decides")
 
 
-def reader(schema: Any) -> Reader:
+def reader(schema: Any, ranges: dict[str, tuple[int, int]] | None = None) -> Reader:
     """The reader of the body of one record schema's records (a parsed or plain schema; raises
-    Unsupported)."""
+    Unsupported). ``ranges``: field -> (lowest, highest) a long may be, else fastavro decides
+    (the times a datetime can hold)."""
     consts: dict[str, Any] = {}
-    body = [line for field in schema["fields"] for line in _field(field, consts)]
+    body = [line for field in schema["fields"] for line in _field(field, consts, ranges or {})]
     source = "\n".join(
         [
             "def read(buf, pos):",
