@@ -19,6 +19,8 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Mapping
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -27,6 +29,7 @@ import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from eventline.errors import InvalidEvent
+from schemas import fastread
 
 MAGIC = b"\xc3\x01"
 HEADER_LEN = len(MAGIC) + 8
@@ -76,16 +79,36 @@ class Codec:
         self._fingerprints: dict[str, bytes] = {}
         # fingerprint -> (record name, parsed writer schema), for schema resolution.
         self._writers: dict[bytes, tuple[str, Any]] = {}
+        # The same schemas with timestamps as plain longs (decode(raw_times=True)); the
+        # fingerprints are the same, the parsing canonical form has no logical types.
+        plain_named: dict[str, Any] = {}
+        # name -> (field, lowest, highest) of its timestamps: the integers a datetime can hold.
+        self._time_ranges: dict[str, tuple[tuple[str, int, int], ...]] = {}
+        # fingerprint of a current version -> (name, generated reader): raw_times' fast path.
+        self._fast: dict[bytes, tuple[str, fastread.Reader]] = {}
+        self._plain: dict[str, Any] = {}
+        self._plain_writers: dict[bytes, tuple[str, Any]] = {}
         for name in SCHEMA_FILES:
             parsed = fastavro.parse_schema(load_schema_json(name), named_schemas=self._named)
             self._schemas[name] = parsed
             self._fingerprints[name] = schema_fingerprint(parsed)
             self._writers[self._fingerprints[name]] = (name, parsed)
+            plain = fastavro.parse_schema(
+                _plain_times(load_schema_json(name)), named_schemas=plain_named
+            )
+            self._plain[name] = plain
+            self._plain_writers[self._fingerprints[name]] = (name, plain)
+            self._time_ranges[name] = _time_ranges(load_schema_json(name))
+            with suppress(fastread.Unsupported):
+                ranges = {field: (lo, hi) for field, lo, hi in self._time_ranges[name]}
+                self._fast[self._fingerprints[name]] = (name, fastread.reader(plain, ranges))
         for name, versions in (extra_writer_schemas or {}).items():
             for raw in versions:
                 named = dict(self._named)
                 parsed = fastavro.parse_schema(raw, named_schemas=named)
                 self._writers[schema_fingerprint(parsed)] = (name, parsed)
+                plain = fastavro.parse_schema(_plain_times(raw), named_schemas=dict(plain_named))
+                self._plain_writers[schema_fingerprint(parsed)] = (name, plain)
 
     def schema(self, name: str) -> Any:
         return self._schemas[name]
@@ -121,28 +144,96 @@ class Codec:
         known = self._writers.get(data[2:HEADER_LEN])
         return known[0] if known else None
 
-    def decode(self, name: str, data: bytes) -> Record:
+    def decode(self, name: str, data: bytes, *, raw_times: bool = False) -> Record:
         """Decode bytes written by any version of schema ``name`` into the current version.
+
+        ``raw_times``: timestamps as the integers on the wire (epoch milliseconds, or
+        microseconds, as each field's logical type says) instead of datetimes, for a reader
+        that only passes them on (the sink: ClickHouse takes them as they are).
 
         Raises InvalidEvent when the bytes are not an eventline Avro record of that schema.
         """
         if len(data) < HEADER_LEN or data[:2] != MAGIC:
             raise InvalidEvent("value", f"not an Avro single-object {name} record")
-        if name not in self._schemas:
+        fast = self._fast.get(data[2:HEADER_LEN]) if raw_times else None
+        if fast is not None and fast[0] == name:
+            try:
+                record = fast[1](data, HEADER_LEN)
+            except Exception:  # anything unusual: fastavro decides, below
+                pass
+            else:
+                for field, inner in EMBEDDED.get(name, {}).items():
+                    record[field] = self.decode(inner, record[field], raw_times=True)
+                return record  # its reader checked the times' ranges
+        readers, writers = (
+            (self._plain, self._plain_writers)
+            if raw_times
+            else (
+                self._schemas,
+                self._writers,
+            )
+        )
+        reader = readers.get(name)
+        if reader is None:
             raise InvalidEvent("value", f"no schema named {name}")
-        reader = self._schemas[name]
-        writer_name, writer = self._writers.get(data[2:HEADER_LEN], (name, reader))
+        writer_name, writer = writers.get(data[2:HEADER_LEN], (name, reader))
         if writer_name != name:
             raise InvalidEvent("value", f"record is a {writer_name}, expected {name}")
         try:
-            decoded = fastavro.schemaless_reader(io.BytesIO(data[HEADER_LEN:]), writer, reader)
+            # No reader schema when the writer is the current version: nothing to resolve.
+            decoded = fastavro.schemaless_reader(
+                io.BytesIO(data[HEADER_LEN:]), writer, None if writer is reader else reader
+            )
         except Exception as exc:  # fastavro raises several types for corrupt input
             raise InvalidEvent("value", f"undecodable {name} record: {exc}") from exc
         if not isinstance(decoded, dict):
             raise InvalidEvent("value", f"{name} record did not decode to an object")
         for field, inner in EMBEDDED.get(name, {}).items():
-            decoded[field] = self.decode(inner, decoded[field])
-        return decoded
+            decoded[field] = self.decode(inner, decoded[field], raw_times=raw_times)
+        return self._as_datetimes_would_be(name, decoded) if raw_times else decoded
+
+    def _as_datetimes_would_be(self, name: str, record: Record) -> Record:
+        """A record decoded with raw times, refused as it would be with datetimes: a time
+        no datetime can hold (before year 1, after 9999) makes it undecodable."""
+        for field, lowest, highest in self._time_ranges.get(name, ()):
+            value = record.get(field)
+            if value is not None and not lowest <= value <= highest:
+                raise InvalidEvent("value", f"undecodable {name} record: {field} is out of range")
+        return record
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_UNITS = {
+    "timestamp-millis": timedelta(milliseconds=1),
+    "timestamp-micros": timedelta(microseconds=1),
+}
+
+
+def _time_ranges(schema: dict[str, Any]) -> tuple[tuple[str, int, int], ...]:
+    """(field, lowest, highest) of each top-level timestamp of a schema: the integers that
+    fastavro turns into a datetime (it adds them to the epoch) without an OverflowError."""
+    found = []
+    for field in schema["fields"]:
+        kinds = field["type"] if isinstance(field["type"], list) else [field["type"]]
+        for kind in kinds:
+            unit = _UNITS.get(kind.get("logicalType", "")) if isinstance(kind, dict) else None
+            if unit is not None:
+                lowest = -((_EPOCH - datetime.min.replace(tzinfo=UTC)) // unit)
+                highest = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // unit
+                found.append((field["name"], lowest, highest))
+    return tuple(found)
+
+
+def _plain_times(schema: Any) -> Any:
+    """A schema's JSON with its timestamp logical types removed (their longs stay longs)."""
+    if isinstance(schema, list):
+        return [_plain_times(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    plain = {k: _plain_times(v) for k, v in schema.items()}
+    if str(plain.get("logicalType", "")).startswith("timestamp-"):
+        del plain["logicalType"]
+    return plain
 
 
 @cache

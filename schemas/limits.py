@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 # Kafka refuses a message larger than message.max.bytes (broker default 1,048,588) and
 # aiokafka one larger than max_request_size (1,048,576): every output stays below this.
 MAX_MESSAGE_BYTES = 1_000_000
@@ -118,8 +120,31 @@ def text_violation(field: str, value: Any) -> Violation | None:
     return None
 
 
+def certainly_within_json(text: Any, limit: int) -> bool:
+    """Whether ``text`` is certainly a JSON object within ``limit`` bytes, MAX_DEPTH levels,
+    with finite numbers and no NUL in a key: the cheap test of a record that is obviously in
+    bounds (no walk of the value). False only means that the full test must decide."""
+    if text == "{}":
+        return limit >= 2  # the most common value of all (no attributes, no properties)
+    if type(text) is not str or len(text) * 4 > limit:  # UTF-8: at most 4 bytes a character
+        return False
+    # Each level of nesting opens with a bracket; a NUL in a key is written \u0000 (a raw
+    # control character is not JSON).
+    if text.count("{") + text.count("[") > MAX_DEPTH or "\\u0000" in text or "\x00" in text:
+        return False
+    try:
+        # orjson accepts less than json: no NaN, Infinity or numbers past a double's range
+        # (json reads those as non-finite floats), so what it parses has finite numbers only.
+        parsed = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return False
+    return type(parsed) is dict
+
+
 def _json_field_violations(record: Mapping[str, Any], field: str, limit: int) -> list[Violation]:
     text = record.get(field) or "{}"
+    if certainly_within_json(text, limit):
+        return []
     if len(text.encode("utf-8", "surrogatepass")) > limit:
         return [Violation(field, f"is larger than {limit} bytes as JSON")]
     try:
@@ -172,6 +197,48 @@ def record_violations(
     if record.get("unknown_contact") not in UNKNOWN_CONTACT_RULES:
         found.append(Violation("unknown_contact", "must be 'create', 'fail' or null"))
     return found
+
+
+def _epoch_ms(at: datetime) -> int:
+    return (at - EARLIEST) // timedelta(milliseconds=1)
+
+
+# The time bounds as epoch milliseconds, the form of a record decoded with raw times.
+EARLIEST_MS = _epoch_ms(EARLIEST)
+EARLIEST_RECEIPT_MS = _epoch_ms(EARLIEST_RECEIPT)
+LATEST_STORABLE_RECEIPT_MS = _epoch_ms(LATEST_STORABLE_RECEIPT)
+MAX_FUTURE_MS = MAX_FUTURE // timedelta(milliseconds=1)
+_TEXT_ITEMS = tuple(TEXT_LIMITS.items())
+
+
+def certainly_storable(record: Mapping[str, Any]) -> bool:
+    """Whether an incoming record whose times are epoch milliseconds (decoded with
+    ``Codec.decode(..., raw_times=True)``) is certainly within every bound that
+    ``record_violations(..., ahead=False)`` tests: the cheap test for a sink, no JSON walk.
+    False only means that record_violations must decide, with the times as datetimes."""
+    for field, limit in _TEXT_ITEMS:
+        text = record.get(field)
+        if text is not None and (type(text) is not str or len(text) > limit or "\x00" in text):
+            return False
+    received, occurred = record.get("received_at"), record.get("occurred_at")
+    if type(received) is not int or not (
+        EARLIEST_RECEIPT_MS <= received <= LATEST_STORABLE_RECEIPT_MS
+    ):
+        return False
+    if occurred is not None and (
+        type(occurred) is not int or not EARLIEST_MS <= occurred <= received + MAX_FUTURE_MS
+    ):
+        return False
+    value, attempt = record.get("value"), record.get("attempt", 0)
+    if value is not None and (type(value) is not float or not math.isfinite(value)):
+        return False
+    if type(attempt) is not int or not 0 <= attempt <= MAX_ATTEMPT:
+        return False
+    if record.get("unknown_contact") not in UNKNOWN_CONTACT_RULES:
+        return False
+    return certainly_within_json(
+        record.get("properties_json") or "{}", MAX_PROPERTIES_BYTES
+    ) and certainly_within_json(record.get("attributes_json") or "{}", MAX_ATTRIBUTES_BYTES)
 
 
 def storable(record: Mapping[str, Any], now: datetime, *, ahead: bool = True) -> dict[str, Any]:

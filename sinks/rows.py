@@ -171,10 +171,12 @@ def event_row(event: dict[str, Any]) -> tuple[Any, ...]:
 def incoming_row(
     record: dict[str, Any],
     status: str,
-    updated_at: datetime,
+    updated_at: datetime | int,
     process_error: str | None = None,
     raw: str | None = None,
 ) -> tuple[Any, ...]:
+    """The row of an incoming record with ``status``. Times may be datetimes or, as the sink
+    decodes them, epoch milliseconds (``updated_at``: microseconds, its column's ticks)."""
     return (
         record["account_id"],
         record["event_id"],

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import datetime
 from typing import Any
 
+import fastavro
 import pytest
 
 from eventline.errors import InvalidEvent
-from schemas.codec import EMBEDDED, HEADER_LEN, MAGIC, SCHEMA_FILES, Codec, codec, load_schema_json
+from schemas.codec import (
+    EMBEDDED,
+    HEADER_LEN,
+    MAGIC,
+    SCHEMA_FILES,
+    Codec,
+    codec,
+    load_schema_json,
+    schema_fingerprint,
+)
 
 NAMES = list(SCHEMA_FILES)
 
@@ -137,3 +148,68 @@ def test_fingerprints_differ_between_schemas(name: str, records: dict[str, Any])
     header = codec().encode(name, records[name])[2:HEADER_LEN]
     others = {codec().encode(o, records[o])[2:HEADER_LEN] for o in NAMES if o != name}
     assert header not in others
+
+
+def _ticks(record: dict[str, Any], micros: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """A decoded record with each datetime as raw_times gives it: epoch ms (µs in micros)."""
+    out = {}
+    for key, value in record.items():
+        if isinstance(value, datetime):
+            exact = round(value.timestamp() * 1_000_000)
+            out[key] = exact if key in micros else exact // 1000
+        elif isinstance(value, dict):
+            out[key] = _ticks(value)
+        else:
+            out[key] = value
+    return out
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_raw_times_decode_the_same_record_with_times_as_on_the_wire(
+    name: str, records: dict[str, dict[str, Any]]
+) -> None:
+    data = codec().encode(name, records[name])
+    plain = codec().decode(name, data, raw_times=True)
+    micros = frozenset({"updated_at"}) if name == "EventStatus" else frozenset()
+    assert plain == _ticks(codec().decode(name, data), micros)
+    flat = {**plain, **plain.get("record", {})}
+    assert not [v for v in flat.values() if isinstance(v, datetime)]
+
+
+def test_raw_times_of_a_registered_older_writer_are_resolved_too(
+    incoming_record: dict[str, Any],
+) -> None:
+    old = json.loads(json.dumps(load_schema_json("IncomingRecord")))
+    old["fields"] = old["fields"][:-1]
+    parsed = fastavro.parse_schema(old, named_schemas={})
+    buf = io.BytesIO()
+    buf.write(MAGIC + schema_fingerprint(parsed))
+    record = {k: v for k, v in incoming_record.items() if k != "unknown_contact"}
+    fastavro.schemaless_writer(buf, parsed, record)
+    evolved = Codec(extra_writer_schemas={"IncomingRecord": [old]})
+    plain = evolved.decode("IncomingRecord", buf.getvalue(), raw_times=True)
+    assert plain == _ticks(evolved.decode("IncomingRecord", buf.getvalue()))
+    assert plain["unknown_contact"] is None
+
+
+TIMED = [(n, f) for n in NAMES for f, _lo, _hi in codec()._time_ranges[n]]
+
+
+@pytest.mark.parametrize(("name", "field"), TIMED)
+def test_raw_times_refuse_a_time_exactly_when_datetimes_would(
+    name: str, field: str, records: dict[str, dict[str, Any]]
+) -> None:
+    _field, lowest, highest = next(r for r in codec()._time_ranges[name] if r[0] == field)
+    for value in (lowest - 1, lowest, highest, highest + 1, 2**62, -(2**62)):
+        data = codec().encode(name, {**records[name], field: value})
+        try:
+            codec().decode(name, data)
+            refused = False
+        except InvalidEvent:
+            refused = True
+        if refused:
+            with pytest.raises(InvalidEvent):
+                codec().decode(name, data, raw_times=True)
+        else:
+            assert codec().decode(name, data, raw_times=True)[field] == value
+        assert refused == (not lowest <= value <= highest)

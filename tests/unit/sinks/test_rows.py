@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from sinks import rows
-from sinks.sink import _received_row
+from sinks.routes import _received_row
 
 
 def test_event_row_matches_columns(canonical_record: dict[str, Any]) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from typing import Any
 
-from sinks.sink import _batch_token, _next_offsets
+from sinks.sink import _batch_token, _collector_paused, _next_offsets
 
 
 @dataclass
@@ -73,3 +74,17 @@ def test_next_offsets_is_last_offset_plus_one_per_partition() -> None:
 
 def test_next_offsets_of_only_errors_is_empty() -> None:
     assert _next_offsets([FakeMessage("a", 0, 3, _error="eof")]) == []
+
+
+def test_the_collector_is_paused_while_a_batch_is_written_and_left_as_found() -> None:
+    assert gc.isenabled()
+    with _collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with _collector_paused():
+            pass
+        assert not gc.isenabled()  # it was off: it stays off
+    finally:
+        gc.enable()

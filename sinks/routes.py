@@ -1,0 +1,104 @@
+"""How the records of each topic the sink reads become ClickHouse rows. Pure.
+
+A record is decoded with its times as the integers Avro carries (ClickHouse takes them as the
+ticks of its DateTime64 columns), and its row is built from that, unless it is near or past a
+bound of schemas.limits: then it is decoded again with datetimes and takes the full test, as
+the worker does (``row_of``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
+
+from eventline.topics import Topics
+from schemas.codec import codec
+from schemas.limits import certainly_storable, storable
+from sinks import rows
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+Row = tuple[Any, ...]
+Mapper = Callable[[dict[str, Any]], Row | None]
+
+
+class Route(NamedTuple):
+    """How the records of one topic become rows: their schema, table and row function (which
+    takes times as datetimes or as the integers on the wire)."""
+
+    schema: str
+    table: str
+    mapper: Mapper
+
+
+def routes(topics: Topics) -> dict[str, Route]:
+    """Topic -> its route, for every topic the sink reads."""
+    return {
+        topics.incoming: Route("IncomingRecord", "incoming_events", _received_row),
+        topics.event_status: Route("EventStatus", "incoming_events", rows.status_row),
+        topics.events: Route("CanonicalEvent", "events", rows.event_row),
+        topics.contacts: Route("Contact", "contacts", rows.contact_row),
+        topics.tags: Route("TagChange", "tag_changes", rows.tag_change_row),
+        topics.segments: Route("SegmentTransition", "segment_transitions", rows.transition_row),
+        topics.workflows: Route("WorkflowTrigger", "workflow_triggers", rows.trigger_row),
+    }
+
+
+def row_of(
+    route: Route, data: bytes, erased: Mapping[tuple[str, str], datetime], at: datetime
+) -> Row | None:
+    """The row of a record, or None when it makes none. Its times stay epoch milliseconds
+    (microseconds for a status's), as on the wire, unless it is near or past a bound of
+    schemas.limits: then the full test decides, on the times as datetimes (``at``: now)."""
+    record = codec().decode(route.schema, data, raw_times=True)
+    if erased and route.table == "events" and _is_erased(record, erased):
+        return None
+    bounded = _BOUNDED.get(route.schema)
+    if bounded is not None and not certainly_storable(bounded(record)):
+        record = _within_bounds(route.schema, codec().decode(route.schema, data), at)
+    return route.mapper(record)
+
+
+COLUMNS = {
+    "incoming_events": rows.INCOMING_COLUMNS,
+    "events": rows.EVENT_COLUMNS,
+    "contacts": rows.CONTACT_COLUMNS,
+    "tag_changes": rows.TAG_CHANGE_COLUMNS,
+    "segment_transitions": rows.TRANSITION_COLUMNS,
+    "workflow_triggers": rows.TRIGGER_COLUMNS,
+}
+
+
+# The incoming record a record of each schema carries, for the bounds of schemas.limits.
+_BOUNDED: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "IncomingRecord": lambda record: record,
+    "EventStatus": lambda status: status["record"],
+}
+
+
+def _within_bounds(schema: str, record: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """An incoming record (or a status's) past a bound of schemas.limits, as the worker
+    reports it: those fields emptied. The worker's failed status says why."""
+    if schema == "IncomingRecord":
+        return storable(record, at, ahead=False)
+    if schema == "EventStatus":
+        return {**record, "record": storable(record["record"], at, ahead=False)}
+    return record
+
+
+def _is_erased(event: dict[str, Any], erased: Mapping[tuple[str, str], datetime]) -> bool:
+    """Whether an event (times in epoch milliseconds) is of an erased type, received by the
+    cutoff."""
+    cutoff = erased.get((event["account_id"], event.get("event_type") or ""))
+    if cutoff is None:
+        return False
+    return EPOCH + timedelta(milliseconds=event["received_at"]) <= cutoff
+
+
+def _received_row(record: dict[str, Any]) -> tuple[Any, ...] | None:
+    if record["kind"] == "IDENTITY":
+        return None  # internal identity claims are not requests a sender made
+    received = record["received_at"]
+    # updated_at is DateTime64(6): epoch milliseconds (raw times) become microseconds there.
+    updated = received * 1000 if type(received) is int else received
+    return rows.incoming_row(record, "received", updated)
