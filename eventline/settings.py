@@ -166,6 +166,11 @@ class Settings(BaseSettings):
         description="Most concurrent connections and requests the gateway serves (uvicorn's "
         "limit_concurrency); past it, 503 at once.",
     )
+    gateway_access_log: bool = Field(
+        default=False,
+        description="Log one line per request (uvicorn's access log): about a tenth of a "
+        "single post's cost, so off by default; /metrics counts requests.",
+    )
     worker_metrics_port: int = Field(default=9101, description="Worker Prometheus port.")
     worker_store: str = Field(
         default="memory://", description="Faust table store; tables recover from changelogs."
