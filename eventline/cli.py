@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 
 import typer
 
@@ -72,19 +73,29 @@ def worker() -> None:
 
 @app.command()
 def gateway() -> None:
-    """Run only the HTTP gateway; read endpoints need EVENTLINE_CLICKHOUSE_URL."""
-    import uvicorn
-
+    """Run only the HTTP gateway (EVENTLINE_GATEWAY_PROCESSES processes on one port); its read
+    endpoints need EVENTLINE_CLICKHOUSE_URL (embedded ClickHouse belongs to `eventline up`)."""
     from eventline.topics import ensure_topics
-    from producers.gateway.app import create_app
-    from producers.gateway.serving import uvicorn_options
+    from producers.gateway.processes import GatewayProcesses
     from sinks.store import open_store
 
+    _logging(False)
     settings = get_settings()
     _refuse_unsafe_exposure(settings)
     ensure_topics(settings)
-    store = None if settings.uses_embedded_clickhouse else open_store(settings)
-    uvicorn.run(create_app(settings, store), **uvicorn_options(settings))
+    if not settings.uses_embedded_clickhouse:
+        open_store(settings)  # migrated once here, before the processes read
+    processes = GatewayProcesses(settings)
+    processes.start()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    typer.echo(f"eventline gateway on {processes.url}, {settings.gateway_processes} processes")
+    try:
+        while not stop.wait(1.0):
+            processes.restart_dead()
+    finally:
+        processes.stop()
 
 
 def _refuse_unsafe_exposure(settings: Settings) -> None:

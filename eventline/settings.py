@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -166,6 +167,13 @@ class Settings(BaseSettings):
         description="Most concurrent connections and requests the gateway serves (uvicorn's "
         "limit_concurrency); past it, 503 at once.",
     )
+    gateway_processes: int = Field(
+        default=2,
+        ge=1,
+        description="Gateway processes serving the one port (a listening socket they share, "
+        "each with its own Kafka producer; EVENTLINE_GATEWAY_MAX_CONNECTIONS applies to each). "
+        "They never run in the process of the sink or the worker; about one per core.",
+    )
     gateway_access_log: bool = Field(
         default=False,
         description="Log one line per request (uvicorn's access log): about a tenth of a "
@@ -225,6 +233,18 @@ class Settings(BaseSettings):
     @property
     def uses_embedded_clickhouse(self) -> bool:
         return self.clickhouse_url is None
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as EVENTLINE_* variables, so a child process sees the same configuration."""
+    env = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        text = json.dumps(value) if isinstance(value, dict) else str(value)
+        env[f"EVENTLINE_{name.upper()}"] = text
+    env["EVENTLINE_HOME"] = str(settings.home.resolve())
+    return env
 
 
 @lru_cache(maxsize=1)
