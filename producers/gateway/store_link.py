@@ -11,12 +11,21 @@ has a client of its own.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
+import socket
 import threading
 from collections.abc import Sequence
-from multiprocessing.connection import Client, Connection, Listener
+from multiprocessing import AuthenticationError
+from multiprocessing.connection import (
+    Client,
+    Connection,
+    Listener,
+    answer_challenge,
+    deliver_challenge,
+)
 from typing import Any
 
 from eventline.errors import EventlineError, TransientError
@@ -39,7 +48,11 @@ class StoreServer:
     def __init__(self, store: Store, host: str = "127.0.0.1") -> None:
         self.store = store
         self.key = secrets.token_bytes(32)
-        self._listener = Listener((host, 0), authkey=self.key)
+        # No authkey here: Listener.accept() would run the handshake on the accepting thread,
+        # where one client that stalls or drops mid-handshake holds up (or ends) every other.
+        # A backlog of 1 (the default) drops connections that arrive together, and a client
+        # whose connection was dropped that way waits for ever.
+        self._listener = Listener((host, 0), backlog=256)
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._accept, name="store-link", daemon=True)
 
@@ -56,20 +69,35 @@ class StoreServer:
         self._thread.start()
 
     def stop(self) -> None:
+        if self._stopped.is_set():
+            return
         self._stopped.set()
-        self._listener.close()  # accept() raises OSError: the thread ends
+        # Closing a socket does not wake a thread blocked in accept() on it, and a later socket
+        # may get its descriptor number: wake the thread with a connection, then close.
+        with contextlib.suppress(OSError):
+            socket.create_connection(_parse(self.address), timeout=2).close()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self._listener.close()
 
     def _accept(self) -> None:
-        while not self._stopped.is_set():
+        while True:
             try:
                 conn = self._listener.accept()
             except OSError:
-                # A client that failed authentication, or the listener closed by stop().
-                continue
+                continue  # a connection reset before it was accepted
+            if self._stopped.is_set():
+                conn.close()
+                return
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: Connection) -> None:
         with conn:
+            try:  # both ways, as Listener(authkey=) and Client(authkey=) do
+                deliver_challenge(conn, self.key)
+                answer_challenge(conn, self.key)
+            except (AuthenticationError, EOFError, OSError):
+                return  # not one of our gateway processes, or gone mid-handshake
             while not self._stopped.is_set():
                 try:
                     call, args = conn.recv()
