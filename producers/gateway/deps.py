@@ -197,11 +197,16 @@ async def get_account(
             gateway, presented_key(authorization, x_api_key), x_eventline_account
         )
     except AuthError as exc:
-        detail = {"error": AUTH_ERRORS[exc.status], "reason": exc.reason}
-        if exc.field:
-            detail["field"] = exc.field
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        raise HTTPException(exc.status, detail, headers=headers) from None
+        raise auth_refusal(exc) from None
+
+
+def auth_refusal(exc: AuthError) -> HTTPException:
+    """The native API's answer to a request its key does not admit."""
+    detail = {"error": AUTH_ERRORS[exc.status], "reason": exc.reason}
+    if exc.field:
+        detail["field"] = exc.field
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return HTTPException(exc.status, detail, headers=headers)
 
 
 AccountDep = Annotated[str, Depends(get_account)]
