@@ -112,7 +112,8 @@ def _refuse_unsafe_exposure(settings: Settings) -> None:
 
 @app.command()
 def sink() -> None:
-    """Run only the ClickHouse sink."""
+    """Run only the ClickHouse sink (metrics on EVENTLINE_SINK_METRICS_PORT)."""
+    from eventline.pipeline import serve_metrics
     from eventline.topics import ensure_topics
     from producers.accounts.service import Accounts
     from sinks.sink import ClickHouseSink
@@ -124,6 +125,7 @@ def sink() -> None:
     accounts = Accounts(settings)  # erased event types
     accounts.start()
     runner = ClickHouseSink(settings, open_store(settings), erased=accounts.erased_event_types)
+    serve_metrics(settings.sink_metrics_port)
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     try:
         runner.run()

@@ -20,9 +20,11 @@ import subprocess
 import sys
 import threading
 import time
+from http.server import HTTPServer
 from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
+from prometheus_client import start_http_server
 
 from eventline.errors import EventlineError
 from eventline.local_kafka import LocalKafka
@@ -87,6 +89,17 @@ class WorkerProcess:
             self.proc.wait()
 
 
+def serve_metrics(port: int) -> HTTPServer | None:
+    """This process's Prometheus metrics on 127.0.0.1:``port``; None (and a warning) when the
+    port is taken: metrics are not worth refusing to run for."""
+    try:
+        server, _thread = start_http_server(port, addr="127.0.0.1")
+    except OSError as exc:
+        log.warning("sink metrics not served on port %s: %s", port, exc)
+        return None
+    return server
+
+
 def _group_stable(admin: AdminClient, group: str) -> bool:
     try:
         described = admin.describe_consumer_groups([group])[group].result(timeout=5)
@@ -113,6 +126,7 @@ class Pipeline:
         self.gateway: GatewayProcesses | None = None
         self.store_link: StoreServer | None = None
         self.accounts: Accounts | None = None  # the sink's view of erased event types
+        self.metrics: HTTPServer | None = None  # this process's (the sink's) metrics
 
     def start(self) -> None:
         check_exposure(self.settings)  # before anything starts: an unsafe gateway never serves
@@ -127,6 +141,7 @@ class Pipeline:
         )
         self.sink_thread = threading.Thread(target=self.sink.run, name="sink", daemon=True)
         self.sink_thread.start()
+        self.metrics = serve_metrics(self.settings.sink_metrics_port)
         if self.worker is not None:
             self.worker.start()
         self.store_link = StoreServer(self.store)
@@ -181,5 +196,9 @@ class Pipeline:
             self.sink_thread.join(timeout=30)
         if self.accounts is not None:
             self.accounts.stop()
+        if self.metrics is not None:
+            self.metrics.shutdown()
+            self.metrics.server_close()
+            self.metrics = None
         if self.kafka is not None and stop_kafka:
             self.kafka.stop()

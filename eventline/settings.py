@@ -180,6 +180,11 @@ class Settings(BaseSettings):
         "single post's cost, so off by default; /metrics counts requests.",
     )
     worker_metrics_port: int = Field(default=9101, description="Worker Prometheus port.")
+    sink_metrics_port: int = Field(
+        default=9102,
+        description="Prometheus port of the process that runs the sink ('eventline up' or "
+        "'eventline sink', on 127.0.0.1); the gateway's own metrics stay on its port.",
+    )
     worker_store: str = Field(
         default="memory://", description="Faust table store; tables recover from changelogs."
     )

@@ -12,6 +12,7 @@ import argparse
 import logging
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -54,6 +55,7 @@ class GatewayProcesses:
         self.env = env or {}
         self.url = f"http://{settings.gateway_host}:{settings.gateway_port}"
         self.log_path = settings.home.resolve() / "gateway.log"
+        self.metrics_dir = settings.home.resolve() / f"gateway-metrics-{settings.gateway_port}"
         self.sock: socket.socket | None = None
         self.children: list[subprocess.Popen[bytes] | None] = []
         self._lock = threading.Lock()
@@ -61,6 +63,10 @@ class GatewayProcesses:
     def start(self, timeout_s: float = 60.0) -> None:
         """Bind, start every child, and return once each serves."""
         self.sock = listening_socket(self.settings)
+        # Metrics of every child, summed by whichever answers /metrics; a fresh folder per
+        # start (counters start at zero, as a single process's would).
+        shutil.rmtree(self.metrics_dir, ignore_errors=True)
+        self.metrics_dir.mkdir(parents=True)
         self.children = [None] * self.settings.gateway_processes
         pipes = [self._spawn(slot) for slot in range(len(self.children))]
         deadline = time.monotonic() + timeout_s
@@ -79,6 +85,7 @@ class GatewayProcesses:
             **{k: v for k, v in os.environ.items() if not k.startswith("EVENTLINE_")},
             **settings_env(self.settings),
             **self.env,
+            "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
             "PYTHONUNBUFFERED": "1",
         }
         command = [sys.executable, "-m", "producers.gateway.processes"]
