@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import collections
 import re
 import time
 from collections import OrderedDict
@@ -15,6 +16,7 @@ from prometheus_client import Counter, Histogram
 
 from eventline.settings import Settings
 from eventline.topics import Topics
+from producers import avro_writer
 from producers.accounts.registry import AuthError
 from producers.accounts.service import Accounts
 from producers.gateway.bodies import Body, BodyDep, read_body
@@ -80,7 +82,7 @@ class Gateway:
         """Write accepted records, identity claims (key, record) and rejection statuses;
         return once Kafka acknowledged them all."""
         out: list[tuple[str, str, bytes]] = [
-            (self.topics.incoming, key, codec().encode("IncomingRecord", claim))
+            (self.topics.incoming, key, avro_writer.encode("IncomingRecord", claim))
             for key, claim in claims
         ]
         for record in accepted:
@@ -88,7 +90,7 @@ class Gateway:
                 (
                     self.topics.incoming,
                     routing_key(record),
-                    codec().encode("IncomingRecord", record),
+                    avro_writer.encode("IncomingRecord", record),
                 )
             )
         for record, problems, raw in rejected:
@@ -113,8 +115,12 @@ class Gateway:
         started = time.perf_counter()
         await self.writer.produce_many(out, self.settings.produce_timeout_s)
         PRODUCE_SECONDS.observe(time.perf_counter() - started)
+        # One increment per label set, not per record: with several gateway processes each
+        # increment is a write to a shared file.
+        counts = collections.Counter((r["kind"].lower(), r["source"]) for r in accepted)
+        for labels, count in counts.items():
+            ACCEPTED.labels(*labels).inc(count)
         for record in accepted:
-            ACCEPTED.labels(record["kind"].lower(), record["source"]).inc()
             self.remember(record)
         for _record, problems, _raw in rejected:
             for p in problems:

@@ -49,11 +49,11 @@ OPENAPI_BODY = {
 }
 
 
-def _result(record: dict[str, Any], duplicate: bool) -> dict[str, Any]:
+def _result(record: dict[str, Any], duplicate: bool, received_at: str) -> dict[str, Any]:
     return {
         "event_id": record["event_id"],
         "status": "duplicate" if duplicate else "received",
-        "received_at": record["received_at"].isoformat(),
+        "received_at": received_at,
     }
 
 
@@ -76,6 +76,7 @@ async def accept_events(
     """Validate, publish and answer one event or a bulk array (shared by the dialects, whose
     ``translate`` turns each item into a native event or raises InputRejected)."""
     received_at = now()
+    received_text = received_at.isoformat()  # one receipt time for every event of the request
     source = source or body.source
     bulk = isinstance(body.data, list)
     items = body.data if bulk else [body.data]
@@ -122,7 +123,7 @@ async def accept_events(
             continue
         duplicate = gateway.seen_recently(record["account_id"], record["event_id"])
         accepted.append(record)
-        results.append(_result(record, duplicate))
+        results.append(_result(record, duplicate, received_text))
     await gateway.publish(accepted, rejected)
     refused = status_of(p for r in rejected for p in r[1])  # 413: past a size bound
     if not bulk:
