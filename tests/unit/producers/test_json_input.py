@@ -52,3 +52,24 @@ def test_refusals_name_the_problem(data: bytes, field: str, reason: str) -> None
         json_input.decode(data)
     problem = refused.value.problems[0]
     assert problem.field == field and reason in problem.reason
+
+
+answers = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(answers)
+def test_answers_render_as_starlette_renders_them(content: Any) -> None:
+    from fastapi.responses import JSONResponse
+
+    from producers.gateway.events import Answer
+
+    try:
+        expected = JSONResponse(content).body
+    except UnicodeEncodeError:  # an unpaired surrogate: never in an answer (refused on input)
+        return
+    assert Answer(content).body == expected
