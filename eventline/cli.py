@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 
 import typer
 
@@ -72,19 +73,29 @@ def worker() -> None:
 
 @app.command()
 def gateway() -> None:
-    """Run only the HTTP gateway; read endpoints need EVENTLINE_CLICKHOUSE_URL."""
-    import uvicorn
-
+    """Run only the HTTP gateway (EVENTLINE_GATEWAY_PROCESSES processes on one port); its read
+    endpoints need EVENTLINE_CLICKHOUSE_URL (embedded ClickHouse belongs to `eventline up`)."""
     from eventline.topics import ensure_topics
-    from producers.gateway.app import create_app
-    from producers.gateway.serving import uvicorn_options
+    from producers.gateway.processes import GatewayProcesses
     from sinks.store import open_store
 
+    _logging(False)
     settings = get_settings()
     _refuse_unsafe_exposure(settings)
     ensure_topics(settings)
-    store = None if settings.uses_embedded_clickhouse else open_store(settings)
-    uvicorn.run(create_app(settings, store), **uvicorn_options(settings))
+    if not settings.uses_embedded_clickhouse:
+        open_store(settings)  # migrated once here, before the processes read
+    processes = GatewayProcesses(settings)
+    processes.start()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    typer.echo(f"eventline gateway on {processes.url}, {settings.gateway_processes} processes")
+    try:
+        while not stop.wait(1.0):
+            processes.restart_dead()
+    finally:
+        processes.stop()
 
 
 def _refuse_unsafe_exposure(settings: Settings) -> None:
@@ -101,7 +112,8 @@ def _refuse_unsafe_exposure(settings: Settings) -> None:
 
 @app.command()
 def sink() -> None:
-    """Run only the ClickHouse sink."""
+    """Run only the ClickHouse sink (metrics on EVENTLINE_SINK_METRICS_PORT)."""
+    from eventline.pipeline import serve_metrics
     from eventline.topics import ensure_topics
     from producers.accounts.service import Accounts
     from sinks.sink import ClickHouseSink
@@ -113,6 +125,7 @@ def sink() -> None:
     accounts = Accounts(settings)  # erased event types
     accounts.start()
     runner = ClickHouseSink(settings, open_store(settings), erased=accounts.erased_event_types)
+    serve_metrics(settings.sink_metrics_port)
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     try:
         runner.run()

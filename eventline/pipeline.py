@@ -1,15 +1,18 @@
 """The whole local pipeline in one place: broker, topics, ClickHouse, sink, worker, gateway.
 
 Process layout (chDB allows one engine per process, so one process owns it):
-- this process: the gateway (uvicorn, in a thread), the ClickHouse sink (a thread) and the
-  Store they share;
+- this process: the ClickHouse sink (a thread), the Store, and the store link that serves the
+  Store to the gateway processes (``producers.gateway.store_link``, loopback, keyed);
+- EVENTLINE_GATEWAY_PROCESSES child processes: the gateway, all on one listening socket
+  (``producers.gateway.processes``), each with its own Kafka producer; their read APIs go
+  through the store link (with a ClickHouse server, each has a client of its own);
 - a child process: the Faust worker (it only talks to Kafka);
 - a child process: the local Kafka broker, when no EVENTLINE_KAFKA_BOOTSTRAP is set.
+So requests never wait behind the sink's inserts or the worker in one interpreter.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -17,34 +20,24 @@ import subprocess
 import sys
 import threading
 import time
+from http.server import HTTPServer
 from pathlib import Path
 
-import uvicorn
 from confluent_kafka.admin import AdminClient
+from prometheus_client import start_http_server
 
 from eventline.errors import EventlineError
 from eventline.local_kafka import LocalKafka
-from eventline.settings import Settings
+from eventline.settings import Settings, settings_env
 from eventline.topics import Topics, admin_client, ensure_topics
 from producers.accounts.service import Accounts
-from producers.gateway.app import create_app
-from producers.gateway.serving import check_exposure, uvicorn_options
+from producers.gateway.processes import GatewayProcesses
+from producers.gateway.serving import check_exposure
+from producers.gateway.store_link import StoreServer
 from sinks.sink import ClickHouseSink
 from sinks.store import Store, open_store
 
 log = logging.getLogger(__name__)
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The settings as EVENTLINE_* variables, so a child process sees the same configuration."""
-    env = {}
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        text = json.dumps(value) if isinstance(value, dict) else str(value)
-        env[f"EVENTLINE_{name.upper()}"] = text
-    env["EVENTLINE_HOME"] = str(settings.home.resolve())
-    return env
 
 
 class WorkerProcess:
@@ -96,6 +89,17 @@ class WorkerProcess:
             self.proc.wait()
 
 
+def serve_metrics(port: int) -> HTTPServer | None:
+    """This process's Prometheus metrics on 127.0.0.1:``port``; None (and a warning) when the
+    port is taken: metrics are not worth refusing to run for."""
+    try:
+        server, _thread = start_http_server(port, addr="127.0.0.1")
+    except OSError as exc:
+        log.warning("sink metrics not served on port %s: %s", port, exc)
+        return None
+    return server
+
+
 def _group_stable(admin: AdminClient, group: str) -> bool:
     try:
         described = admin.describe_consumer_groups([group])[group].result(timeout=5)
@@ -109,30 +113,6 @@ def _project_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-class GatewayServer:
-    """uvicorn serving the gateway app in a background thread."""
-
-    def __init__(self, settings: Settings, store: Store | None) -> None:
-        config = uvicorn.Config(
-            create_app(settings, store), log_level="warning", **uvicorn_options(settings)
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="gateway", daemon=True)
-        self.url = f"http://{settings.gateway_host}:{settings.gateway_port}"
-
-    def start(self, timeout_s: float = 30.0) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + timeout_s
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise EventlineError(f"gateway did not start on {self.url}")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-
-
 class Pipeline:
     """Start and stop every part of a pipeline, in dependency order."""
 
@@ -143,8 +123,10 @@ class Pipeline:
         self.store: Store | None = None
         self.sink: ClickHouseSink | None = None
         self.sink_thread: threading.Thread | None = None
-        self.gateway: GatewayServer | None = None
+        self.gateway: GatewayProcesses | None = None
+        self.store_link: StoreServer | None = None
         self.accounts: Accounts | None = None  # the sink's view of erased event types
+        self.metrics: HTTPServer | None = None  # this process's (the sink's) metrics
 
     def start(self) -> None:
         check_exposure(self.settings)  # before anything starts: an unsafe gateway never serves
@@ -159,9 +141,12 @@ class Pipeline:
         )
         self.sink_thread = threading.Thread(target=self.sink.run, name="sink", daemon=True)
         self.sink_thread.start()
+        self.metrics = serve_metrics(self.settings.sink_metrics_port)
         if self.worker is not None:
             self.worker.start()
-        self.gateway = GatewayServer(self.settings, self.store)
+        self.store_link = StoreServer(self.store)
+        self.store_link.start()
+        self.gateway = GatewayProcesses(self.settings, env=self.store_link.env())
         self.gateway.start()
         if self.worker is not None:
             self.worker.wait_ready()
@@ -179,6 +164,8 @@ class Pipeline:
                 stop.wait(1.0)
                 if not stop.is_set():
                     self._restart_worker_if_dead()
+                    if self.gateway is not None:
+                        self.gateway.restart_dead()
         finally:
             print("stopping...", flush=True)
             self.stop()
@@ -200,6 +187,8 @@ class Pipeline:
     def stop(self, *, stop_kafka: bool = True) -> None:
         if self.gateway is not None:
             self.gateway.stop()
+        if self.store_link is not None:
+            self.store_link.stop()
         if self.worker is not None:
             self.worker.stop()
         if self.sink is not None and self.sink_thread is not None:
@@ -207,5 +196,9 @@ class Pipeline:
             self.sink_thread.join(timeout=30)
         if self.accounts is not None:
             self.accounts.stop()
+        if self.metrics is not None:
+            self.metrics.shutdown()
+            self.metrics.server_close()
+            self.metrics = None
         if self.kafka is not None and stop_kafka:
             self.kafka.stop()

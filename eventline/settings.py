@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -166,7 +167,24 @@ class Settings(BaseSettings):
         description="Most concurrent connections and requests the gateway serves (uvicorn's "
         "limit_concurrency); past it, 503 at once.",
     )
+    gateway_processes: int = Field(
+        default=2,
+        ge=1,
+        description="Gateway processes serving the one port (a listening socket they share, "
+        "each with its own Kafka producer; EVENTLINE_GATEWAY_MAX_CONNECTIONS applies to each). "
+        "They never run in the process of the sink or the worker; about one per core.",
+    )
+    gateway_access_log: bool = Field(
+        default=False,
+        description="Log one line per request (uvicorn's access log): about a tenth of a "
+        "single post's cost, so off by default; /metrics counts requests.",
+    )
     worker_metrics_port: int = Field(default=9101, description="Worker Prometheus port.")
+    sink_metrics_port: int = Field(
+        default=9102,
+        description="Prometheus port of the process that runs the sink ('eventline up' or "
+        "'eventline sink', on 127.0.0.1); the gateway's own metrics stay on its port.",
+    )
     worker_log_level: Literal["crit", "error", "warn", "info", "debug"] = Field(
         default="warn", description="Faust worker log level (worker log: <home>/worker.log)."
     )
@@ -234,6 +252,18 @@ class Settings(BaseSettings):
     @property
     def uses_embedded_clickhouse(self) -> bool:
         return self.clickhouse_url is None
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as EVENTLINE_* variables, so a child process sees the same configuration."""
+    env = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        text = json.dumps(value) if isinstance(value, dict) else str(value)
+        env[f"EVENTLINE_{name.upper()}"] = text
+    env["EVENTLINE_HOME"] = str(settings.home.resolve())
+    return env
 
 
 @lru_cache(maxsize=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -125,13 +126,13 @@ class KafkaWriter:
     async def _produce_all(
         self, records: Sequence[tuple[str, str, bytes | None, int | None]], timeout_s: float
     ) -> list[tuple[int, int]]:
+        if not records:
+            return []
         loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[tuple[int, int]]] = []
         deadline = loop.time() + timeout_s
-        for topic, key, value, partition in records:
-            future: asyncio.Future[tuple[int, int]] = loop.create_future()
-            futures.append(future)
-            callback = _callback(loop, future, topic, key)
+        batch = _Deliveries(loop, records)
+        for index, (topic, key, value, partition) in enumerate(records):
+            callback = functools.partial(batch.delivered, index)
             while not self._try_produce(topic, key, value, callback, partition):
                 # Local queue full: wait for deliveries to drain, without blocking the loop.
                 if loop.time() > deadline:
@@ -140,9 +141,9 @@ class KafkaWriter:
         try:
             # librdkafka reports a timeout itself at delivery.timeout.ms; the margin lets its
             # verdict arrive first.
-            return list(await asyncio.wait_for(asyncio.gather(*futures), timeout_s + 1))
+            return await asyncio.wait_for(batch.future, timeout_s + 1)
         except TimeoutError as exc:
-            raise TransientError(f"Kafka did not acknowledge {len(futures)} records") from exc
+            raise TransientError(f"Kafka did not acknowledge {len(records)} records") from exc
 
     def _try_produce(
         self,
@@ -187,26 +188,45 @@ class KafkaWriter:
         del self._producer
 
 
-def _callback(
-    loop: asyncio.AbstractEventLoop,
-    future: asyncio.Future[tuple[int, int]],
-    topic: str,
-    key: str,
-) -> Any:
-    def delivered(err: KafkaError | None, msg: Message) -> None:
-        where = (msg.partition() or 0, msg.offset() or 0) if err is None else (0, 0)
+class _Deliveries:
+    """Kafka's verdicts on a batch of records, settled on the event loop once: when every
+    record is acknowledged ((partition, offset) of each, in order) or at the first refusal.
+    One wake-up of the loop per batch, not one per record."""
 
-        def settle() -> None:
-            if future.done():
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        records: Sequence[tuple[str, str, bytes | None, int | None]],
+    ) -> None:
+        self.loop = loop
+        self.records = records
+        self.future: asyncio.Future[list[tuple[int, int]]] = loop.create_future()
+        self.where: list[tuple[int, int]] = [(0, 0)] * len(records)
+        self.waiting = len(records)
+        self.failed = False
+        self.lock = threading.Lock()  # librdkafka may call back from more than one thread
+
+    def delivered(self, index: int, err: KafkaError | None, msg: Message) -> None:
+        with self.lock:
+            if self.failed:
                 return
-            if err is None:
-                future.set_result(where)
-            else:
-                future.set_exception(refusal(topic, key, err))
+            if err is not None:
+                self.failed = True
+                topic, key = self.records[index][:2]
+                self.loop.call_soon_threadsafe(self._settle, refusal(topic, key, err))
+                return
+            self.where[index] = (msg.partition() or 0, msg.offset() or 0)
+            self.waiting -= 1
+            if self.waiting == 0:
+                self.loop.call_soon_threadsafe(self._settle, None)
 
-        loop.call_soon_threadsafe(settle)
-
-    return delivered
+    def _settle(self, error: EventlineError | None) -> None:
+        if self.future.done():
+            return
+        if error is None:
+            self.future.set_result(self.where)
+        else:
+            self.future.set_exception(error)
 
 
 def refusal(topic: str, key: str, err: KafkaError) -> EventlineError:

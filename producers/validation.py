@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
+import email_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic.networks import validate_email
 
 from producers import json_input
+from producers.ids import random_uuid
 from producers.problems import TOO_LARGE, InputRejected, Problem, prefixed
 from schemas import limits
 from schemas.model import CONTACT, EVENT, bare_record, event_id_for, normalize_email
@@ -27,10 +39,37 @@ _SIZED = {
 }
 
 
+# An address of this shape is one EmailStr (email_validator) accepts as it is, with its domain
+# lower-cased: checked here at a fraction of the cost. Anything else (quoted or Unicode local
+# parts, internationalized domains, "Name <address>", labels with "--", ...) goes through
+# EmailStr, which accepts or refuses it with its own reason.
+_PLAIN_EMAIL = re.compile(
+    r"(?P<local>[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*)@"
+    r"(?P<domain>(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})"
+)
+_SPECIAL_USE = tuple(email_validator.SPECIAL_USE_DOMAIN_NAMES)
+
+
+def _email(value: str) -> str:
+    """The address as EmailStr normalizes it; PydanticCustomError (EmailStr's) when invalid."""
+    plain = _PLAIN_EMAIL.fullmatch(value)
+    if plain is not None and len(value) <= 254 and len(plain["local"]) <= 64:
+        domain = plain["domain"].lower()
+        special = any(domain == d or domain.endswith("." + d) for d in _SPECIAL_USE)
+        if not special and "--" not in domain:
+            return f"{plain['local']}@{domain}"
+    return validate_email(value)[1]
+
+
+Email = Annotated[
+    str, AfterValidator(_email), WithJsonSchema({"type": "string", "format": "email"})
+]
+
+
 class _Identified(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    email: EmailStr | None = None
+    email: Email | None = None
     user_id: str | None = Field(default=None, min_length=1, max_length=255)
     contact_id: str | None = Field(default=None, min_length=1, max_length=128)
 
@@ -101,7 +140,7 @@ def _base_record(
 ) -> dict[str, Any]:
     return {
         "account_id": account,
-        "receipt_id": str(uuid.uuid4()),
+        "receipt_id": random_uuid(),
         "received_at": received_at,
         "source": source,
         "email": normalize_email(model.email) if model.email else None,
@@ -142,7 +181,11 @@ def parse_event(
     record = _base_record(event, account, source, received_at)
     record.update(
         kind=EVENT,
-        event_id=event_id_for(record["account_id"], event.idempotency_key),
+        event_id=(
+            event_id_for(record["account_id"], event.idempotency_key)
+            if event.idempotency_key
+            else random_uuid()
+        ),
         idempotency_key=event.idempotency_key,
         name=event.name,
         occurred_at=occurred,
@@ -172,7 +215,7 @@ def parse_contact(data: Any, *, account: str, source: str, received_at: datetime
     record = _base_record(contact, account, source, received_at)
     record.update(
         kind=CONTACT,
-        event_id=str(uuid.uuid4()),
+        event_id=random_uuid(),
         idempotency_key=None,
         name=None,
         occurred_at=received_at,

@@ -19,7 +19,7 @@ from producers.validation import ACCOUNT_PATTERN
 LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
 
 
-def require_admin(
+async def require_admin(
     request: Request,
     gateway: GatewayDep,
     authorization: Annotated[str | None, Header(description="`Bearer <admin token>`")] = None,

@@ -34,7 +34,7 @@ SOURCE = "activecampaign"
 NOT_AUTHORIZED = {"message": "You are not authorized to access this resource"}
 
 
-def api_account(
+async def api_account(
     gateway: GatewayDep, api_token: Annotated[str | None, Header(alias="Api-Token")] = None
 ) -> str:
     """The account of the ``Api-Token`` key."""

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
+from eventline.errors import InvalidEvent, TransientError
 from producers.dialects import activecampaign as ac
 from producers.dialects import mailchimp
 from producers.problems import Problem
@@ -84,6 +85,26 @@ def validation_problems(exc: RequestValidationError) -> list[Problem]:
 def refusal(path: str, status: int, problems: list[Problem]) -> JSONResponse:
     headers = {"Connection": "close"} if status in (408, 413) else None
     return JSONResponse(refusal_body(path, status, problems), status_code=status, headers=headers)
+
+
+def too_large_for_kafka(path: str, exc: InvalidEvent) -> JSONResponse:
+    """Kafka refused a record as too large: past every bound we check, but never a 503 that
+    well-behaved clients would retry forever."""
+    problem = Problem(field=exc.field, reason=exc.reason, status=413)
+    return refusal(path, 413, [problem])
+
+
+def unavailable(exc: TransientError) -> JSONResponse:
+    """Kafka (or ClickHouse) did not answer in time: 503, retry with the same key."""
+    return JSONResponse(
+        status_code=503,
+        content={
+            "error": "unavailable",
+            "reason": str(exc),
+            "retry": "safe with the same idempotency_key",
+        },
+        headers={"Retry-After": "1"},
+    )
 
 
 # --- The error shapes, as the OpenAPI document declares them -------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,7 +11,8 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from eventline import __version__
 from eventline.clock import follow_clock
@@ -33,10 +35,10 @@ from producers.gateway import (
     status,
 )
 from producers.gateway.deps import DialectAnswer, Gateway
+from producers.gateway.fast_path import EventsFastPath
 from producers.gateway.limits import RequestLimits
 from producers.gateway.serving import announce_exposure, check_exposure
 from producers.kafka import KafkaWriter
-from producers.problems import Problem
 from sinks.store import Store
 from streams.rules.catalog import RuleCatalog
 
@@ -96,6 +98,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app = FastAPI(
         title="eventline", version=__version__, description=DESCRIPTION, lifespan=lifespan
     )
+    app.add_middleware(EventsFastPath)  # inside RequestLimits: it sees bounded bodies only
     app.add_middleware(RequestLimits, settings=settings)
     app.include_router(events.router)
     app.include_router(contacts.router)
@@ -125,25 +128,25 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
 
     @app.exception_handler(InvalidEvent)
     async def refused_for_good(request: Request, exc: InvalidEvent) -> Response:
-        # Kafka refused a record as too large: past every bound we check, but never a 503
-        # that well-behaved clients would retry forever.
-        problem = Problem(field=exc.field, reason=exc.reason, status=413)
-        return answers.refusal(request.url.path, 413, [problem])
+        return answers.too_large_for_kafka(request.url.path, exc)
 
     @app.exception_handler(TransientError)
     async def unavailable(_request: Request, exc: TransientError) -> JSONResponse:
-        return JSONResponse(
-            status_code=503,
-            content={
-                "error": "unavailable",
-                "reason": str(exc),
-                "retry": "safe with the same idempotency_key",
-            },
-            headers={"Retry-After": "1"},
-        )
+        return answers.unavailable(exc)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _registry() -> CollectorRegistry:
+    """This process's metrics; those of every gateway process when they share a port
+    (prometheus_client's multiprocess mode: ``PROMETHEUS_MULTIPROC_DIR``, set by
+    ``GatewayProcesses``), whichever of them answers the scrape."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry

@@ -44,6 +44,13 @@ async def read_body(request: Request) -> Body:
         except InputRejected as exc:
             return Body(data=None, source="http:form", raw=raw, error=exc.problems[0])
         return Body(data=data, source="http:form", raw=json.dumps(data)[:RAW_KEPT])
+    return json_body(content, raw)
+
+
+def json_body(content: bytes, raw: str | None = None) -> Body:
+    """A JSON body, decoded strictly; an undecodable one comes back with its problem."""
+    if raw is None:
+        raw = content.decode("utf-8", "replace")[:RAW_KEPT]
     try:
         return Body(data=json_input.decode(content), source="http:json", raw=raw)
     except InputRejected as exc:

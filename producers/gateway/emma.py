@@ -42,7 +42,7 @@ router = APIRouter(
 SOURCE = "emma"
 
 
-def emma_account(
+async def emma_account(
     account_id: int,
     gateway: GatewayDep,
     authorization: Annotated[str | None, Header(description="Basic public:private")] = None,

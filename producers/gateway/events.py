@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
@@ -49,11 +50,19 @@ OPENAPI_BODY = {
 }
 
 
-def _result(record: dict[str, Any], duplicate: bool) -> dict[str, Any]:
+class Answer(JSONResponse):
+    """An accepted request's answer, rendered by orjson: the bytes Starlette's JSONResponse
+    renders for it (text, integers, lists and objects only), a tenth of the time."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def _result(record: dict[str, Any], duplicate: bool, received_at: str) -> dict[str, Any]:
     return {
         "event_id": record["event_id"],
         "status": "duplicate" if duplicate else "received",
-        "received_at": record["received_at"].isoformat(),
+        "received_at": received_at,
     }
 
 
@@ -76,6 +85,7 @@ async def accept_events(
     """Validate, publish and answer one event or a bulk array (shared by the dialects, whose
     ``translate`` turns each item into a native event or raises InputRejected)."""
     received_at = now()
+    received_text = received_at.isoformat()  # one receipt time for every event of the request
     source = source or body.source
     bulk = isinstance(body.data, list)
     items = body.data if bulk else [body.data]
@@ -122,16 +132,16 @@ async def accept_events(
             continue
         duplicate = gateway.seen_recently(record["account_id"], record["event_id"])
         accepted.append(record)
-        results.append(_result(record, duplicate))
+        results.append(_result(record, duplicate, received_text))
     await gateway.publish(accepted, rejected)
     refused = status_of(p for r in rejected for p in r[1])  # 413: past a size bound
     if not bulk:
         if not accepted:
             content = {"error": "invalid_event", **results[0]}
             return JSONResponse(status_code=refused, content=content)
-        return JSONResponse(status_code=202, content=results[0])
+        return Answer(status_code=202, content=results[0])
     code = 202 if not rejected else (refused if not accepted else 207)
-    return JSONResponse(
+    return Answer(
         status_code=code,
         content={"accepted": len(accepted), "rejected": len(rejected), "results": results},
     )

@@ -34,7 +34,7 @@ router = APIRouter(
 )
 
 
-def mailchimp_account(
+async def mailchimp_account(
     gateway: GatewayDep,
     authorization: Annotated[str | None, Header(description="Basic anystring:<key>")] = None,
     x_eventline_account: Annotated[str | None, Header()] = None,

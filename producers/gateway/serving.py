@@ -24,6 +24,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "limit_concurrency": settings.gateway_max_connections,
         "timeout_keep_alive": 5,
         "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
+        "access_log": settings.gateway_access_log,
     }
 
 

@@ -95,6 +95,7 @@ def settings(
         partitions=3,
         gateway_port=free_port(),
         worker_metrics_port=free_port(),
+        sink_metrics_port=free_port(),
         unknown_contact_by_account={STRICT: "fail"},
         sink_batch_wait_s=0.2,
         worker_session_timeout_s=10.0,

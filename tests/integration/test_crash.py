@@ -111,6 +111,7 @@ def deployment(
         partitions=3,
         gateway_port=free_port(),
         worker_metrics_port=free_port(),
+        sink_metrics_port=free_port(),
         sink_batch_wait_s=0.2,
         worker_session_timeout_s=SESSION_S,
         produce_timeout_s=5.0,

@@ -1,0 +1,75 @@
+"""Strict JSON decoding: the quick decoder (orjson) gives the value the standard library gives,
+and every document it refuses gets the strict path's answer, naming the problem."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from producers import json_input
+from producers.problems import InputRejected
+
+values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(values)
+def test_the_value_the_standard_library_decodes(value: Any) -> None:
+    data = json.dumps(value, ensure_ascii=False).encode()
+    assert json_input.decode(data) == json.loads(data)
+
+
+def test_integers_past_64_bits_stay_exact() -> None:
+    assert json_input.decode(b'{"n": 123456789012345678901234567890}') == {
+        "n": 123456789012345678901234567890
+    }
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "reason"),
+    [
+        (b'{"price": 1e309}', "price", "finite number"),
+        (b'{"a": NaN}', "a", "finite number"),
+        (b'{"a": "\\ud800"}', "a", "unpaired surrogate"),
+        (b'{"a": "\xff"}', "body", "invalid UTF-8 at byte 7"),
+        (b"[" * 50 + b"]" * 50, "body", "nests deeper than 40 levels"),
+    ],
+)
+def test_refusals_name_the_problem(data: bytes, field: str, reason: str) -> None:
+    with pytest.raises(InputRejected) as refused:
+        json_input.decode(data)
+    problem = refused.value.problems[0]
+    assert problem.field == field and reason in problem.reason
+
+
+answers = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(answers)
+def test_answers_render_as_starlette_renders_them(content: Any) -> None:
+    from fastapi.responses import JSONResponse
+
+    from producers.gateway.events import Answer
+
+    try:
+        expected = JSONResponse(content).body
+    except UnicodeEncodeError:  # an unpaired surrogate: never in an answer (refused on input)
+        return
+    assert Answer(content).body == expected
