@@ -18,7 +18,7 @@ from bench.deployment import Deployment
 from bench.procs import call
 from bench.report import Row, Target
 from bench.topics_read import records
-from eventline.pipeline import settings_env
+from eventline.settings import settings_env
 from eventline.topics import Topics, ensure_topics
 
 

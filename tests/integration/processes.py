@@ -30,8 +30,7 @@ import httpx
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from eventline.local_kafka import LocalKafka
-from eventline.pipeline import settings_env
-from eventline.settings import Settings
+from eventline.settings import Settings, settings_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _HANDED_OUT: set[int] = set()

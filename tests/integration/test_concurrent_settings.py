@@ -20,8 +20,8 @@ import httpx
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from eventline.pipeline import Pipeline, settings_env
-from eventline.settings import Settings
+from eventline.pipeline import Pipeline
+from eventline.settings import Settings, settings_env
 from eventline.topics import Topics
 from schemas.codec import codec
 from tests.integration.helpers import eventually

@@ -1,6 +1,6 @@
 """Avro encoding of the records the gateway writes most (``IncomingRecord``), specialized once
 per schema: a third of fastavro's cost per record, byte for byte the same output as
-``schemas.codec`` (tests/unit/producers/test_avro_writer.py compares them).
+``schemas.codec`` (tests/unit/schemas/test_fastwrite.py compares them).
 
 The schema is compiled into one small encoder per field. Only what flat records need is
 compiled (string, enum, boolean, int, long, double, timestamp-millis, and unions of null with

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from producers import avro_writer
+from schemas import fastwrite
 from schemas.codec import codec
 from schemas.model import bare_record
 
@@ -50,11 +50,11 @@ records = st.fixed_dictionaries(
 @settings(max_examples=1000, deadline=None)
 @given(records)
 def test_the_same_bytes_as_the_codec(record: dict[str, Any]) -> None:
-    assert avro_writer.encode("IncomingRecord", record) == codec().encode("IncomingRecord", record)
+    assert fastwrite.encode("IncomingRecord", record) == codec().encode("IncomingRecord", record)
 
 
 def test_every_field_of_the_incoming_record_is_compiled() -> None:
-    assert avro_writer._record_encoder("IncomingRecord")[1] is not None
+    assert fastwrite._record_encoder("IncomingRecord")[1] is not None
 
 
 WRONG = [{"attempt": "1"}, {"kind": "PARTY"}, {"value": "1.5"}, {"email": 3}, {"name": "\ud800"}]
@@ -68,7 +68,7 @@ def test_a_record_it_cannot_take_gets_the_codec_answer(wrong: dict[str, Any]) ->
     except Exception as exc:
         expected = type(exc)
     try:
-        got: Any = avro_writer.encode("IncomingRecord", record)
+        got: Any = fastwrite.encode("IncomingRecord", record)
     except Exception as exc:
         got = type(exc)
     assert got == expected
