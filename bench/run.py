@@ -133,6 +133,7 @@ def main() -> int:
             f"bench-{run}",
             gateway_port=free_port(),
             worker_metrics_port=free_port(),
+            sink_metrics_port=free_port(),
             sink_batch_wait_s=0.1,
             **overrides,
         )
