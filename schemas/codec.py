@@ -18,18 +18,18 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from eventline.errors import InvalidEvent
-from schemas import fastread
+from schemas import fastread, fastwrite
 
 MAGIC = b"\xc3\x01"
 HEADER_LEN = len(MAGIC) + 8
@@ -86,6 +86,11 @@ class Codec:
         self._time_ranges: dict[str, tuple[tuple[str, int, int], ...]] = {}
         # fingerprint of a current version -> (name, generated reader): raw_times' fast path.
         self._fast: dict[bytes, tuple[str, fastread.Reader]] = {}
+        # name -> (field, unit) of its timestamps, for schemas whose every timestamp is a
+        # top-level field: their generated reader serves decode() with datetimes too.
+        self._time_units: dict[str, tuple[tuple[str, timedelta], ...]] = {}
+        # name -> compiled body encoder of its current version (schemas/fastwrite.py).
+        self._fast_writers: dict[str, Callable[[Mapping[str, Any]], bytes]] = {}
         self._plain: dict[str, Any] = {}
         self._plain_writers: dict[bytes, tuple[str, Any]] = {}
         for name in SCHEMA_FILES:
@@ -102,6 +107,11 @@ class Codec:
             with suppress(fastread.Unsupported):
                 ranges = {field: (lo, hi) for field, lo, hi in self._time_ranges[name]}
                 self._fast[self._fingerprints[name]] = (name, fastread.reader(plain, ranges))
+            if (write := fastwrite.compile_record(cast(dict[str, Any], parsed))) is not None:
+                self._fast_writers[name] = write
+            units = _top_level_time_units(load_schema_json(name))
+            if units is not None:
+                self._time_units[name] = units
         for name, versions in (extra_writer_schemas or {}).items():
             for raw in versions:
                 named = dict(self._named)
@@ -126,6 +136,11 @@ class Codec:
                     for field, inner in EMBEDDED[name].items()
                 },
             }
+        if (write := self._fast_writers.get(name)) is not None:
+            try:
+                return MAGIC + self._fingerprints[name] + write(record)
+            except fastwrite.REFUSALS:
+                pass  # fastavro encodes it, or refuses it with its own error
         buf = io.BytesIO()
         buf.write(MAGIC)
         buf.write(self._fingerprints[name])
@@ -155,15 +170,19 @@ class Codec:
         """
         if len(data) < HEADER_LEN or data[:2] != MAGIC:
             raise InvalidEvent("value", f"not an Avro single-object {name} record")
-        fast = self._fast.get(data[2:HEADER_LEN]) if raw_times else None
-        if fast is not None and fast[0] == name:
+        fast = self._fast.get(data[2:HEADER_LEN])
+        if fast is not None and fast[0] == name and (raw_times or name in self._time_units):
             try:
                 record = fast[1](data, HEADER_LEN)
             except Exception:  # anything unusual: fastavro decides, below
                 pass
             else:
+                if not raw_times:  # as fastavro makes them: the epoch plus the ticks
+                    for field, unit in self._time_units[name]:
+                        if (ticks := record[field]) is not None:
+                            record[field] = _EPOCH + ticks * unit
                 for field, inner in EMBEDDED.get(name, {}).items():
-                    record[field] = self.decode(inner, record[field], raw_times=True)
+                    record[field] = self.decode(inner, record[field], raw_times=raw_times)
                 return record  # its reader checked the times' ranges
         readers, writers = (
             (self._plain, self._plain_writers)
@@ -222,6 +241,20 @@ def _time_ranges(schema: dict[str, Any]) -> tuple[tuple[str, int, int], ...]:
                 highest = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // unit
                 found.append((field["name"], lowest, highest))
     return tuple(found)
+
+
+def _top_level_time_units(schema: dict[str, Any]) -> tuple[tuple[str, timedelta], ...] | None:
+    """(field, unit) of each top-level timestamp; None when a timestamp is nested deeper
+    (a generated reader would leave it an integer)."""
+    found = []
+    for field in schema["fields"]:
+        kinds = field["type"] if isinstance(field["type"], list) else [field["type"]]
+        for kind in kinds:
+            unit = _UNITS.get(kind.get("logicalType", "")) if isinstance(kind, dict) else None
+            if unit is not None:
+                found.append((field["name"], unit))
+    every = json.dumps(schema).count('"timestamp-')
+    return tuple(found) if every == len(found) else None
 
 
 def _plain_times(schema: Any) -> Any:

@@ -1,26 +1,25 @@
-"""Avro encoding of the records the gateway writes most (``IncomingRecord``), specialized once
-per schema: a third of fastavro's cost per record, byte for byte the same output as
-``schemas.codec`` (tests/unit/schemas/test_fastwrite.py compares them).
+"""Avro record bodies written by encoders compiled once per schema: a third of fastavro's
+cost per record, byte for byte fastavro's output (tests/unit/schemas/test_fastwrite.py
+compares them). ``schemas.codec`` encodes with them where it can.
 
 The schema is compiled into one small encoder per field. Only what flat records need is
-compiled (string, enum, boolean, int, long, double, timestamp-millis, and unions of null with
-one of those); a schema with anything else gets no encoder, and a record the encoders cannot
-take (a wrong type) is handed to the codec, which encodes it or refuses it as it always did.
+compiled (string, bytes, enum, boolean, int, long, double, timestamps (millis, micros), arrays of
+strings, and unions of null with one of those); a schema with anything else gets no encoder,
+and a record the encoders cannot take (a wrong type) raises one of ``REFUSALS``, so that the
+codec hands it to fastavro, which encodes it or refuses it as it always did.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
-from functools import cache
+from collections.abc import Callable, Mapping
 from typing import Any
 
-import fastavro
 from fastavro.write import LOGICAL_WRITERS
 
-from schemas.codec import MAGIC, codec, load_schema_json, schema_fingerprint
-
 Encoder = Callable[[Any], bytes]
+# What a compiled encoder raises for a value it cannot take: fastavro decides instead.
+REFUSALS = (TypeError, KeyError, ValueError, AttributeError, OverflowError)
 
 
 def _varint(n: int) -> bytes:
@@ -47,6 +46,8 @@ def _string(value: str) -> bytes:
 def _long(value: int) -> bytes:
     if type(value) is not int:
         raise TypeError(f"not an int: {value!r}")
+    if not -(2**63) <= value < 2**63:  # fastavro refuses what a C long cannot hold
+        raise OverflowError(f"out of a long's range: {value}")
     return _varint(value)
 
 
@@ -62,6 +63,22 @@ def _double(value: float) -> bytes:
     return _DOUBLE(value)
 
 
+def _bytes(value: bytes) -> bytes:
+    if type(value) is not bytes:
+        raise TypeError(f"not bytes: {value!r}")
+    size = len(value)
+    return (_SMALL[size] if size < 64 else _varint(size)) + value
+
+
+def _strings(values: list[str]) -> bytes:
+    """An array of strings: one block of len(values) items, then the end (as fastavro)."""
+    if type(values) is not list:
+        raise TypeError(f"not a list: {values!r}")
+    if not values:
+        return b"\x00"
+    return _varint(len(values)) + b"".join([_checked_string(v) for v in values]) + b"\x00"
+
+
 def _checked_string(value: str) -> bytes:
     if type(value) is not str:
         raise TypeError(f"not a string: {value!r}")
@@ -70,6 +87,7 @@ def _checked_string(value: str) -> bytes:
 
 _PRIMITIVES: dict[str, Encoder] = {
     "string": _checked_string,
+    "bytes": _bytes,
     "long": _long,
     "int": _long,
     "boolean": _boolean,
@@ -89,8 +107,10 @@ def _compile(schema: Any) -> Encoder | None:
     if kind == "enum":
         index = {symbol: _varint(i) for i, symbol in enumerate(schema["symbols"])}
         return lambda value: index[value]
-    if kind == "long" and logical == "timestamp-millis":
-        prepare = LOGICAL_WRITERS["long-timestamp-millis"]
+    if kind == "array" and schema.get("items") == "string":
+        return _strings
+    if kind == "long" and logical in ("timestamp-millis", "timestamp-micros"):
+        prepare = LOGICAL_WRITERS[f"long-{logical}"]
         return lambda value: _long(prepare(value, schema))
     if logical is None and isinstance(kind, str):
         return _PRIMITIVES.get(kind)
@@ -107,7 +127,7 @@ def _nullable(union: list[Any]) -> Encoder | None:
     return lambda value: b"\x00" if value is None else b"\x02" + inner(value)
 
 
-def compile_record(schema: dict[str, Any]) -> Callable[[dict[str, Any]], bytes] | None:
+def compile_record(schema: dict[str, Any]) -> Callable[[Mapping[str, Any]], bytes] | None:
     """The schemaless body encoder of a flat record schema (fields absent from a record take
     their default, as fastavro does); None when a field's type is not compiled here."""
     fields = []
@@ -117,25 +137,7 @@ def compile_record(schema: dict[str, Any]) -> Callable[[dict[str, Any]], bytes] 
             return None
         fields.append((field["name"], encode, field.get("default")))
 
-    def encode_record(record: dict[str, Any]) -> bytes:
+    def encode_record(record: Mapping[str, Any]) -> bytes:
         return b"".join([encode(record.get(name, default)) for name, encode, default in fields])
 
     return encode_record
-
-
-@cache
-def _record_encoder(name: str) -> tuple[bytes, Callable[[dict[str, Any]], bytes] | None]:
-    parsed = fastavro.parse_schema(load_schema_json(name), named_schemas={})
-    assert isinstance(parsed, dict), f"{name} is not a record schema"
-    return MAGIC + schema_fingerprint(parsed), compile_record(parsed)
-
-
-def encode(name: str, record: dict[str, Any]) -> bytes:
-    """``codec().encode(name, record)``, faster for the schemas compiled here."""
-    header, body = _record_encoder(name)
-    if body is not None:
-        try:
-            return header + body(record)
-        except (TypeError, KeyError, ValueError, AttributeError, OverflowError):
-            pass  # the codec encodes it, or refuses it with its own error
-    return codec().encode(name, record)

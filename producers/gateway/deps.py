@@ -21,7 +21,6 @@ from producers.accounts.service import Accounts
 from producers.gateway.bodies import Body, BodyDep, read_body
 from producers.kafka import KafkaWriter
 from producers.validation import ACCOUNT_PATTERN, Problem
-from schemas import fastwrite
 from schemas.codec import codec
 from schemas.model import now, routing_key
 from sinks.store import Store
@@ -82,7 +81,7 @@ class Gateway:
         """Write accepted records, identity claims (key, record) and rejection statuses;
         return once Kafka acknowledged them all."""
         out: list[tuple[str, str, bytes]] = [
-            (self.topics.incoming, key, fastwrite.encode("IncomingRecord", claim))
+            (self.topics.incoming, key, codec().encode("IncomingRecord", claim))
             for key, claim in claims
         ]
         for record in accepted:
@@ -90,7 +89,7 @@ class Gateway:
                 (
                     self.topics.incoming,
                     routing_key(record),
-                    fastwrite.encode("IncomingRecord", record),
+                    codec().encode("IncomingRecord", record),
                 )
             )
         for record, problems, raw in rejected:
