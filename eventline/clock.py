@@ -29,6 +29,8 @@ class Clock:
         self.offset_ms = 0
 
     def now(self) -> datetime:
+        if not self.offset_ms:  # the system clock: no offset to add (called per record)
+            return datetime.now(UTC)
         return datetime.now(UTC) + timedelta(milliseconds=self.offset_ms)
 
     def now_ms(self) -> int:

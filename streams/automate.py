@@ -35,6 +35,8 @@ PUBLISHED = Counter(
     "Automation messages published",
     ["kind"],  # tag_change, transition, trigger
 )
+for _kind in ("tag_change", "transition", "trigger"):
+    PUBLISHED.labels(_kind)  # every series shown from the start, at 0
 STATE_TRIMMED = Counter(
     "eventline_worker_state_trimmed_total",
     "Memo and history entries let go to keep a contact's state within its size budget",
@@ -166,9 +168,13 @@ async def publish(w: Worker, outcome: Outcome) -> None:
         await send(w.segments_out, key, codec().encode("SegmentTransition", transition))
     for trigger in outcome.triggers:
         await send(w.workflows_out, key, codec().encode("WorkflowTrigger", trigger))
-    PUBLISHED.labels("tag_change").inc(len(outcome.tag_changes))
-    PUBLISHED.labels("transition").inc(len(outcome.transitions))
-    PUBLISHED.labels("trigger").inc(len(outcome.triggers))
+    for kind, sent in (
+        ("tag_change", outcome.tag_changes),
+        ("transition", outcome.transitions),
+        ("trigger", outcome.triggers),
+    ):
+        if sent:  # most events publish nothing: no metric lookup for them
+            PUBLISHED.labels(kind).inc(len(sent))
 
 
 def _ms(at: Any) -> int:
