@@ -94,14 +94,10 @@ def test_the_faust_internals_the_guard_uses_are_there() -> None:
 
 
 class _Consumer:
-    def __init__(self, committed: int | None, earliest: int) -> None:
+    def __init__(self, committed: int | None) -> None:
         self._read_offset: dict = {}
         self._committed_offset = {} if committed is None else {_tp(): committed}
         self._gap: dict = {}
-        self.earliest = earliest
-
-    async def earliest_offsets(self, *tps: object) -> dict:
-        return {tp: self.earliest for tp in tps}
 
 
 class _App:
@@ -111,9 +107,13 @@ class _App:
 
 
 class _Reader:
-    def __init__(self) -> None:
+    def __init__(self, earliest: int = 0) -> None:
         self.fail = True
         self.reads: list[tuple[int, int]] = []
+        self.first = earliest
+
+    def earliest(self, tps: list[object]) -> dict:
+        return {tp: self.first for tp in tps}
 
     def read(self, topic: str, partition: int, start: int, end: int) -> list:
         self.reads.append((start, end))
@@ -136,7 +136,7 @@ def _event(offset: int) -> object:
 async def test_a_partition_never_committed_starts_at_its_earliest_offset() -> None:
     from streams.continuity import ContinuityGuard
 
-    guard = ContinuityGuard(_App(_Consumer(None, earliest=0)), "eventline.incoming", "x:1")
+    guard = ContinuityGuard(_App(_Consumer(None)), "eventline.incoming", "x:1")
     reader = guard.reader = _Reader()  # type: ignore[assignment]
     reader.fail = False
     await guard.admit(_event(4))  # Faust dropped 0..3 and would commit past them
@@ -146,7 +146,7 @@ async def test_a_partition_never_committed_starts_at_its_earliest_offset() -> No
 async def test_a_hole_that_cannot_be_read_yet_stays_open_for_the_next_try() -> None:
     from streams.continuity import ContinuityGuard
 
-    guard = ContinuityGuard(_App(_Consumer(10, earliest=0)), "eventline.incoming", "x:1")
+    guard = ContinuityGuard(_App(_Consumer(10)), "eventline.incoming", "x:1")
     reader = guard.reader = _Reader()  # type: ignore[assignment]
     with pytest.raises(TimeoutError):
         await guard.admit(_event(13))
