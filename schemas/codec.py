@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -191,6 +191,32 @@ class Codec:
         for field, inner in EMBEDDED.get(name, {}).items():
             decoded[field] = self.decode(inner, decoded[field], raw_times=raw_times)
         return self._as_datetimes_would_be(name, decoded) if raw_times else decoded
+
+    def raw_reader(self, name: str) -> Callable[[bytes], Record]:
+        """``decode(name, data, raw_times=True)`` as one function, for a reader of many
+        records (the sink): a record of the current version goes straight to its generated
+        reader (one prefix test, no lookups); anything else, or anything it steps aside
+        from, to ``decode``, which decides as always."""
+        fast = self._fast.get(self._fingerprints[name])
+        if fast is None or fast[0] != name:
+            return lambda data: self.decode(name, data, raw_times=True)
+        read, head, decode = fast[1], MAGIC + self._fingerprints[name], self.decode
+        embedded = tuple(
+            (field, self.raw_reader(inner)) for field, inner in EMBEDDED.get(name, {}).items()
+        )
+
+        def read_raw(data: bytes) -> Record:
+            if data.startswith(head):
+                try:
+                    record = read(data, HEADER_LEN)
+                except Exception:  # anything unusual: decode (fastavro) decides
+                    return decode(name, data, raw_times=True)
+                for field, inner in embedded:
+                    record[field] = inner(record[field])
+                return record  # its reader checked the times' ranges
+            return decode(name, data, raw_times=True)
+
+        return read_raw
 
     def _as_datetimes_would_be(self, name: str, record: Record) -> Record:
         """A record decoded with raw times, refused as it would be with datetimes: a time
