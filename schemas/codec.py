@@ -158,7 +158,7 @@ class Codec:
         fast = self._fast.get(data[2:HEADER_LEN]) if raw_times else None
         if fast is not None and fast[0] == name:
             try:
-                record = fast[1](data, HEADER_LEN)
+                record: Record = fast[1](data, HEADER_LEN)
             except Exception:  # anything unusual: fastavro decides, below
                 pass
             else:
@@ -208,7 +208,7 @@ class Codec:
         def read_raw(data: bytes) -> Record:
             if data.startswith(head):
                 try:
-                    record = read(data, HEADER_LEN)
+                    record: Record = read(data, HEADER_LEN)
                 except Exception:  # anything unusual: decode (fastavro) decides
                     return decode(name, data, raw_times=True)
                 for field, inner in embedded:
@@ -217,6 +217,38 @@ class Codec:
             return decode(name, data, raw_times=True)
 
         return read_raw
+
+    def raw_row_reader(
+        self, name: str, fields: tuple[str, ...]
+    ) -> Callable[[bytes], tuple[Any, ...]]:
+        """``raw_reader`` giving the tuple of ``fields`` (a row) instead of the record, for a
+        schema that embeds none: its generated reader makes the tuple itself (no dict); any
+        other record is decoded and its fields taken."""
+        if name in EMBEDDED:
+            raise ValueError(f"{name} embeds records: use raw_reader")
+        fingerprint = self._fingerprints[name]
+        fast = self._fast.get(fingerprint)
+        head, decode = MAGIC + fingerprint, self.decode
+
+        def slow(data: bytes) -> tuple[Any, ...]:
+            record = decode(name, data, raw_times=True)
+            return tuple(record[field] for field in fields)
+
+        if fast is None or fast[0] != name:
+            return slow
+        ranges = {field: (lo, hi) for field, lo, hi in self._time_ranges[name]}
+        read = fastread.reader(self._plain[name], ranges, fields)
+
+        def read_row(data: bytes) -> tuple[Any, ...]:
+            if data.startswith(head):
+                try:
+                    row: tuple[Any, ...] = read(data, HEADER_LEN)
+                    return row
+                except Exception:  # anything unusual: decode (fastavro) decides
+                    pass
+            return slow(data)
+
+        return read_row
 
     def _as_datetimes_would_be(self, name: str, record: Record) -> Record:
         """A record decoded with raw times, refused as it would be with datetimes: a time

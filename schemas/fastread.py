@@ -14,7 +14,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-Reader = Callable[[bytes, int], dict[str, Any]]
+Reader = Callable[[bytes, int], Any]  # a record (dict), or a row (tuple) of chosen fields
 
 _DOUBLE = struct.Struct("<d").unpack_from
 
@@ -170,10 +170,13 @@ def _bad() -> Any:
     raise ValueError("not read here: fastavro decides")
 
 
-def reader(schema: Any, ranges: dict[str, tuple[int, int]] | None = None) -> Reader:
+def reader(
+    schema: Any, ranges: dict[str, tuple[int, int]] | None = None, row: tuple[str, ...] = ()
+) -> Reader:
     """The reader of the body of one record schema's records (a parsed or plain schema; raises
     Unsupported). ``ranges``: field -> (lowest, highest) a long may be, else fastavro decides
-    (the times a datetime can hold).
+    (the times a datetime can hold). ``row``: field names; the reader then gives a tuple of
+    those fields' values (a row) instead of the record (a dict costs a fifth of a read).
 
     Each field is read into a local and the record is made at the end in one go. A read that
     ran past the end of the body (a length too large) is caught there: the position only
@@ -186,13 +189,17 @@ def reader(schema: Any, ranges: dict[str, tuple[int, int]] | None = None) -> Rea
         for line in _field(field, f"v{index}", consts, ranges or {})
     ]
     record = ", ".join(f"{field['name']!r}: v{index}" for index, field in enumerate(fields))
+    if row:
+        index_of = {field["name"]: index for index, field in enumerate(fields)}
+        record = ", ".join(f"v{index_of[name]}" for name in row) + ","
+    made = f"({record})" if row else f"{{{record}}}"
     source = "\n".join(
         [
             "def read(buf, pos, _zigzag=_zigzag, _length=_length, _double=_double):",
             *("    " + line for line in body),
             "    if pos != len(buf):",
             "        _bad()",  # past the end, or bytes left over (fastavro ignores them)
-            f"    return {{{record}}}",
+            f"    return {made}",
         ]
     )
     scope: dict[str, Any] = {
