@@ -173,7 +173,7 @@ class Codec:
         fast = self._fast.get(data[2:HEADER_LEN])
         if fast is not None and fast[0] == name and (raw_times or name in self._time_units):
             try:
-                record = fast[1](data, HEADER_LEN)
+                record: Record = fast[1](data, HEADER_LEN)
             except Exception:  # anything unusual: fastavro decides, below
                 pass
             else:
@@ -210,6 +210,64 @@ class Codec:
         for field, inner in EMBEDDED.get(name, {}).items():
             decoded[field] = self.decode(inner, decoded[field], raw_times=raw_times)
         return self._as_datetimes_would_be(name, decoded) if raw_times else decoded
+
+    def raw_reader(self, name: str) -> Callable[[bytes], Record]:
+        """``decode(name, data, raw_times=True)`` as one function, for a reader of many
+        records (the sink): a record of the current version goes straight to its generated
+        reader (one prefix test, no lookups); anything else, or anything it steps aside
+        from, to ``decode``, which decides as always."""
+        fast = self._fast.get(self._fingerprints[name])
+        if fast is None or fast[0] != name:
+            return lambda data: self.decode(name, data, raw_times=True)
+        read, head, decode = fast[1], MAGIC + self._fingerprints[name], self.decode
+        embedded = tuple(
+            (field, self.raw_reader(inner)) for field, inner in EMBEDDED.get(name, {}).items()
+        )
+
+        def read_raw(data: bytes) -> Record:
+            if data.startswith(head):
+                try:
+                    record: Record = read(data, HEADER_LEN)
+                except Exception:  # anything unusual: decode (fastavro) decides
+                    return decode(name, data, raw_times=True)
+                for field, inner in embedded:
+                    record[field] = inner(record[field])
+                return record  # its reader checked the times' ranges
+            return decode(name, data, raw_times=True)
+
+        return read_raw
+
+    def raw_row_reader(
+        self, name: str, fields: tuple[str, ...]
+    ) -> Callable[[bytes], tuple[Any, ...]]:
+        """``raw_reader`` giving the tuple of ``fields`` (a row) instead of the record, for a
+        schema that embeds none: its generated reader makes the tuple itself (no dict); any
+        other record is decoded and its fields taken."""
+        if name in EMBEDDED:
+            raise ValueError(f"{name} embeds records: use raw_reader")
+        fingerprint = self._fingerprints[name]
+        fast = self._fast.get(fingerprint)
+        head, decode = MAGIC + fingerprint, self.decode
+
+        def slow(data: bytes) -> tuple[Any, ...]:
+            record = decode(name, data, raw_times=True)
+            return tuple(record[field] for field in fields)
+
+        if fast is None or fast[0] != name:
+            return slow
+        ranges = {field: (lo, hi) for field, lo, hi in self._time_ranges[name]}
+        read = fastread.reader(self._plain[name], ranges, fields)
+
+        def read_row(data: bytes) -> tuple[Any, ...]:
+            if data.startswith(head):
+                try:
+                    row: tuple[Any, ...] = read(data, HEADER_LEN)
+                    return row
+                except Exception:  # anything unusual: decode (fastavro) decides
+                    pass
+            return slow(data)
+
+        return read_row
 
     def _as_datetimes_would_be(self, name: str, record: Record) -> Record:
         """A record decoded with raw times, refused as it would be with datetimes: a time

@@ -128,6 +128,23 @@ TRIGGER_COLUMNS = (
 _RENAMED = {
     "event_properties": "event_properties_json",
     "personalization": "personalization_json",
+    "properties": "properties_json",  # events
+    "contact_attributes": "contact_attributes_json",  # events
+    "attributes": "attributes_json",  # contacts
+}
+
+
+# The record field of each column of the tables whose rows are their records' fields, in
+# column order: a reader of those fields gives the row itself (Codec.raw_row_reader).
+ROW_FIELDS: dict[str, tuple[str, ...]] = {
+    table: tuple(_RENAMED.get(c, c) for c in columns)
+    for table, columns in {
+        "events": EVENT_COLUMNS,
+        "contacts": CONTACT_COLUMNS,
+        "tag_changes": TAG_CHANGE_COLUMNS,
+        "segment_transitions": TRANSITION_COLUMNS,
+        "workflow_triggers": TRIGGER_COLUMNS,
+    }.items()
 }
 
 

@@ -23,6 +23,7 @@ from clickhouse_connect.driver.exceptions import DataError, OperationalError
 
 from eventline.errors import ConfigurationError, EventlineError, TransientError
 from eventline.settings import Settings
+from sinks.arrow import arrow_table
 
 log = logging.getLogger(__name__)
 
@@ -117,17 +118,23 @@ class Store:
             data = [
                 _as_ticks(list(c), t) for c, t in zip(zip(*rows, strict=True), types, strict=True)
             ]
+            arrow = arrow_table(data, columns, types)
             with self._lock:
-                # Column-oriented with the types given: no transposition in Python and no
-                # DESCRIBE query per insert (the client's defaults).
-                self._client.insert(
-                    f"{self.database}.{table}",
-                    data,
-                    column_names=list(columns),
-                    column_type_names=types,
-                    column_oriented=True,
-                    settings=settings,
-                )
+                if arrow is not None:
+                    # Arrow: columns made in C from the Python values, parsed by ClickHouse
+                    # itself (the client's Native writer is Python, ~1 µs a row more).
+                    self._client.insert_arrow(f"{self.database}.{table}", arrow, settings=settings)
+                else:
+                    # Column-oriented with the types given: no transposition in Python and
+                    # no DESCRIBE query per insert (the client's defaults).
+                    self._client.insert(
+                        f"{self.database}.{table}",
+                        data,
+                        column_names=list(columns),
+                        column_type_names=types,
+                        column_oriented=True,
+                        settings=settings,
+                    )
         except Exception as exc:
             message = f"insert of {len(rows)} rows into {table} failed: {exc}"
             if self._refused(exc):
@@ -191,7 +198,8 @@ def _as_ticks(values: list[Any], column_type: str) -> list[Any]:
     """A DateTime64 column's datetimes as ticks of its precision (the client's own arithmetic),
     so that one column never mixes the two (the client takes the first value's kind for all)."""
     precision = _DATETIME64.search(column_type)
-    if precision is None or not any(isinstance(v, datetime) for v in values):
+    # The kinds of value first (in C): a loop over the values cost ~0.1 µs a row per column.
+    if precision is None or not any(issubclass(t, datetime) for t in set(map(type, values))):
         return values
     scale = 10 ** int(precision.group(1))
     return [_ticks(v, scale) if isinstance(v, datetime) else v for v in values]

@@ -136,6 +136,29 @@ def test_damaged_records_decode_as_fastavro_decodes_them(
     assert outcome(codec(), name, encoded) == outcome(SLOW, name, encoded)
     # with datetimes (the worker's decoding): the same datetimes as fastavro's, or the same refusal
     assert outcome(codec(), name, encoded, False) == outcome(SLOW, name, encoded, False)
+    assert reader_outcome(name, encoded) == outcome(SLOW, name, encoded)
+
+
+def reader_outcome(name: str, data: bytes) -> Any:
+    """What ``Codec.raw_reader`` (the sink's) makes of ``data``."""
+    try:
+        return same(codec().raw_reader(name)(data))
+    except Exception as exc:
+        return type(exc).__name__
+
+
+@pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=50, deadline=None)
+@given(data=st.data())
+def test_raw_reader_reads_what_decode_reads(name: str, data: st.DataObject) -> None:
+    record = _with_times(data.draw(records(name)))
+    if name == "EventStatus":
+        record["record"] = _with_times(data.draw(records("IncomingRecord")))
+    encoded = codec().encode(name, record)
+    assert reader_outcome(name, encoded) == outcome(SLOW, name, encoded)
+    assert reader_outcome(name, b"\xc3\x01" + b"\x00" * 8 + encoded[10:]) == outcome(
+        SLOW, name, b"\xc3\x01" + b"\x00" * 8 + encoded[10:]
+    )  # an unknown writer: decode decides
 
 
 def _with_times(record: dict[str, Any]) -> dict[str, Any]:
@@ -143,3 +166,24 @@ def _with_times(record: dict[str, Any]) -> dict[str, Any]:
     return {
         k: v % 2**52 if k.endswith("_at") and isinstance(v, int) else v for k, v in record.items()
     }
+
+
+@pytest.mark.parametrize("length", range(1, 12))
+def test_varints_of_every_length_read_as_fastavro_reads_them(length: int) -> None:
+    """Unrolled varints: up to nine bytes (63 bits) read as fastavro reads them, canonical or
+    padded with continuation bytes; past that a reader gives the same or steps aside (then
+    fastavro decides)."""
+    schema = fastavro.parse_schema({"type": "record", "name": "x", "fields": [
+        {"name": "n", "type": "long"}]})  # fmt: skip
+    read = fastread.reader(schema)
+    for last in (0x00, 0x01, 0x7F):
+        body = bytes([0xFF] * (length - 1) + [last])
+        try:
+            expected: Any = fastavro.schemaless_reader(io.BytesIO(body), schema)
+        except Exception:
+            expected = "refused"
+        try:
+            got: Any = read(b"\x00" * HEADER_LEN + body, HEADER_LEN)
+        except Exception:
+            got = "refused"
+        assert got == expected or (got == "refused" and length >= 10), (length, last)
