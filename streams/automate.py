@@ -92,12 +92,22 @@ async def rules_read(w: Worker, timestamps_s: list[float]) -> None:
     await asyncio.gather(*(f.wait_applied(int(newest), w.settings.rules_wait_s) for f in followers))
 
 
+_CONTEXTS: dict[str, tuple[str, Context]] = {}  # account -> (its settings text, context)
+
+
 def context_of(w: Worker, account: str) -> Context:
-    """What the account says about triggering: its tracking switch and whitelisted names."""
+    """What the account says about triggering: its tracking switch and whitelisted names
+    (derived again only when the account's settings changed: they are up to 640 KiB)."""
+    text = w.accounts.settings_text(account)
+    known = _CONTEXTS.get(account)
+    if known is not None and known[0] is text:
+        return known[1]
     settings = w.accounts.settings_of(account)
-    return Context(
+    context = Context(
         tracking_on=ac.tracking_enabled(settings), whitelist=frozenset(ac.whitelist(settings))
     )
+    _CONTEXTS[account] = (text, context)
+    return context
 
 
 async def on_event(

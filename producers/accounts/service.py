@@ -266,6 +266,13 @@ class Accounts:
         loaded: dict[str, Any] = json.loads(entry["settings_json"]) if entry else {}
         return loaded
 
+    def settings_text(self, account_id: str) -> str:
+        """The account's settings as stored (JSON; "" without an entry): the same object until
+        they change, so a reader can keep what it derived from them."""
+        with self._lock:
+            entry = self._current().accounts.get(account_id)
+        return entry["settings_json"] if entry else ""
+
     def erased_event_types(self) -> dict[tuple[str, str], datetime]:
         """(account, event type) -> cutoff: events of that type received up to the cutoff are
         erased from analytics (an Emma event type was deleted)."""
