@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import threading
 import time
@@ -130,20 +129,44 @@ class KafkaWriter:
             return []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        batch = _Deliveries(loop, records)
-        for index, (topic, key, value, partition) in enumerate(records):
-            callback = functools.partial(batch.delivered, index)
-            while not self._try_produce(topic, key, value, callback, partition):
-                # Local queue full: wait for deliveries to drain, without blocking the loop.
-                if loop.time() > deadline:
-                    raise TransientError("the producer's local queue stayed full")
-                await asyncio.sleep(0.01)
+        batch = _Deliveries(loop, len(records))
+        queued = self._queue(records, 0, batch.delivered)
+        while queued < len(records):
+            # Local queue full: wait for deliveries to drain, without blocking the loop.
+            if loop.time() > deadline:
+                raise TransientError("the producer's local queue stayed full")
+            await asyncio.sleep(0.01)
+            queued = self._queue(records, queued, batch.delivered)
         try:
             # librdkafka reports a timeout itself at delivery.timeout.ms; the margin lets its
             # verdict arrive first.
             return await asyncio.wait_for(batch.future, timeout_s + 1)
         except TimeoutError as exc:
             raise TransientError(f"Kafka did not acknowledge {len(records)} records") from exc
+
+    def _queue(
+        self,
+        records: Sequence[tuple[str, str, bytes | None, int | None]],
+        start: int,
+        on_delivery: Any,
+    ) -> int:
+        """Queue ``records[start:]`` in one go (one lock, no call per record); the index of
+        the first one librdkafka's full local queue refused, ``len(records)`` when none."""
+        self._recreate_if_fatal()
+        with self._lock:
+            produce = self._producer.produce
+            for index in range(start, len(records)):
+                topic, key, value, partition = records[index]
+                try:
+                    if partition is None:  # where the partitioner puts the key
+                        produce(topic, value, key, on_delivery=on_delivery)
+                    else:
+                        produce(topic, value, key, partition, on_delivery=on_delivery)
+                except BufferError:
+                    return index
+                except KafkaException as exc:
+                    raise refusal(topic, key, exc.args[0]) from exc
+        return len(records)
 
     def _try_produce(
         self,
@@ -190,32 +213,28 @@ class KafkaWriter:
 
 class _Deliveries:
     """Kafka's verdicts on a batch of records, settled on the event loop once: when every
-    record is acknowledged ((partition, offset) of each, in order) or at the first refusal.
-    One wake-up of the loop per batch, not one per record."""
+    record is acknowledged ((partition, offset) of each, in the order Kafka acknowledged them)
+    or at the first refusal. One wake-up of the loop per batch, not one per record."""
 
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        records: Sequence[tuple[str, str, bytes | None, int | None]],
-    ) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, count: int) -> None:
         self.loop = loop
-        self.records = records
         self.future: asyncio.Future[list[tuple[int, int]]] = loop.create_future()
-        self.where: list[tuple[int, int]] = [(0, 0)] * len(records)
-        self.waiting = len(records)
+        self.where: list[tuple[int, int]] = []
+        self.waiting = count
         self.failed = False
         self.lock = threading.Lock()  # librdkafka may call back from more than one thread
 
-    def delivered(self, index: int, err: KafkaError | None, msg: Message) -> None:
+    def delivered(self, err: KafkaError | None, msg: Message) -> None:
         with self.lock:
             if self.failed:
                 return
             if err is not None:
                 self.failed = True
-                topic, key = self.records[index][:2]
-                self.loop.call_soon_threadsafe(self._settle, refusal(topic, key, err))
+                key = msg.key()
+                text = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
+                self.loop.call_soon_threadsafe(self._settle, refusal(msg.topic() or "", text, err))
                 return
-            self.where[index] = (msg.partition() or 0, msg.offset() or 0)
+            self.where.append((msg.partition() or 0, msg.offset() or 0))
             self.waiting -= 1
             if self.waiting == 0:
                 self.loop.call_soon_threadsafe(self._settle, None)
