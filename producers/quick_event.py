@@ -13,6 +13,7 @@ the same record: tests/unit/producers/test_quick_event.py compares them on gener
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import datetime
 from typing import Any
@@ -76,8 +77,9 @@ def _properties(value: Any) -> dict[str, Any] | None:
 
 
 def _value(value: Any) -> float | bool | None:
-    """The event's value as pydantic gives it; False when left to pydantic."""
-    if value is None or type(value) is float:
+    """The event's value as pydantic gives it; False when left to pydantic (and the bounds:
+    NaN and infinities are not JSON, but a caller might pass them)."""
+    if value is None or (type(value) is float and math.isfinite(value)):
         return value
     if type(value) is int and -_EXACT <= value <= _EXACT:
         return float(value)
@@ -170,7 +172,7 @@ def _surely_within(record: dict[str, Any]) -> bool:
     """Whether a record made here is within every bound ``within_limits`` tests, told
     cheaply; False leaves it to ``within_limits``. Known already: the client's texts are no
     longer than their bounds (LONGEST), the email is a plain address, the ids are ours, the
-    value is a finite float (JSON has no other), the event occurred when received, and the
+    value is a finite float, the event occurred when received, and the
     properties are the text of a decoded JSON object (finite numbers only)."""
     for field in _TEXTS:
         text = record[field]
