@@ -66,3 +66,69 @@ def test_a_record_too_large_is_refused_for_good() -> None:
     verdicts = [(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE), Msg("t", b"k", 0, -1))]
     with pytest.raises(InvalidEvent):
         asyncio.run(_settle(verdicts, 2))
+
+
+class FakeProducer:
+    """Acknowledges what was produced when polled; records which threads polled while
+    batches waited."""
+
+    def __init__(self) -> None:
+        self.queued: list[tuple[Any, Msg]] = []
+        self.pollers: list[str] = []
+
+    def produce(self, topic: str, value: bytes, key: str, *rest: Any, on_delivery: Any) -> None:
+        self.queued.append((on_delivery, Msg(topic, key.encode(), 0, len(self.queued))))
+
+    def poll(self, timeout: float) -> int:
+        import threading
+        import time
+
+        served, self.queued = self.queued, []
+        if served:
+            self.pollers.append(threading.current_thread().name)
+        for callback, msg in served:
+            callback(None, msg)
+        if not served and timeout:
+            time.sleep(min(timeout, 0.01))
+        return len(served)
+
+    def flush(self, timeout: float) -> int:
+        self.poll(0)
+        return 0
+
+
+def test_the_waiting_loop_serves_its_reports_and_a_busy_loop_is_not_starved() -> None:
+    import time
+
+    from producers.kafka import KafkaWriter
+
+    writer = KafkaWriter("127.0.0.1:1", timeout_s=5)
+    fake = FakeProducer()
+    writer._producer = fake  # type: ignore[assignment]
+
+    async def busy(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            end = time.perf_counter() + 0.002
+            while time.perf_counter() < end:  # CPU work between awaits, as a gateway's
+                pass
+            await asyncio.sleep(0)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        hog = asyncio.create_task(busy(stop))
+        records = [("t", f"k{i}", b"v") for i in range(100)]
+        await asyncio.wait_for(
+            asyncio.gather(*(writer.produce_many(records, 5) for _ in range(4))), 3
+        )
+        stop.set()
+        await hog
+
+    try:
+        asyncio.run(run())
+        asyncio.run(run())  # a second loop, after the first closed
+    finally:
+        writer._stop.set()
+    # The loop served the reports (the poll thread may catch a first one, polling already
+    # when the batch began); nothing is left waiting or ticking.
+    assert fake.pollers.count("MainThread") >= len(fake.pollers) - 1
+    assert not writer._waiting and not writer._ticking
