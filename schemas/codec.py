@@ -90,7 +90,7 @@ class Codec:
         # top-level field: their generated reader serves decode() with datetimes too.
         self._time_units: dict[str, tuple[tuple[str, timedelta], ...]] = {}
         # name -> compiled body encoder of its current version (schemas/fastwrite.py).
-        self._fast_writers: dict[str, Callable[[Mapping[str, Any]], bytes]] = {}
+        self._fast_writers: dict[str, fastwrite.Encoder] = {}
         self._plain: dict[str, Any] = {}
         self._plain_writers: dict[bytes, tuple[str, Any]] = {}
         for name in SCHEMA_FILES:

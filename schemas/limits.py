@@ -216,10 +216,6 @@ def certainly_storable(record: Mapping[str, Any]) -> bool:
     ``Codec.decode(..., raw_times=True)``) is certainly within every bound that
     ``record_violations(..., ahead=False)`` tests: the cheap test for a sink, no JSON walk.
     False only means that record_violations must decide, with the times as datetimes."""
-    for field, limit in _TEXT_ITEMS:
-        text = record.get(field)
-        if text is not None and (type(text) is not str or len(text) > limit or "\x00" in text):
-            return False
     received, occurred = record.get("received_at"), record.get("occurred_at")
     if type(received) is not int or not (
         EARLIEST_RECEIPT_MS <= received <= LATEST_STORABLE_RECEIPT_MS
@@ -229,6 +225,32 @@ def certainly_storable(record: Mapping[str, Any]) -> bool:
         type(occurred) is not int or not EARLIEST_MS <= occurred <= received + MAX_FUTURE_MS
     ):
         return False
+    return _certainly_within_but_times(record)
+
+
+def certainly_within(record: Mapping[str, Any], now: datetime) -> bool:
+    """Whether a record (times as aware datetimes) is certainly within every bound that
+    ``record_violations(record, now)`` tests: the cheap test for the gateway, no JSON walk.
+    False only means that record_violations must decide."""
+    received, occurred = record.get("received_at"), record.get("occurred_at")
+    if type(received) is not datetime or received.tzinfo is None or now.tzinfo is None:
+        return False
+    if not EARLIEST_RECEIPT <= received <= now + MAX_FUTURE:
+        return False
+    if occurred is not None and (
+        type(occurred) is not datetime
+        or occurred.tzinfo is None
+        or not EARLIEST <= occurred <= received + MAX_FUTURE
+    ):
+        return False
+    return _certainly_within_but_times(record)
+
+
+def _certainly_within_but_times(record: Mapping[str, Any]) -> bool:
+    for field, limit in _TEXT_ITEMS:
+        text = record.get(field)
+        if text is not None and (type(text) is not str or len(text) > limit or "\x00" in text):
+            return False
     value, attempt = record.get("value"), record.get("attempt", 0)
     if value is not None and (type(value) is not float or not math.isfinite(value)):
         return False

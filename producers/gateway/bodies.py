@@ -31,6 +31,9 @@ class Body:
     source: str
     raw: str
     error: Problem | None = None
+    # data is a document json_input decoded (dicts, lists, text, finite numbers, booleans,
+    # null and nothing else): what producers.quick_event may take
+    decoded_json: bool = False
 
 
 async def read_body(request: Request) -> Body:
@@ -52,7 +55,8 @@ def json_body(content: bytes, raw: str | None = None) -> Body:
     if raw is None:
         raw = content.decode("utf-8", "replace")[:RAW_KEPT]
     try:
-        return Body(data=json_input.decode(content), source="http:json", raw=raw)
+        data = json_input.decode(content)
+        return Body(data=data, source="http:json", raw=raw, decoded_json=True)
     except InputRejected as exc:
         return Body(data=None, source="http:json", raw=raw, error=exc.problems[0])
 

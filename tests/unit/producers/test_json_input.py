@@ -73,3 +73,36 @@ def test_answers_render_as_starlette_renders_them(content: Any) -> None:
     except UnicodeEncodeError:  # an unpaired surrogate: never in an answer (refused on input)
         return
     assert Answer(content).body == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(values)
+def test_the_depth_of_a_decoded_document_is_json_depth(value: Any) -> None:
+    from schemas.limits import json_depth
+
+    assert json_input._decoded_depth(value) == json_depth(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 60), st.integers(0, 60), st.sampled_from(["[", "{", "[{", "x"]))
+def test_the_depth_bound_holds_with_brackets_in_strings(
+    lists: int, in_text: int, bracket: str
+) -> None:
+    """Depth is refused past BODY_DEPTH whatever brackets strings hold (the bracket count
+    only skips the walk when it cannot pass the bound)."""
+    data = ("[" * lists + json.dumps(bracket * in_text) + "]" * lists).encode()
+    if lists > json_input.BODY_DEPTH:
+        with pytest.raises(InputRejected, match="nests deeper"):
+            json_input.decode(data)
+    else:
+        assert json_input.decode(data) == json.loads(data)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([b"1", b"0", b"9", b"5", b"a", b" ", b"\xd9"]), max_size=60))
+def test_runs_of_19_digits_are_found_as_the_pattern_finds_them(parts: list[bytes]) -> None:
+    import re
+
+    data = b"".join(parts)
+    found = json_input._NINETEEN_DIGITS in data.translate(json_input._DIGITS_AS_ZERO)
+    assert found == (re.search(rb"\d{19}", data) is not None)

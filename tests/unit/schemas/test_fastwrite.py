@@ -110,3 +110,16 @@ def test_a_record_it_cannot_take_gets_the_codec_answer(wrong: dict[str, Any]) ->
 def test_numbers_past_a_long_or_a_double_get_fastavro_answer(field: str, value: int) -> None:
     record = {**bare_record("acme", "e-1", "r-1", datetime.now(UTC), "http:json"), field: value}
     assert outcome(codec(), "IncomingRecord", record) == outcome(SLOW, "IncomingRecord", record)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(records, times), min_size=1, max_size=5))
+def test_times_shared_by_records_and_fields(pairs: list[tuple[dict[str, Any], datetime]]) -> None:
+    """A request's records share one receipt time (and often use it as occurrence time): the
+    writer keeps the last time's bytes, which must never leak into a record of another time."""
+    shared = pairs[0][1]
+    for record, other in pairs:
+        for received, occurred in ((shared, shared), (other, shared), (shared, other)):
+            record = {**record, "received_at": received, "occurred_at": occurred}
+            expected = SLOW.encode("IncomingRecord", record)
+            assert codec().encode("IncomingRecord", record) == expected

@@ -1,5 +1,6 @@
-"""The cheap tests of schemas.limits (certainly_within_json, certainly_storable): they never
-pass what the full test refuses, and they pass the plain records a pipeline carries."""
+"""The cheap tests of schemas.limits (certainly_within_json, certainly_storable,
+certainly_within): they never pass what the full test refuses, and they pass the plain records
+a pipeline carries."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from schemas.limits import (
     MAX_PROPERTIES_BYTES,
     TEXT_LIMITS,
     certainly_storable,
+    certainly_within,
     certainly_within_json,
     json_violations,
     record_violations,
@@ -183,3 +185,39 @@ def test_the_epoch_millisecond_bounds_are_whole_milliseconds() -> None:
     for at in (EARLIEST, EARLIEST_RECEIPT, LATEST_STORABLE_RECEIPT):
         assert at.microsecond % 1000 == 0 and at.tzinfo is UTC
     assert math.isclose(MAX_FUTURE.total_seconds() * 1000, MAX_FUTURE // timedelta(milliseconds=1))
+
+
+def test_a_plain_record_is_certainly_within() -> None:
+    props = json.dumps({"sku": "SKU-1", "price": 19.9, "page": "/p/1"})
+    assert certainly_within(record(properties_json=props, unknown_contact=None), NOW)
+
+
+AHEAD_EDGES: list[dict[str, Any]] = [
+    *EDGES,
+    {"received_at": NOW + MAX_FUTURE},
+    {"received_at": NOW + MAX_FUTURE + timedelta(milliseconds=1)},
+    {"received_at": NOW.replace(tzinfo=None)},
+    {"occurred_at": NOW.replace(tzinfo=None)},
+    {"occurred_at": ms(NOW)},
+    {"value": 1},
+    {"attempt": True},
+]
+
+
+@pytest.mark.parametrize("fields", AHEAD_EDGES, ids=lambda f: str(f)[:60])
+def test_cheap_gateway_test_agrees_with_the_full_test_on_every_edge(fields: dict[str, Any]) -> None:
+    rec = record(**fields)
+    try:
+        full: Any = record_violations(rec, NOW) == []
+    except TypeError:  # naive and aware times compared: the full test raises, as it did
+        full = TypeError
+    assert not certainly_within(rec, NOW) or full is True
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.fixed_dictionaries({}, optional=FIELD_VALUES), st.integers(-3, 3))
+def test_cheap_gateway_test_is_sound_on_random_records(fields: dict[str, Any], days: int) -> None:
+    rec = record(**fields)
+    now = NOW + timedelta(days=days)
+    if certainly_within(rec, now):
+        assert record_violations(rec, now) == [], fields
