@@ -53,7 +53,7 @@ class Sizes:
 
 QUICK = Sizes(
     single=1_500,
-    bulk=40,
+    bulk=300,  # 40 posts were over before the gateway was warm
     worker_events=3_000,
     latency_seconds=2.0,
     contacts=1_000,
