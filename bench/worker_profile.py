@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from functools import partial
@@ -32,6 +33,15 @@ BULK = 500
 def new_contacts(i: int, run: str, size: int) -> list[dict[str, Any]]:
     """A bulk body of latency probes: each event a new contact."""
     return [bodies.probe(i * size + j, run) for j in range(size)]
+
+
+def _py_spy() -> str:
+    """py-spy beside this interpreter (a virtualenv's bin/), else on PATH."""
+    beside = Path(sys.executable).parent / "py-spy"
+    found = str(beside) if beside.exists() else shutil.which("py-spy")
+    if found is None:
+        raise SystemExit("py-spy not found: install it with `pip install py-spy`")
+    return found
 
 
 def _arguments() -> argparse.Namespace:
@@ -100,7 +110,7 @@ def main() -> None:
             dep.start_worker()
             spy = None
             if args.py_spy:
-                command = [shutil.which("py-spy") or "py-spy", "record", "--nonblocking"]
+                command = [_py_spy(), "record", "--nonblocking"]
                 command += ["-p", str(dep.worker_pid()), "-r", "100", "-f", "raw"]
                 spy = subprocess.Popen([*command, "-o", args.py_spy])
             _follow(dep, before, posts * BULK, started)
