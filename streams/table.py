@@ -55,7 +55,10 @@ class Table:
         return isinstance(key, str) and self._find(key) is not None
 
     def __setitem__(self, key: str, value: Any) -> None:
-        encoded = orjson.dumps(value)
+        # A copy of exactly its length: the bytes orjson returns keep its 4 KiB buffer, so a
+        # 40-byte identity held 4 KiB (a worker that had loaded 200,000 contacts: 1.8 GiB of
+        # RSS, 378 MiB once restored from the changelogs).
+        encoded = bytes(memoryview(orjson.dumps(value)))
         self._parts.setdefault(self.partition, {})[key] = encoded
         self._dirty.setdefault(self.partition, {})[key] = encoded
 

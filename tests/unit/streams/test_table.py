@@ -71,3 +71,21 @@ def test_an_unfinished_batch_forgets_its_writes_and_restores_what_it_touched() -
     Tables("127.0.0.1:9", table).discard()
     assert table.drain() == [] and "k" not in table
     assert table.stale([0, 1], 3) == [1]
+
+
+def test_a_stored_value_holds_about_its_own_length_of_memory() -> None:
+    """orjson's bytes keep its whole output buffer (4 KiB): a table of small values must not."""
+    import tracemalloc
+
+    from streams.table import Table
+
+    table = Table("identities", "x-identities-changelog")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(2000):
+            table[f"acme/email/c{i}@example.com"] = f"contact-{i}"
+        held = (tracemalloc.get_traced_memory()[0] - before) / 2000
+    finally:
+        tracemalloc.stop()
+    assert held < 600, f"{held:.0f} bytes per small entry"
