@@ -286,24 +286,8 @@ _UNITS = {
 }
 
 
-def _time_ranges(schema: dict[str, Any]) -> tuple[tuple[str, int, int], ...]:
-    """(field, lowest, highest) of each top-level timestamp of a schema: the integers that
-    fastavro turns into a datetime (it adds them to the epoch) without an OverflowError."""
-    found = []
-    for field in schema["fields"]:
-        kinds = field["type"] if isinstance(field["type"], list) else [field["type"]]
-        for kind in kinds:
-            unit = _UNITS.get(kind.get("logicalType", "")) if isinstance(kind, dict) else None
-            if unit is not None:
-                lowest = -((_EPOCH - datetime.min.replace(tzinfo=UTC)) // unit)
-                highest = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // unit
-                found.append((field["name"], lowest, highest))
-    return tuple(found)
-
-
-def _top_level_time_units(schema: dict[str, Any]) -> tuple[tuple[str, timedelta], ...] | None:
-    """(field, unit) of each top-level timestamp; None when a timestamp is nested deeper
-    (a generated reader would leave it an integer)."""
+def _top_level_times(schema: dict[str, Any]) -> list[tuple[str, timedelta]]:
+    """(field, unit) of each top-level timestamp of a schema."""
     found = []
     for field in schema["fields"]:
         kinds = field["type"] if isinstance(field["type"], list) else [field["type"]]
@@ -311,6 +295,26 @@ def _top_level_time_units(schema: dict[str, Any]) -> tuple[tuple[str, timedelta]
             unit = _UNITS.get(kind.get("logicalType", "")) if isinstance(kind, dict) else None
             if unit is not None:
                 found.append((field["name"], unit))
+    return found
+
+
+def _time_ranges(schema: dict[str, Any]) -> tuple[tuple[str, int, int], ...]:
+    """(field, lowest, highest) of each top-level timestamp of a schema: the integers that
+    fastavro turns into a datetime (it adds them to the epoch) without an OverflowError."""
+    return tuple(
+        (
+            name,
+            -((_EPOCH - datetime.min.replace(tzinfo=UTC)) // unit),
+            (datetime.max.replace(tzinfo=UTC) - _EPOCH) // unit,
+        )
+        for name, unit in _top_level_times(schema)
+    )
+
+
+def _top_level_time_units(schema: dict[str, Any]) -> tuple[tuple[str, timedelta], ...] | None:
+    """(field, unit) of each top-level timestamp; None when a timestamp is nested deeper
+    (a generated reader would leave it an integer)."""
+    found = _top_level_times(schema)
     every = json.dumps(schema).count('"timestamp-')
     return tuple(found) if every == len(found) else None
 

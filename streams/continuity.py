@@ -157,25 +157,20 @@ class GapReader:
 
     def ends(self, partitions: list[Any]) -> dict[Any, int]:
         """The end offset of each partition (blocking: call in a thread)."""
-        with self._asking:
-            if self._asker is None:
-                self._asker = self._consumer()
-            return {
-                tp: self._asker.get_watermark_offsets(
-                    TopicPartition(tp.topic, tp.partition), timeout=GAP_READ_TIMEOUT_S
-                )[1]
-                for tp in partitions
-            }
+        return {tp: high for tp, (_low, high) in self._watermarks(partitions).items()}
 
     def earliest(self, partitions: list[Any]) -> dict[Any, int]:
         """The earliest offset of each partition (blocking: call in a thread)."""
+        return {tp: low for tp, (low, _high) in self._watermarks(partitions).items()}
+
+    def _watermarks(self, partitions: list[Any]) -> dict[Any, tuple[int, int]]:
         with self._asking:
             if self._asker is None:
                 self._asker = self._consumer()
             return {
                 tp: self._asker.get_watermark_offsets(
                     TopicPartition(tp.topic, tp.partition), timeout=GAP_READ_TIMEOUT_S
-                )[0]
+                )
                 for tp in partitions
             }
 
