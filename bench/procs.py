@@ -10,7 +10,11 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+
+from eventline.local_kafka import LocalKafka
+from eventline.settings import Settings
 
 
 def free_port() -> int:
@@ -93,3 +97,16 @@ def serving(fn: Callable[..., Any], *args: Any, port: int, timeout_s: float = 60
         if proc.is_alive():
             proc.kill()
             proc.join()
+
+
+def local_broker(root: Path) -> LocalKafka:
+    """A Kafka broker of the benchmark's own under ``root`` (free ports, the pinned jars);
+    not started."""
+    base = Settings()
+    return LocalKafka(
+        root=root,
+        version=base.kafka_version,
+        port=free_port(),
+        controller_port=free_port(),
+        jars=LocalKafka.from_settings(base).libs,
+    )

@@ -23,9 +23,8 @@ from bench.anchors.runner import Anchors
 from bench.anchors.runner import Sizes as AnchorSizes
 from bench.common import run_id
 from bench.deployment import Deployment
-from bench.procs import free_port
+from bench.procs import free_port, local_broker
 from bench.report import Row, table
-from eventline.local_kafka import LocalKafka
 from eventline.settings import Settings
 
 PARTS = ("pipeline", "automation", "kill", "memory")
@@ -118,13 +117,7 @@ def main() -> int:
     base = Settings()
     with tempfile.TemporaryDirectory(prefix="eventline-bench-") as tmp:
         home = Path(tmp)
-        broker = LocalKafka(
-            root=home / "kafka",
-            version=base.kafka_version,
-            port=free_port(),
-            controller_port=free_port(),
-            jars=LocalKafka.from_settings(base).libs,
-        )
+        broker = local_broker(home / "kafka")
         bootstrap = broker.start()
         overrides = {"partitions": args.partitions} if args.partitions else {}
         dep = Deployment(

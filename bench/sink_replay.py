@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import tempfile
 import threading
 import time
@@ -33,7 +32,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from eventline.local_kafka import LocalKafka
+from bench.procs import local_broker
 from eventline.settings import Settings
 from eventline.topics import Topics, ensure_topics
 from producers.validation import parse_event
@@ -277,26 +276,13 @@ def _check_stored(store: Store, work: Work) -> None:
         raise RuntimeError(f"the sink stored {found}, expected {wanted}")
 
 
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=200_000, help="records on the topics")
     parser.add_argument("--repeat", type=int, default=1, help="measurements in this run")
     args = parser.parse_args()
-    jars = LocalKafka.from_settings(Settings()).libs
     with tempfile.TemporaryDirectory(prefix="eventline-sinkbench-") as home:
-        broker = LocalKafka(
-            root=Path(home) / "kafka",
-            version=Settings().kafka_version,
-            port=_port(),
-            controller_port=_port(),
-            jars=jars,
-        )
+        broker = local_broker(Path(home) / "kafka")
         settings = Settings(home=Path(home), kafka_bootstrap=broker.start(), topic_prefix="sb")
         try:
             for _ in range(args.repeat):

@@ -23,9 +23,7 @@ from bench import automation, bodies, loadgen
 from bench.common import high_watermarks
 from bench.deployment import Deployment
 from bench.memory import MIB, rss
-from bench.procs import free_port
-from eventline.local_kafka import LocalKafka
-from eventline.settings import Settings
+from bench.procs import free_port, local_broker
 
 BULK = 500
 
@@ -74,16 +72,9 @@ def _follow(dep: Deployment, before: int, total: int, started: float) -> None:
 
 def main() -> None:
     args = _arguments()
-    base = Settings()
     with tempfile.TemporaryDirectory(prefix="eventline-profile-") as tmp:
         home = Path(tmp)
-        broker = LocalKafka(
-            root=home / "kafka",
-            version=base.kafka_version,
-            port=free_port(),
-            controller_port=free_port(),
-            jars=LocalKafka.from_settings(base).libs,
-        )
+        broker = local_broker(home / "kafka")
         bootstrap = broker.start()
         dep = Deployment(
             home / "eventline",
