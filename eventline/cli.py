@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
+import traceback
 
 import typer
+from pydantic import ValidationError
 
 from eventline.cli_accounts import accounts_app, keys_app
 from eventline.cli_rules import clock_app, rules_app
-from eventline.settings import Settings, get_settings
+from eventline.errors import EventlineError
+from eventline.settings import Settings, explain, get_settings
 
 app = typer.Typer(
     pretty_exceptions_enable=False,
@@ -25,6 +29,42 @@ app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
 app.add_typer(rules_app, name="rules")
 app.add_typer(clock_app, name="clock")
+
+
+VERBOSE_FLAGS = ("-v", "--verbose")
+
+
+@app.callback()
+def _options(
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Show info logs, and the traceback of a failure."
+    ),
+) -> None:
+    """eventline: event tracking pipeline (gateway -> Kafka -> Faust -> ClickHouse)."""
+    if verbose:
+        _logging(True)
+
+
+def main() -> None:
+    """The installed ``eventline`` command: a failure is one line saying what failed and what
+    to do; ``--verbose`` adds the traceback."""
+    verbose = any(arg in VERBOSE_FLAGS for arg in sys.argv[1:])
+    try:
+        app()
+    except ValidationError as exc:
+        _fail(f"a setting is not valid: {explain(exc)}", verbose, code=2)
+    except EventlineError as exc:
+        _fail(str(exc), verbose, code=1)
+    except Exception as exc:
+        hint = "" if verbose else "; `eventline --verbose ...` shows where"
+        _fail(f"unexpected {type(exc).__name__}: {exc}{hint}", verbose, code=1)
+
+
+def _fail(line: str, verbose: bool, code: int) -> None:
+    if verbose:
+        traceback.print_exc()
+    typer.echo(f"eventline: {line}", err=True)
+    raise SystemExit(code)
 
 
 def _logging(verbose: bool) -> None:

@@ -25,3 +25,15 @@ class InvalidEvent(EventlineError):
 
 class TransientError(EventlineError):
     """A dependency is unavailable for now; the caller retries, never skips."""
+
+
+class KafkaUnreachable(EventlineError):
+    """No Kafka broker answered at the configured address."""
+
+    def __init__(self, bootstrap: str, waited_s: float) -> None:
+        super().__init__(
+            f"no Kafka broker answered at {bootstrap} within {waited_s:.0f}s "
+            "(EVENTLINE_KAFKA_BOOTSTRAP): start the local one with `eventline kafka start`, "
+            "or set EVENTLINE_KAFKA_BOOTSTRAP to your brokers"
+        )
+        self.bootstrap = bootstrap

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 UnknownContactPolicy = Literal["create", "fail"]
@@ -270,6 +270,17 @@ def settings_env(settings: Settings) -> dict[str, str]:
 def get_settings() -> Settings:
     """Settings of this process, read once from the environment."""
     return Settings()
+
+
+def explain(error: ValidationError) -> str:
+    """One line per refused setting, naming the variable the user set (not the field)."""
+    parts = []
+    for item in error.errors():
+        name = f"EVENTLINE_{str(item['loc'][0]).upper()}" if item.get("loc") else "a setting"
+        shown = item.get("input")
+        value = f"={shown!r}" if isinstance(shown, str | int | float) else ""
+        parts.append(f"{name}{value}: {item['msg']}")
+    return "; ".join(parts)
 
 
 def markdown_table() -> str:

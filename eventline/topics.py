@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
     AdminClient,
     AlterConfigOpType,
@@ -14,7 +15,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     NewTopic,
 )
 
-from eventline.errors import ConfigurationError
+from eventline.errors import ConfigurationError, KafkaUnreachable
 from eventline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -165,7 +166,7 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> Topics:
     """
     topics = Topics(settings.topic_prefix)
     admin = admin_client(settings.bootstrap())
-    existing = admin.list_topics(timeout=timeout_s).topics
+    existing = _reachable_topics(admin, settings.bootstrap(), timeout_s)
     for name in topics.all():
         if name in existing and len(existing[name].partitions) != settings.partitions:
             raise ConfigurationError(
@@ -194,6 +195,22 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> Topics:
                 if "TOPIC_ALREADY_EXISTS" not in str(exc):
                     raise ConfigurationError(f"cannot create topic {name}: {exc}") from exc
     return topics
+
+
+def _reachable_topics(admin: AdminClient, bootstrap: str, timeout_s: float) -> dict[str, Any]:
+    """The cluster's topics; a broker that does not answer is one readable error, and a slow
+    one says what it waits for instead of staying silent for the whole timeout."""
+    first = min(5.0, timeout_s)
+    try:
+        return dict(admin.list_topics(timeout=first).topics)
+    except KafkaException:
+        if timeout_s <= first:
+            raise KafkaUnreachable(bootstrap, timeout_s) from None
+    log.warning("no answer yet from Kafka at %s; waiting %.0fs more", bootstrap, timeout_s - first)
+    try:
+        return dict(admin.list_topics(timeout=timeout_s - first).topics)
+    except KafkaException:
+        raise KafkaUnreachable(bootstrap, timeout_s) from None
 
 
 def _align_configs(
