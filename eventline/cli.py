@@ -18,7 +18,9 @@ from eventline.settings import Settings, explain, get_settings
 
 app = typer.Typer(
     pretty_exceptions_enable=False,
-    help="eventline: event tracking pipeline (gateway -> Kafka -> Faust -> ClickHouse).",
+    help="eventline: event tracking pipeline (gateway -> Kafka -> Faust -> ClickHouse). "
+    "State (broker data, embedded ClickHouse, logs) lives in EVENTLINE_HOME, by default "
+    ".eventline in the current folder.",
     no_args_is_help=True,
 )
 kafka_app = typer.Typer(
@@ -40,7 +42,6 @@ def _options(
         False, "--verbose", "-v", help="Show info logs, and the traceback of a failure."
     ),
 ) -> None:
-    """eventline: event tracking pipeline (gateway -> Kafka -> Faust -> ClickHouse)."""
     if verbose:
         _logging(True)
 
@@ -67,11 +68,27 @@ def _fail(line: str, verbose: bool, code: int) -> None:
     raise SystemExit(code)
 
 
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM acts as Ctrl-C while a pipeline starts or runs the demo: the exception unwinds
+    through ``Pipeline.start``/``stop``, which stop every part started so far (Python's
+    default for SIGTERM is to die on the spot, leaving the broker and the worker behind)."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def _logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:
+        # Their retries and reconnects are said once, by us, when they matter (the failure
+        # line); librdkafka's "Coordinator load in progress" at every start is not news.
+        for chatty in ("urllib3", "librdkafka", "clickhouse_connect"):
+            logging.getLogger(chatty).setLevel(logging.ERROR)
 
 
 @app.command()
@@ -83,7 +100,9 @@ def up(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
     settings = get_settings()
     _refuse_unsafe_exposure(settings)
     pipeline = Pipeline(settings)
-    pipeline.start()
+    typer.echo(f"starting eventline from {settings.home.resolve()} (EVENTLINE_HOME)")
+    _interrupt_on_sigterm()
+    pipeline.start(say=lambda line: typer.echo(f"  {line}"))
     typer.echo(
         f"eventline is up: gateway {pipeline.gateway.url if pipeline.gateway else ''} "
         f"(docs at /docs, metrics at /metrics); Ctrl-C stops it"
@@ -100,6 +119,7 @@ def demo(
     from eventline.demo import run_demo
 
     _logging(verbose)
+    _interrupt_on_sigterm()
     run_demo(get_settings(), keep_running=keep_running)
 
 
@@ -195,7 +215,11 @@ def kafka_stop() -> None:
     """Stop the local broker."""
     from eventline.local_kafka import LocalKafka
 
-    LocalKafka.from_settings(get_settings()).stop()
+    broker = LocalKafka.from_settings(get_settings())
+    if broker.pid() is None:
+        typer.echo(f"no broker started from {broker.root.parent} runs ({broker.status()})")
+        return
+    broker.stop()
     typer.echo("Kafka stopped")
 
 
@@ -205,6 +229,5 @@ def kafka_status() -> None:
     from eventline.local_kafka import LocalKafka
 
     broker = LocalKafka.from_settings(get_settings())
-    pid = broker.pid()
-    typer.echo(f"running, pid {pid}, {broker.bootstrap}" if pid else "stopped")
-    raise typer.Exit(0 if pid else 1)
+    typer.echo(broker.status())
+    raise typer.Exit(0 if broker.pid() else 1)

@@ -55,9 +55,11 @@ def run_demo(settings: Settings, keep_running: bool = False) -> None:
         }
     )
     pipeline = Pipeline(settings)
-    print("starting the local pipeline (Kafka, worker, sink, gateway)...", flush=True)
+    print(
+        f"starting the local pipeline from {settings.home.resolve()} (EVENTLINE_HOME)", flush=True
+    )
     started = time.monotonic()
-    pipeline.start()
+    pipeline.start(say=lambda line: print(f"  {line}", flush=True))
     assert pipeline.gateway is not None
     print(f"up in {time.monotonic() - started:.1f}s: gateway {pipeline.gateway.url}")
     try:

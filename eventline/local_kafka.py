@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import shutil
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -142,14 +144,38 @@ class LocalKafka:
             raise LocalKafkaError(f"formatting {self.data} failed: {done.stdout}{done.stderr}")
 
     def pid(self) -> int | None:
-        """The broker's pid when it is running, else None."""
+        """The broker's pid when it is running, else None (a pid reused by another program
+        is not the broker)."""
         try:
             pid = int(self.pid_file.read_text().strip())
             _reap(pid)
             os.kill(pid, 0)
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
             return None
-        return pid
+        return pid if b"kafka.Kafka" in cmdline else None
+
+    def status(self) -> str:
+        """One line that is always true: running (pid, address), stopped, or another broker
+        on our port."""
+        pid = self.pid()
+        if pid is not None:
+            return f"running, pid {pid}, {self.bootstrap}, data in {self.data}"
+        if self.answers():
+            return (
+                f"not started from {self.root.parent}, but something answers on "
+                f"{self.bootstrap} (EVENTLINE_LOCAL_KAFKA_PORT)"
+            )
+        return "stopped"
+
+    @contextlib.contextmanager
+    def _starting(self) -> Iterator[None]:
+        """Serialise starts of this broker: two starters at once would run two brokers on
+        one data folder (and corrupt its metadata log)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "start.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
 
     def answers(self) -> bool:
         """True when the client port accepts a connection."""
@@ -159,8 +185,18 @@ class LocalKafka:
 
     def start(self, timeout_s: float = 90.0) -> str:
         """Start the broker unless it runs already; return once it answers."""
-        if self.pid() is not None and self.answers():
-            return self.bootstrap
+        with self._starting():
+            if self.pid() is not None:
+                self._wait_answers(None, timeout_s)
+                return self.bootstrap
+            if self.answers():
+                raise LocalKafkaError(
+                    f"port {self.port} is taken by another program or broker (not started "
+                    f"from {self.root.parent}): stop it, or set EVENTLINE_LOCAL_KAFKA_PORT"
+                )
+            return self._start(timeout_s)
+
+    def _start(self, timeout_s: float) -> str:
         self.fetch()
         config = self._write_config()
         self._format(config)
@@ -178,27 +214,41 @@ class LocalKafka:
                 cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
         self.pid_file.write_text(str(proc.pid))
+        try:
+            self._wait_answers(proc, timeout_s)
+        except BaseException:
+            self.stop()  # a broker that never answered is not left running
+            raise
+        log.info("local Kafka %s answers on %s", self.version, self.bootstrap)
+        return self.bootstrap
+
+    def _wait_answers(self, proc: subprocess.Popen[bytes] | None, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if proc.poll() is not None:
+            if proc is not None and proc.poll() is not None:
                 raise LocalKafkaError(f"broker exited with {proc.returncode}; see {self.log_file}")
             if self.answers() and _metadata_ready(self.bootstrap):
-                log.info("local Kafka %s answers on %s", self.version, self.bootstrap)
-                return self.bootstrap
+                return
             time.sleep(0.5)
         raise LocalKafkaError(f"broker did not answer on {self.bootstrap} in {timeout_s:.0f}s")
 
-    def stop(self, timeout_s: float = 60.0) -> None:
-        """Stop the broker (clean shutdown, so the next start needs no log recovery)."""
+    def stop(self, timeout_s: float = 20.0) -> None:
+        """Stop the broker: a clean shutdown (the next start needs no log recovery), SIGKILL
+        after ``timeout_s`` (Kafka's log recovery at the next start keeps the data)."""
         pid = self.pid()
         if pid is None:
+            self.pid_file.unlink(missing_ok=True)
             return
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and self.pid() is not None:
-            time.sleep(0.3)
+            time.sleep(0.2)
         if self.pid() is not None:
+            log.warning("the broker (pid %s) did not stop in %.0fs; killing it", pid, timeout_s)
             os.kill(pid, signal.SIGKILL)
+            gone_by = time.monotonic() + 10
+            while self.pid() is not None and time.monotonic() < gone_by:
+                time.sleep(0.1)
         self.pid_file.unlink(missing_ok=True)
 
 

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import HTTPServer
 from pathlib import Path
 
@@ -27,15 +28,16 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client import start_http_server
 
 from eventline.errors import EventlineError
+from eventline.home_lock import HomeLock
 from eventline.local_kafka import LocalKafka
 from eventline.settings import Settings, settings_env
 from eventline.topics import Topics, admin_client, ensure_topics
 from producers.accounts.service import Accounts
-from producers.gateway.processes import GatewayProcesses
+from producers.gateway.processes import GatewayProcesses, listening_socket
 from producers.gateway.serving import check_exposure
 from producers.gateway.store_link import StoreServer
 from sinks.sink import ClickHouseSink
-from sinks.store import Store, open_store
+from sinks.store import Store, open_store, where
 
 log = logging.getLogger(__name__)
 
@@ -113,12 +115,24 @@ def _project_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+Say = Callable[[str], None]
+
+
+def _quiet(_line: str) -> None:
+    pass
+
+
 class Pipeline:
-    """Start and stop every part of a pipeline, in dependency order."""
+    """Start and stop every part of a pipeline, in dependency order. It owns exactly what it
+    starts: a failed start stops every part started so far, and a broker that was already
+    running (``eventline kafka start``) is left running."""
 
     def __init__(self, settings: Settings, *, with_worker: bool = True) -> None:
         self.settings = settings
         self.kafka = LocalKafka.from_settings(settings) if settings.uses_local_kafka else None
+        self.owns_kafka = False  # True once this pipeline started the local broker
+        self.home_lock = HomeLock(settings.home)
+        self.restarts = Backoff()
         self.worker = WorkerProcess(settings) if with_worker else None
         self.store: Store | None = None
         self.sink: ClickHouseSink | None = None
@@ -128,11 +142,28 @@ class Pipeline:
         self.accounts: Accounts | None = None  # the sink's view of erased event types
         self.metrics: HTTPServer | None = None  # this process's (the sink's) metrics
 
-    def start(self) -> None:
+    def start(self, say: Say = _quiet) -> None:
+        """Start every part, saying each stage; on any failure stop what was started."""
         check_exposure(self.settings)  # before anything starts: an unsafe gateway never serves
+        self.home_lock.acquire("eventline up")
+        try:
+            self._start(say)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, say: Say) -> None:
+        # The port first: a taken one fails before anything else was started.
+        sock = listening_socket(self.settings)
+        self.gateway = GatewayProcesses(self.settings, sock=sock)
         if self.kafka is not None:
+            self.owns_kafka = self.kafka.pid() is None
+            say(f"Kafka: {'starting' if self.owns_kafka else 'already running'} on "
+                f"{self.kafka.bootstrap} (data in {self.kafka.data})")  # fmt: skip
             self.kafka.start()
+        say(f"topics on {self.settings.bootstrap()}")
         ensure_topics(self.settings)
+        say(where(self.settings))
         self.store = open_store(self.settings)
         self.accounts = Accounts(self.settings)
         self.accounts.start()
@@ -143,12 +174,15 @@ class Pipeline:
         self.sink_thread.start()
         self.metrics = serve_metrics(self.settings.sink_metrics_port)
         if self.worker is not None:
+            say(f"worker (log: {self.worker.log_path})")
             self.worker.start()
         self.store_link = StoreServer(self.store)
         self.store_link.start()
-        self.gateway = GatewayProcesses(self.settings, env=self.store_link.env())
+        say(f"gateway: {self.settings.gateway_processes} processes on {self.gateway.url}")
+        self.gateway.env = self.store_link.env()
         self.gateway.start()
         if self.worker is not None:
+            say("waiting for the worker to own its partitions")
             self.worker.wait_ready()
 
     def run_until_signal(self) -> None:
@@ -173,14 +207,20 @@ class Pipeline:
     def _restart_worker_if_dead(self) -> None:
         proc = self.worker.proc if self.worker is not None else None
         if proc is None or proc.poll() is None:
+            self.restarts.running(time.monotonic())
             return
         assert self.worker is not None
-        log.error(
-            "the worker exited with %s; starting it again (see %s)",
-            proc.returncode,
-            self.worker.log_path,
+        now = time.monotonic()
+        if not self.restarts.due(now):
+            return
+        delay = self.restarts.failed(now)
+        why = last_error_line(self.worker.log_path)
+        log.error("the worker exited with %s: %s", proc.returncode, why)
+        print(
+            f"worker exited ({proc.returncode}): {why}\n  starting it again; the next restart "
+            f"waits {delay:.0f}s if it fails again (log: {self.worker.log_path})",
+            flush=True,
         )
-        print(f"worker exited ({proc.returncode}), restarting; see {self.worker.log_path}")
         self.worker = WorkerProcess(self.settings)
         self.worker.start()
 
@@ -200,5 +240,50 @@ class Pipeline:
             self.metrics.shutdown()
             self.metrics.server_close()
             self.metrics = None
-        if self.kafka is not None and stop_kafka:
+        if self.kafka is not None and stop_kafka and self.owns_kafka:
             self.kafka.stop()
+            self.owns_kafka = False
+        self.home_lock.release()
+
+
+class Backoff:
+    """Waits between restarts of a child that keeps failing: 1 s, doubled up to 60 s, back to
+    1 s once a start has run for a minute."""
+
+    def __init__(self, first_s: float = 1.0, most_s: float = 60.0) -> None:
+        self.first_s, self.most_s = first_s, most_s
+        self.delay_s = 0.0
+        self.not_before = 0.0
+        self.started_at: float | None = None
+
+    def due(self, now: float) -> bool:
+        return now >= self.not_before
+
+    def failed(self, now: float) -> float:
+        """Record a failure at ``now``; the wait before the restart after this one."""
+        if self.started_at is not None and now - self.started_at >= self.most_s:
+            self.delay_s = 0.0  # it ran fine for a while: this failure is a new story
+        self.delay_s = min(self.most_s, max(self.first_s, self.delay_s * 2))
+        self.not_before = now + self.delay_s
+        self.started_at = now
+        return self.delay_s
+
+    def running(self, now: float) -> None:
+        if self.started_at is None:
+            self.started_at = now
+
+
+def last_error_line(log_path: Path, tail_bytes: int = 20_000) -> str:
+    """The last line of a child's log that looks like the reason it stopped."""
+    try:
+        with open(log_path, "rb") as log_file:
+            log_file.seek(0, os.SEEK_END)
+            log_file.seek(max(0, log_file.tell() - tail_bytes))
+            lines = log_file.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return "no log"
+    for line in reversed(lines):
+        text = line.strip()
+        if text and ("Error" in text or "error" in text or "Exception" in text):
+            return text[:300]
+    return next((line.strip()[:300] for line in reversed(lines) if line.strip()), "no log")

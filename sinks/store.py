@@ -16,10 +16,11 @@ from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import DataError, OperationalError
+from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
 
 from eventline.errors import ConfigurationError, EventlineError, TransientError
 from eventline.settings import Settings
@@ -248,10 +249,34 @@ def open_store(settings: Settings, *, migrate: bool = True) -> Store:
         return store
 
 
+def where(settings: Settings) -> str:
+    """Where this process's ClickHouse is, fit to print (a URL's password never is)."""
+    if settings.clickhouse_url is None:
+        return f"embedded ClickHouse in {embedded_path(settings)}"
+    parts = urlsplit(settings.clickhouse_url)
+    return f"ClickHouse at {parts.scheme}://{parts.hostname}:{parts.port or ''}"
+
+
 def _connect(settings: Settings) -> Client:
     if settings.clickhouse_url is None:
         path = embedded_path(settings)
         path.mkdir(parents=True, exist_ok=True)
         log.info("embedded ClickHouse (chDB) at %s", path)
-        return clickhouse_connect.get_client(interface="chdb", path=str(path))
-    return clickhouse_connect.get_client(dsn=settings.clickhouse_url)
+        try:
+            return clickhouse_connect.get_client(interface="chdb", path=str(path))
+        except Exception as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            raise ConfigurationError(
+                f"{where(settings)} is in use by another process (an `eventline up` from the "
+                "same EVENTLINE_HOME?): stop it, or set EVENTLINE_CLICKHOUSE_URL to a server"
+            ) from exc
+    try:
+        return clickhouse_connect.get_client(dsn=settings.clickhouse_url)
+    except (OperationalError, DatabaseError) as exc:
+        text = str(exc)
+        unreachable = any(mark in text for mark in ("Max retries", "refused", "timed out"))
+        what = "does not answer" if unreachable else f"refused us: {text.splitlines()[0][:160]}"
+        raise ConfigurationError(
+            f"{where(settings)} {what} (EVENTLINE_CLICKHOUSE_URL): start it, or fix the URL"
+        ) from exc

@@ -24,7 +24,7 @@ from typing import Any
 
 import uvicorn
 
-from eventline.errors import EventlineError
+from eventline.errors import ConfigurationError, EventlineError
 from eventline.settings import Settings, get_settings, settings_env
 from producers.gateway.serving import uvicorn_options
 
@@ -34,12 +34,21 @@ READY = b"r"  # what a child writes on its readiness pipe once it serves
 
 
 def listening_socket(settings: Settings) -> socket.socket:
-    """The gateway's listening socket (raises OSError when the port is taken)."""
+    """The gateway's listening socket (ConfigurationError naming the settings when the port
+    is taken or the host is not this machine's)."""
     host = settings.gateway_host.strip("[]")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, settings.gateway_port))
+    try:
+        sock.bind((host, settings.gateway_port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigurationError(
+            f"the gateway cannot listen on {settings.gateway_host}:{settings.gateway_port} "
+            f"({exc.strerror}): stop what uses that port, or set EVENTLINE_GATEWAY_PORT "
+            "(and EVENTLINE_GATEWAY_HOST) to another"
+        ) from None
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
@@ -50,19 +59,25 @@ class GatewayProcesses:
 
     ``env`` is added to each child's environment (e.g. the store link of ClickHouse's owner)."""
 
-    def __init__(self, settings: Settings, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        env: dict[str, str] | None = None,
+        sock: socket.socket | None = None,
+    ) -> None:
         self.settings = settings
         self.env = env or {}
         self.url = f"http://{settings.gateway_host}:{settings.gateway_port}"
         self.log_path = settings.home.resolve() / "gateway.log"
         self.metrics_dir = settings.home.resolve() / f"gateway-metrics-{settings.gateway_port}"
-        self.sock: socket.socket | None = None
+        self.sock: socket.socket | None = sock  # bound already, or at start
         self.children: list[subprocess.Popen[bytes] | None] = []
         self._lock = threading.Lock()
 
     def start(self, timeout_s: float = 60.0) -> None:
         """Bind, start every child, and return once each serves."""
-        self.sock = listening_socket(self.settings)
+        if self.sock is None:
+            self.sock = listening_socket(self.settings)
         # Metrics of every child, summed by whichever answers /metrics; a fresh folder per
         # start (counters start at zero, as a single process's would).
         shutil.rmtree(self.metrics_dir, ignore_errors=True)
