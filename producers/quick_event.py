@@ -4,10 +4,11 @@ quarter of its cost (pydantic's model, the email validator and the stdlib's JSON
 most of a bulk post's work).
 
 It never refuses anything: an event it is not sure of (any field outside the plain shapes
-below: a time, text with whitespace pydantic would strip, a number it would convert, an
-unknown field, no identity, ...) gets None, and ``parse_event`` decides, refusing with its own
-problems. An event it takes goes through the same bounds (``within_limits``). Both paths give
-the same record: tests/unit/producers/test_quick_event.py compares them on generated events.
+below: a time other than plain UTC ISO-8601, text with whitespace pydantic would strip, a
+number it would convert, an unknown field, no identity, ...) gets None, and ``parse_event``
+decides, refusing with its own problems. An event it takes goes through the same bounds
+(``within_limits``). Both paths give the same record: tests/unit/producers/test_quick_event.py
+compares them on generated events.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ _EXACT = 2**53
 # exponent ("1e-05", "1.5e-07"): orjson then writes "0.00001" or "1.5e-7". Output with either
 # form anywhere (a string holding "0.0000" or "3e-" included) is written by the stdlib again.
 _NOT_AS_STDLIB = re.compile(rb"0\.0000|[0-9]e-")
+# A time pydantic reads as fromisoformat does (the same instant): UTC, "T", at most microseconds.
+# Histories (eventline import) carry one on every event.
+_UTC_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|\+00:00)")
 
 
 def _text(value: Any, longest: int) -> bool:
@@ -84,6 +88,18 @@ def _value(value: Any) -> float | bool | None:
     if type(value) is int and -_EXACT <= value <= _EXACT:
         return float(value)
     return False
+
+
+def _occurred(value: Any) -> datetime | bool | None:
+    """The event's time as pydantic gives it; False when left to pydantic."""
+    if value is None:
+        return None
+    if type(value) is not str or _UTC_TIME.fullmatch(value) is None:
+        return False
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:  # no such day (2021-02-30), or year 0
+        return False
 
 
 def stored_json(value: dict[str, Any]) -> str:
@@ -124,11 +140,12 @@ def quick_event(
             return None
     properties, value = _properties(get("properties", {})), _value(get("value"))
     is_syncing = get("is_syncing", False)
+    occurred = _occurred(get("occurred_at"))
     if (
         not (email or texts["user_id"] or texts["contact_id"])
         or not all(_optional_text(texts[f], LONGEST[f]) for f in _TEXTS)
         or texts["name"] is None
-        or get("occurred_at") is not None
+        or occurred is False
         or properties is None
         or value is False
         or type(is_syncing) is not bool
@@ -136,6 +153,9 @@ def quick_event(
         return None
     record = _record(texts, email, account, source, received_at)
     record.update(properties_json=stored_json(properties), value=value, is_syncing=is_syncing)
+    if occurred is not None:
+        record["occurred_at"] = occurred  # its bounds are within_limits' to test
+        return within_limits(record, prefix)
     return record if _surely_within(record) else within_limits(record, prefix)
 
 

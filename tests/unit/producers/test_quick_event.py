@@ -115,7 +115,27 @@ TRICKY: dict[str, st.SearchStrategy[Any]] = {
     "name": texts(200),
     "event_type": texts(100),
     "idempotency_key": texts(255),
-    "occurred_at": st.sampled_from([None, "2026-03-14T10:00:00Z", "x"]),
+    "occurred_at": st.sampled_from(
+        [
+            None,
+            "2026-03-14T10:00:00Z",
+            "x",
+            5,
+            "2021-02-30T00:00:00Z",
+            "0000-01-01T00:00:00Z",
+            "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.999999Z",
+            "2026-03-14T10:00:00",
+            "2026-03-14T10:00:00+01:00",
+            "2026-03-14 10:00:00Z",
+            "2026-03-14T10:00:00.1234567Z",
+            "1800-01-01T00:00:00Z",
+            "2300-01-01T00:00:00Z",
+            "2026-03-15T12:00:00Z",
+            "2026-03-14T10:00:00.5+00:00",
+            "\uff12\uff10\uff12\uff16-03-14T10:00:00Z",
+        ]
+    ),
     "properties": properties,
     "value": values,
     "is_syncing": st.sampled_from([False, True, 0, 1, "true", None]),
@@ -137,6 +157,12 @@ plain_events = st.fixed_dictionaries(
         | st.floats(allow_nan=False, allow_infinity=False)
         | st.integers(-(2**60), 2**60),
         "is_syncing": st.booleans(),
+        "occurred_at": st.builds(
+            lambda when, form, zone: when.strftime(form) + zone,
+            st.datetimes(),
+            st.sampled_from(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f"]),
+            st.sampled_from(["Z", "+00:00"]),
+        ),
     },
 )
 one_change = st.sampled_from(sorted(TRICKY)).flatmap(lambda f: TRICKY[f].map(lambda v: (f, v)))
@@ -171,6 +197,7 @@ def test_plain_events_take_the_quick_path() -> None:
         {"user_id": "u-1", "name": "viewed_product", "properties": {"i": 3, "tags": ["a"]}},
         {"contact_id": "c-1", "name": "login", "idempotency_key": "order-1", "is_syncing": True},
         {"email": "a@b.io", "name": "x", "value": 3, "event_type": "click", "properties": {}},
+        {"user_id": "u", "name": "x", "occurred_at": "2021-01-01T00:00:05Z", "is_syncing": True},
     ):
         assert same_as_parse_event(data), data
         assert same_as_parse_event(data, idempotency_key="hdr", prefix="[0].")
