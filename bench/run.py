@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from bench import automation, gateway, kill, latency, memory, sink, worker
+from bench import automation, gateway, importing, kill, latency, memory, sink, worker
 from bench.anchors.runner import Anchors
 from bench.anchors.runner import Sizes as AnchorSizes
 from bench.common import run_id
@@ -27,7 +27,7 @@ from bench.procs import free_port, local_broker
 from bench.report import Row, table
 from eventline.settings import Settings
 
-PARTS = ("pipeline", "automation", "kill", "memory")
+PARTS = ("pipeline", "automation", "kill", "memory", "import")
 
 
 @dataclass
@@ -48,6 +48,7 @@ class Sizes:
     produced: int = 200_000
     consumed: int = 50_000
     inserted: int = 200_000
+    imported: int = 1_000_000
 
 
 QUICK = Sizes(
@@ -64,6 +65,7 @@ QUICK = Sizes(
     produced=50_000,
     consumed=20_000,
     inserted=50_000,
+    imported=50_000,
 )
 
 
@@ -197,6 +199,23 @@ def main() -> int:
                         sizes.memory_seconds,
                         procs,
                         run,
+                    ),
+                )
+            if "import" in parts:  # last: the worker is left a backlog of imported events
+                _phase(
+                    rows,
+                    failed,
+                    "eventline import",
+                    lambda: importing.import_phase(
+                        dep,
+                        anchors,
+                        sizes.imported,
+                        sizes.bulk,
+                        sizes.bulk_size,
+                        sizes.bulk_clients,
+                        procs,
+                        run,
+                        home / "import",
                     ),
                 )
         finally:

@@ -12,6 +12,7 @@ import typer
 from pydantic import ValidationError
 
 from eventline.cli_accounts import accounts_app, keys_app
+from eventline.cli_import import import_file
 from eventline.cli_rules import clock_app, rules_app
 from eventline.errors import EventlineError
 from eventline.settings import Settings, explain, get_settings
@@ -31,6 +32,7 @@ app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
 app.add_typer(rules_app, name="rules")
 app.add_typer(clock_app, name="clock")
+app.command("import")(import_file)
 
 
 VERBOSE_FLAGS = ("-v", "--verbose")

@@ -1,0 +1,170 @@
+"""Lines to the gateway's bulk route, several requests in flight, answered in order.
+
+The gateway validates each event as it would a live one (same answers, same rejected
+records), so an import is exactly what the same events posted in bulk would be. A request
+the gateway could not take (5xx, connection lost) is sent again after a pause; the keys of
+its lines make that safe. A batch too large in bytes (413 for the whole request) is split.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+import httpx
+import orjson
+
+from producers.importer.lines import Line
+
+RETRIES = 8
+Sent = tuple["asyncio.Task[None]", int]  # a batch in flight and its count of lines
+EXAMPLES = 5  # example line numbers kept per reason
+
+
+class ImportStopped(Exception):
+    """The gateway refused the import as a whole (a wrong key, a wrong URL)."""
+
+
+@dataclass
+class Tally:
+    """What became of the lines so far."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[int]] = field(default_factory=dict)
+    rejected_lines: list[dict[str, Any]] = field(default_factory=list)  # not yet written out
+
+    def refuse(self, number: int, field_name: str, reason: str) -> None:
+        self.rejected += 1
+        why = f"{field_name}: {reason}" if field_name else reason
+        self.reasons[why] += 1
+        self.examples.setdefault(why, [])
+        if len(self.examples[why]) < EXAMPLES:
+            self.examples[why].append(number)
+        self.rejected_lines.append({"line": number, "field": field_name, "reason": reason})
+
+
+class Sender:
+    """Posts batches of lines to ``url``/v1/events with ``key``; ``answered(lines)`` is called
+    in file order as leading lines are answered for (the resumable position)."""
+
+    def __init__(
+        self, url: str, key: str | None, *, batch: int = 500, in_flight: int = 4,
+        timeout_s: float = 60.0, first_pause_s: float = 0.5,
+    ) -> None:  # fmt: skip
+        headers = {"content-type": "application/json"}
+        if key:
+            headers["authorization"] = f"Bearer {key}"
+        self.url = url.rstrip("/") + "/v1/events"
+        self.headers = headers
+        self.batch, self.in_flight, self.timeout_s = batch, in_flight, timeout_s
+        self.first_pause_s = first_pause_s
+        self.tally = Tally()
+
+    async def run(self, lines: Iterable[Line], answered: Callable[[int], None]) -> Tally:
+        """Send every line; return the tally once all are answered for."""
+        limits = httpx.Limits(max_connections=self.in_flight)
+        async with httpx.AsyncClient(timeout=self.timeout_s, limits=limits) as client:
+            window: asyncio.Queue[Sent | None] = asyncio.Queue(self.in_flight)
+            settle = asyncio.create_task(self._settle(window, answered))
+            try:
+                for chunk in _chunks(lines, self.batch):
+                    task = asyncio.create_task(self._batch(client, chunk))
+                    await window.put((task, len(chunk)))  # waits while in_flight are out
+                    if settle.done():
+                        break  # it failed: its exception is raised below
+            finally:
+                await window.put(None)
+                await settle
+        return self.tally
+
+    async def _settle(
+        self, window: asyncio.Queue[Sent | None], answered: Callable[[int], None]
+    ) -> None:
+        """Await batches in the order they were sent, so the position only moves forward over
+        lines that are all answered for."""
+        while (sent := await window.get()) is not None:
+            task, count = sent
+            await task
+            answered(count)
+
+    async def _batch(self, client: httpx.AsyncClient, chunk: list[Line]) -> None:
+        for line in chunk:
+            if line.event is None:
+                self.tally.refuse(line.number, "", line.error or "cannot be read")
+        sendable = [line for line in chunk if line.event is not None]
+        if sendable:
+            await self._post(client, sendable)
+
+    async def _post(self, client: httpx.AsyncClient, lines: list[Line]) -> None:
+        body = orjson.dumps([line.event for line in lines])
+        answer = await self._answer(client, body)
+        if answer.status_code == 413 and len(lines) > 1 and "results" not in _json(answer):
+            half = len(lines) // 2
+            await self._post(client, lines[:half])
+            await self._post(client, lines[half:])
+            return
+        content = _json(answer)
+        results = content.get("results") if isinstance(content, dict) else None
+        if not isinstance(results, list) or len(results) != len(lines):
+            raise ImportStopped(_refusal(answer))
+        for line, result in zip(lines, results, strict=True):
+            self._count(line, result)
+
+    async def _answer(self, client: httpx.AsyncClient, body: bytes) -> httpx.Response:
+        pause = self.first_pause_s
+        for attempt in range(RETRIES):
+            try:
+                answer = await client.post(self.url, content=body, headers=self.headers)
+            except httpx.TransportError as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            else:
+                if answer.status_code < 500:
+                    return answer
+                problem = f"HTTP {answer.status_code}"
+            if attempt == RETRIES - 1:
+                raise ImportStopped(f"the gateway at {self.url} did not take a batch: {problem}")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 10.0)
+        raise AssertionError("unreachable")
+
+    def _count(self, line: Line, result: dict[str, Any]) -> None:
+        status = result.get("status")
+        if status == "received":
+            self.tally.accepted += 1
+        elif status == "duplicate":
+            self.tally.duplicates += 1
+        else:
+            for error in result.get("errors") or [{"field": "", "reason": str(status)}]:
+                name = str(error.get("field", "")).split("].", 1)[-1]
+                self.tally.refuse(line.number, name, str(error.get("reason", "")))
+
+
+def _chunks(lines: Iterable[Line], size: int) -> Iterator[list[Line]]:
+    it = iter(lines)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _json(answer: httpx.Response) -> Any:
+    try:
+        return orjson.loads(answer.content)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _refusal(answer: httpx.Response) -> str:
+    text = answer.text[:300]
+    if answer.status_code == 401:
+        return (
+            f"the gateway refused the key (401): pass an API key of the account with --key ({text})"
+        )
+    if answer.status_code == 404:
+        return f"no eventline gateway at {answer.request.url} (404): check --url"
+    return f"the gateway answered {answer.status_code}: {text}"
