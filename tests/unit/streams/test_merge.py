@@ -133,6 +133,7 @@ def test_fired_workflow_rules_keep_the_latest_of_each() -> None:
 # --- the claim that starts it (streams.resolve) ---------------------------------------------
 
 ANON, USER = "acme/user/anonymous:a-1", "acme/user/u-1"
+NOTHING: dict[str, str] = {}
 
 
 def _claim(receipt: str = "r-1") -> dict[str, Any]:
@@ -152,11 +153,11 @@ def test_a_claim_of_a_key_with_its_own_contact_merges_that_contact() -> None:
 
 
 def test_a_claim_of_an_alias_or_unknown_key_merges_nothing() -> None:
-    assert resolve(_claim(), ANON, {}.get, "create").merge_from is None
+    assert resolve(_claim(), ANON, NOTHING.get, "create").merge_from is None
     aliased = {ANON: ALIAS + "acme/email/x@example.com"}
     res = resolve(_claim(), ANON, aliased.get, "create")
     assert res.merge_from is None and res.store == {ANON: ALIAS + USER}
-    assert resolve({**_claim(), "route_key": ANON}, ANON, {}.get, "create").store == {}
+    assert resolve({**_claim(), "route_key": ANON}, ANON, NOTHING.get, "create").store == {}
 
 
 def test_a_merge_on_its_way_resolves_to_its_target_like_a_registration() -> None:
@@ -164,5 +165,5 @@ def test_a_merge_on_its_way_resolves_to_its_target_like_a_registration() -> None
     assert resolve(request, USER, {USER: "user-contact"}.get, "fail").contact_id == "user-contact"
     forwarded = resolve(request, USER, {USER: ALIAS + "acme/email/a@x"}.get, "fail")
     assert forwarded.forward_to == "acme/email/a@x"
-    minted = resolve(request, USER, {}.get, "fail")  # not an event: any policy mints
+    minted = resolve(request, USER, NOTHING.get, "fail")  # not an event: any policy mints
     assert minted.contact_id is not None and minted.store == {USER: minted.contact_id}
