@@ -358,7 +358,8 @@ async def _resolve(w: Worker, record: dict[str, Any], message_key: str) -> str:
         await _emit_status(w, record, "FAILED", resolution.error)
         return "failed"
     if resolution.forward_to is not None:
-        forwarded = {**record, "route_key": resolution.forward_to}
+        hops = record.get("hops", 0) + 1
+        forwarded = {**record, "route_key": resolution.forward_to, "hops": hops}
         await send(w.incoming, resolution.forward_to, codec().encode("IncomingRecord", forwarded))
         return "forwarded"
     outcome = "claimed" if record["kind"] == IDENTITY else "resolved"

@@ -22,10 +22,12 @@ from typing import Any
 from prometheus_client import Counter
 
 from eventline import clock
+from eventline.errors import InvalidEvent
 from schemas.codec import codec
 from schemas.model import contact_key
 from streams import automate, merge
 from streams.app import Worker
+from streams.resolve import MAX_HOPS
 from streams.sending import send
 
 log = logging.getLogger(__name__)
@@ -95,7 +97,9 @@ async def _fold(w: Worker, step: dict[str, Any]) -> str:
     key = contact_key(account, target)
     contact = w.contacts.get(key)
     if contact is not None and contact.get("merged_into"):  # merged on in the meantime
-        onward = {**step, "into_contact_id": contact["merged_into"]}
+        hops = step.get("hops", 0)
+        _bounded(hops, f"the merge of {step['from_contact_id']}")
+        onward = {**step, "into_contact_id": contact["merged_into"], "hops": hops + 1}
         into = contact_key(account, contact["merged_into"])
         await send(w.by_contact, into, codec().encode("ContactMerge", onward))
         return "forwarded"
@@ -115,8 +119,19 @@ async def _fold(w: Worker, step: dict[str, Any]) -> str:
 
 async def forward(w: Worker, record: dict[str, Any], target: str) -> str:
     """A record for a merged contact goes on to the contact it was merged into."""
-    onward = {**record, "contact_id": target}
+    hops = record.get("hops", 0)
+    _bounded(hops, f"a record for contact {record['contact_id']}")
+    onward = {**record, "contact_id": target, "hops": hops + 1}
     value = codec().encode("IncomingRecord", onward)
     await send(w.by_contact, contact_key(record["account_id"], target), value)
     MERGES.labels("forward").inc()
     return "forwarded"
+
+
+def _bounded(hops: int, what: str) -> None:
+    """Fail a record sent around merged contacts that point at each other (a contact merged
+    into one that was merged into it: a cycle no chain of merges should make)."""
+    if hops >= MAX_HOPS:
+        raise InvalidEvent(
+            "contact_id", f"{what} was forwarded by {MAX_HOPS} merged contacts: a merge cycle"
+        )

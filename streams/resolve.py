@@ -13,6 +13,9 @@ ALIAS = "@"  # identity table values starting with it point at another identity 
 # Suffix of the identity-table key that remembers the merge a claim of the key started
 # (value: "<source contact id>\x1f<the claim's receipt id>"), so that a replay starts it again.
 MERGED = SEP + "merged"
+# Forwards along aliases before a record fails: aliases between user ids (Segment's alias,
+# an anonymous id claimed for a user) can form a loop, which would forward a record forever.
+MAX_HOPS = 16
 
 
 @dataclass
@@ -56,6 +59,11 @@ def resolve(record: dict[str, Any], key: str, lookup: Lookup, policy: str) -> Re
         return Resolution(contact_id=value)
     known = lookup(key)
     if known is not None and known.startswith(ALIAS):
+        if record.get("hops", 0) >= MAX_HOPS:
+            return Resolution(
+                error=f"identity alias loop: {key!r} was forwarded along {MAX_HOPS} aliases "
+                "without reaching a contact"
+            )
         return Resolution(forward_to=known[len(ALIAS) :])
     if known is not None:
         return Resolution(contact_id=known)

@@ -45,6 +45,7 @@ def incoming_record() -> dict[str, Any]:
         "event_type": "purchase",
         "unknown_contact": None,
         "merge_from": None,
+        "hops": 0,
     }
 
 
@@ -187,6 +188,7 @@ AUTOMATION_RECORDS: dict[str, dict[str, Any]] = {
         "stage": "fold",
         "state_json": '{"tags":["visitor"],"facts":[]}',
         "requested_at": RECEIVED,
+        "hops": 0,
     },
     "ClockOffset": {"offset_ms": 8 * 86_400_000, "set_at": PROCESSED},
     "AccountChange": {

@@ -9,7 +9,7 @@ from typing import Any
 from schemas.model import IDENTITY
 from streams import merge
 from streams.automation import Limits, is_due, on_event
-from streams.resolve import ALIAS, MERGED, resolve
+from streams.resolve import ALIAS, MAX_HOPS, MERGED, resolve
 from streams.rules.triggers import Context
 from tests.unit.streams.test_automation import (
     DAY,
@@ -167,3 +167,11 @@ def test_a_merge_on_its_way_resolves_to_its_target_like_a_registration() -> None
     assert forwarded.forward_to == "acme/email/a@x"
     minted = resolve(request, USER, NOTHING.get, "fail")  # not an event: any policy mints
     assert minted.contact_id is not None and minted.store == {USER: minted.contact_id}
+
+
+def test_a_record_forwarded_around_an_alias_loop_fails() -> None:
+    loop = {ANON: ALIAS + USER, USER: ALIAS + ANON}
+    event = {"kind": "EVENT", "account_id": "acme", "route_key": None, "hops": 3}
+    assert resolve(event, ANON, loop.get, "create").forward_to == USER
+    stuck = resolve({**event, "hops": MAX_HOPS}, ANON, loop.get, "create")
+    assert stuck.forward_to is None and stuck.error is not None and "alias loop" in stuck.error
