@@ -47,8 +47,9 @@ def resolve(record: dict[str, Any], key: str, lookup: Lookup, policy: str) -> Re
     - an IDENTITY record with ``merge_from`` (a merge on its way to its target) resolves
       like a registration: its contact is the merge's target.
     - a contact key (``account/contact/id``) is the contact id itself.
-    - an alias forwards the record to the aliased key's partition. Aliases always point to a
-      higher-precedence identifier (user -> email -> contact), so chains end and never loop.
+    - an alias forwards the record to the aliased key's partition. A registration's aliases
+      point to a higher-precedence identifier (user -> email -> contact), so their chains
+      end; claims between user ids may loop, so a record forwarded ``MAX_HOPS`` times fails.
     - an unknown email or user id mints a deterministic contact id when the record is a
       contact registration or the account's policy is ``create``; else it is an error.
     """
