@@ -49,6 +49,7 @@ SCHEMA_FILES: dict[str, str] = {
     "ClockOffset": "clock_offset.avsc",
     "AccountChange": "account_change.avsc",
     "RuleChange": "rule_change.avsc",
+    "ContactMerge": "contact_merge.avsc",
 }
 
 # Record name -> {bytes field: embedded record name}, encoded and decoded transparently.

@@ -84,12 +84,38 @@ def incoming_list(
     return [_jsonable(r) for r in rows], int(total)
 
 
+MERGE_DEPTH = 8  # merges followed back from a contact (a merged contact merged again, ...)
+
+
+def merged_sources(store: Store, account: str, contact_id: str) -> list[str]:
+    """The contacts merged into ``contact_id`` (identity merge), directly or through a
+    contact merged into it in turn: their events are part of its timeline. One query per
+    level, at most ``MERGE_DEPTH``; most contacts need one, answered by nothing."""
+    found: list[str] = []
+    seen = {contact_id}
+    frontier = [contact_id]
+    for _ in range(MERGE_DEPTH):
+        rows = store.query(
+            "SELECT contact_id FROM {db}.contacts FINAL WHERE account_id = {a:String} "
+            "AND merged_into IN {f:Array(String)} ORDER BY contact_id",
+            {"a": account, "f": frontier},
+        )
+        frontier = [r["contact_id"] for r in rows if r["contact_id"] not in seen]
+        if not frontier:
+            break
+        found += frontier
+        seen.update(frontier)
+    return found
+
+
 def timeline(
     store: Store, account: str, contact_id: str, count: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
-    """A contact's events, newest first, and how many there are."""
-    params = {"a": account, "c": contact_id, "n": count, "o": offset}
-    where = "account_id = {a:String} AND contact_id = {c:String}"
+    """A contact's events, newest first, and how many there are: with those of the contacts
+    merged into it (an anonymous visitor's history before they identified)."""
+    ids = [contact_id, *merged_sources(store, account, contact_id)]
+    params = {"a": account, "c": ids, "n": count, "o": offset}
+    where = "account_id = {a:String} AND contact_id IN {c:Array(String)}"
     rows = store.query(
         f"SELECT {_EVENT_COLUMNS} FROM {{db}}.events FINAL WHERE {where} "
         "ORDER BY occurred_at DESC, event_id DESC LIMIT {n:UInt32} OFFSET {o:UInt32}",

@@ -76,6 +76,7 @@ CONTACT_COLUMNS = (
     "updated_at",
     "last_change_id",
     "tags",
+    "merged_into",
 )
 
 TAG_CHANGE_COLUMNS = (
@@ -295,4 +296,5 @@ def contact_row(contact: dict[str, Any]) -> tuple[Any, ...]:
         contact["updated_at"],
         contact["last_change_id"],
         contact.get("tags") or [],
+        contact.get("merged_into"),
     )

@@ -43,7 +43,7 @@ from schemas.model import (
     now,
     routing_key,
 )
-from streams import automate
+from streams import automate, merger
 from streams.app import Worker
 from streams.canonical import apply_registration, canonical_event, new_contact
 from streams.continuity import IDLE_AFTER_S, ContinuityGuard
@@ -218,8 +218,11 @@ async def _one(w: Worker, stage: str, event: EventT[Any]) -> list[Output]:
     if stage == "resolve":
         key = event.key.decode("utf-8", "replace") if event.key else ""
         return await _guarded(w, "resolve", event, partial(_resolve, w, message_key=key))
-    if codec().name_of(event.value or b"") == "ContactCheck":
+    name = codec().name_of(event.value or b"")
+    if name == "ContactCheck":
         return await _guarded(w, "check", event, partial(automate.check, w), "ContactCheck")
+    if name == "ContactMerge":
+        return await _guarded(w, "merge", event, partial(merger.handle, w), "ContactMerge")
     return await _guarded(w, "process", event, partial(_process, w))
 
 
@@ -345,27 +348,35 @@ def _policy(w: Worker, record: dict[str, Any]) -> str:
 async def _resolve(w: Worker, record: dict[str, Any], message_key: str) -> str:
     """Incoming stage, keyed by identity: find the contact, forward keyed by contact."""
     check_record(record)
-    # An identity claim is about the key it was sent under; any other record resolves under
-    # its own routing key (equal to the message key when written by eventline's producers).
-    key = message_key if record["kind"] == "IDENTITY" else routing_key(record)
+    # An identity claim is about the key it was sent under; any other record (a merge on its
+    # way to its target too) resolves under its own routing key (equal to the message key
+    # when written by eventline's producers).
+    claim = record["kind"] == IDENTITY and not record.get("merge_from")
+    key = message_key if claim else routing_key(record)
     resolution = resolve(record, key, w.identities.get, _policy(w, record))
     if resolution.error:
         await _emit_status(w, record, "FAILED", resolution.error)
         return "failed"
     if resolution.forward_to is not None:
-        forwarded = {**record, "route_key": resolution.forward_to}
+        hops = record.get("hops", 0) + 1
+        forwarded = {**record, "route_key": resolution.forward_to, "hops": hops}
         await send(w.incoming, resolution.forward_to, codec().encode("IncomingRecord", forwarded))
         return "forwarded"
-    if resolution.contact_id is not None:
+    outcome = "claimed" if record["kind"] == IDENTITY else "resolved"
+    if resolution.contact_id is not None and record["kind"] == IDENTITY:
+        outcome = await merger.start(w, record, resolution.contact_id)  # the merge's target
+    elif resolution.contact_id is not None:
         resolved = {**record, "contact_id": resolution.contact_id}
         await send(
             w.by_contact,
             contact_key(record["account_id"], resolution.contact_id),
             codec().encode("IncomingRecord", resolved),
         )
+    if resolution.merge_from is not None:
+        await merger.request(w, record, resolution.merge_from)
     # After the sends: a replay re-sends (deduplicated downstream) and re-stores the same ids.
     w.identities.update(resolution.store)
-    return "claimed" if record["kind"] == "IDENTITY" else "resolved"
+    return outcome
 
 
 async def _process(w: Worker, record: dict[str, Any]) -> str:
@@ -376,8 +387,11 @@ async def _process(w: Worker, record: dict[str, Any]) -> str:
         raise InvalidEvent("contact_id", "a resolved event or contact record is required here")
     key = contact_key(record["account_id"], record["contact_id"])
     now_ms = clock.now_ms()
+    current = w.contacts.get(key)
+    if current is not None and current.get("merged_into"):
+        return await merger.forward(w, record, current["merged_into"])
     if record["kind"] == CONTACT:
-        contact = apply_registration(w.contacts.get(key), record, now_ms)
+        contact = apply_registration(current, record, now_ms)
         outcome = await automate.on_contact_update(w, contact, record)
         await automate.publish(w, outcome)
         await _emit_status(w, record, "PROCESSED")
@@ -391,7 +405,7 @@ async def _process(w: Worker, record: dict[str, Any]) -> str:
         error = f"duplicate of event {record['event_id']} (idempotency key {key_text!r})"
         await _emit_status(w, record, "DUPLICATE", error)
         return "duplicate"
-    contact = w.contacts.get(key)
+    contact = current
     if contact is None:
         # Under 'fail' the resolver mints contacts only for registrations, and a registration
         # precedes its contact's events on this partition: a missing contact is unknown.

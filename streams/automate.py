@@ -145,7 +145,7 @@ async def check(w: Worker, request: dict[str, Any]) -> str:
     account = request["account_id"]
     key = contact_key(account, request["contact_id"])
     contact = w.contacts.get(key)
-    if contact is None:
+    if contact is None or contact.get("merged_into"):  # a merged contact has nothing due
         return "skipped"
     rules, digest = w.rules.snapshot(account)
     # A replay of this very check (same issue time) repeats its messages.

@@ -175,6 +175,8 @@ def on_check(
 def is_due(contact: Mapping[str, Any], digest: str, now_ms: int) -> str | None:
     """Why the contact's segments need a look although no event came: ``time`` (a window
     passed), ``definition`` (segment definitions changed), or None."""
+    if contact.get("merged_into"):  # a merged contact's records go on to its target
+        return None
     auto = contact.get("auto") or {}
     if auto.get("digest", "") != digest and (digest or auto.get("segments")):
         return "definition"

@@ -6,10 +6,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.model import EVENT, IDENTITY, minted_contact_id
+from schemas.model import EVENT, IDENTITY, SEP, minted_contact_id
 
 Lookup = Callable[[str], str | None]
 ALIAS = "@"  # identity table values starting with it point at another identity key
+# Suffix of the identity-table key that remembers the merge a claim of the key started
+# (value: "<source contact id>\x1f<the claim's receipt id>"), so that a replay starts it again.
+MERGED = SEP + "merged"
+# Forwards along aliases before a record fails: aliases between user ids (Segment's alias,
+# an anonymous id claimed for a user) can form a loop, which would forward a record forever.
+MAX_HOPS = 16
 
 
 @dataclass
@@ -19,6 +25,9 @@ class Resolution:
     contact_id: str | None = None
     forward_to: str | None = None
     error: str | None = None
+    # A claim that re-pointed a key with a contact of its own: that contact merges into the
+    # one the claim's route key resolves to (the record is sent on there, ``merge_from`` set).
+    merge_from: str | None = None
     # identity key -> contact id or alias, to store in the identity table on this partition
     store: dict[str, str] = field(default_factory=dict)
 
@@ -33,20 +42,29 @@ def why_fail(record: dict[str, Any]) -> str:
 def resolve(record: dict[str, Any], key: str, lookup: Lookup, policy: str) -> Resolution:
     """Resolve ``record``, which arrived under identity ``key``, against the identity table.
 
-    - IDENTITY records store an alias: ``key`` now resolves wherever ``route_key`` does.
+    - IDENTITY records store an alias: ``key`` now resolves wherever ``route_key`` does. When
+      ``key`` had a contact of its own, that contact is merged (``Resolution.merge_from``).
+    - an IDENTITY record with ``merge_from`` (a merge on its way to its target) resolves
+      like a registration: its contact is the merge's target.
     - a contact key (``account/contact/id``) is the contact id itself.
-    - an alias forwards the record to the aliased key's partition. Aliases always point to a
-      higher-precedence identifier (user -> email -> contact), so chains end and never loop.
+    - an alias forwards the record to the aliased key's partition. A registration's aliases
+      point to a higher-precedence identifier (user -> email -> contact), so their chains
+      end; claims between user ids may loop, so a record forwarded ``MAX_HOPS`` times fails.
     - an unknown email or user id mints a deterministic contact id when the record is a
       contact registration or the account's policy is ``create``; else it is an error.
     """
     account, kind, value = key.split("/", 2)
-    if record["kind"] == IDENTITY:
-        return Resolution(store={key: ALIAS + record["route_key"]})
+    if record["kind"] == IDENTITY and not record.get("merge_from"):
+        return claim(record, key, lookup)
     if kind == "contact":
         return Resolution(contact_id=value)
     known = lookup(key)
     if known is not None and known.startswith(ALIAS):
+        if record.get("hops", 0) >= MAX_HOPS:
+            return Resolution(
+                error=f"identity alias loop: {key!r} was forwarded along {MAX_HOPS} aliases "
+                "without reaching a contact"
+            )
         return Resolution(forward_to=known[len(ALIAS) :])
     if known is not None:
         return Resolution(contact_id=known)
@@ -64,3 +82,27 @@ def resolve(record: dict[str, Any], key: str, lookup: Lookup, policy: str) -> Re
         )
     contact_id = minted_contact_id(key)
     return Resolution(contact_id=contact_id, store={key: contact_id})
+
+
+def claim(record: dict[str, Any], key: str, lookup: Lookup) -> Resolution:
+    """An identity claim: ``key`` now resolves wherever the claim's ``route_key`` does.
+
+    A key that resolved to a contact of its own (an anonymous visitor's, a user id's met
+    before its registration) gives that contact up: it merges into the route key's contact.
+    Once only: the key is an alias afterwards, and a later claim finds the alias; a replay of
+    this very claim (same receipt) finds the merge it started remembered, and starts it
+    again (every step of a merge repeats itself, streams.merge)."""
+    route = record["route_key"]
+    if route == key:  # a key aliased to itself would forward its records forever
+        return Resolution()
+    store = {key: ALIAS + route}
+    known = lookup(key)
+    if known is not None and not known.startswith(ALIAS):
+        store[key + MERGED] = f"{known}{SEP}{record['receipt_id']}"
+        return Resolution(store=store, merge_from=known)
+    started = lookup(key + MERGED)
+    if known == ALIAS + route and started is not None:
+        source, _, receipt = started.partition(SEP)
+        if receipt == record["receipt_id"]:
+            return Resolution(store=store, merge_from=source)
+    return Resolution(store=store)

@@ -85,6 +85,16 @@ def who(message: Mapping[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def merged_user_ids(message: Mapping[str, Any]) -> list[str]:
+    """The user ids an identify call joins to the contact it names: its ``anonymousId``
+    (``anonymous:<id>``) when it also carries a ``userId``; that visitor's contact is merged
+    into the user's (docs/architecture.md, "Identity merge")."""
+    if _id(message, "userId") is None:
+        return []
+    anonymous_id = _id(message, "anonymousId")
+    return [] if anonymous_id is None else [f"anonymous:{anonymous_id}"]
+
+
 def _object(message: Mapping[str, Any], field: str) -> dict[str, Any]:
     """An object field (``properties``, ``traits``): absent or null is empty."""
     value = message.get(field)

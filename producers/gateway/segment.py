@@ -33,7 +33,7 @@ from producers.validation import (
     parse_event,
     rejected_record,
 )
-from schemas.model import CONTACT, EVENT, alias_claims, now
+from schemas.model import CONTACT, EVENT, alias_claims, claims_to, identity_key, now
 
 router = APIRouter(
     route_class=StrictRoute, responses=error_responses("segment"), prefix="/v1", tags=["segment"]
@@ -113,6 +113,8 @@ async def _answer(
             accepted.append(record)
             if record["kind"] == CONTACT:
                 claims.extend(alias_claims(record))
+                merged = segment.merged_user_ids(message)
+                claims.extend(claims_to(record, [identity_key(account, "user", u) for u in merged]))
         elif rejection is not None:
             rejected.append(rejection)
             where = f"batch[{index}]." if prefix else ""

@@ -44,6 +44,8 @@ def incoming_record() -> dict[str, Any]:
         "route_key": None,
         "event_type": "purchase",
         "unknown_contact": None,
+        "merge_from": None,
+        "hops": 0,
     }
 
 
@@ -92,6 +94,7 @@ def contact_record() -> dict[str, Any]:
         "updated_at": RECEIVED,
         "last_change_id": "4a0f6f39-94c5-5c0c-9f55-0b1b9b8e3d11",
         "tags": ["customer", "mug-enthusiast"],
+        "merged_into": None,
     }
 
 
@@ -176,6 +179,16 @@ AUTOMATION_RECORDS: dict[str, dict[str, Any]] = {
         "reason": "time",
         "due_at": RECEIVED,
         "issued_at": PROCESSED,
+    },
+    "ContactMerge": {
+        "account_id": "acme",
+        "merge_id": "0b7f4bde-55a1-5f65-b0a4-3c1f2de2b7a9",
+        "from_contact_id": "2d6a9b1e-4c3f-5a8e-9d7c-1b2a3c4d5e6f",
+        "into_contact_id": "7c1d4c55-0f4e-5b8e-8a3a-3e3f1f2f9a01",
+        "stage": "fold",
+        "state_json": '{"tags":["visitor"],"facts":[]}',
+        "requested_at": RECEIVED,
+        "hops": 0,
     },
     "ClockOffset": {"offset_ms": 8 * 86_400_000, "set_at": PROCESSED},
     "AccountChange": {
