@@ -12,10 +12,12 @@ from pydantic import BaseModel, ConfigDict
 
 from eventline.errors import InvalidEvent, TransientError
 from producers.dialects import activecampaign as ac
-from producers.dialects import mailchimp
+from producers.dialects import mailchimp, segment
 from producers.problems import Problem
 
-SEGMENT_PATHS = frozenset({"/v1/track", "/v1/identify", "/v1/batch"})
+SEGMENT_PATHS = frozenset(
+    {"/v1/track", "/v1/identify", "/v1/page", "/v1/screen", "/v1/group", "/v1/alias", "/v1/batch"}
+)
 EMMA_PATH = re.compile(r"^/\d+/events(/|$)")
 NATIVE_CODES = {408: "body_timeout", 413: "body_too_large"}
 MAILCHIMP_TITLES = {408: "Request Timeout", 413: "Request Too Large"}
@@ -43,7 +45,8 @@ def refusal_body(path: str, status: int, problems: list[Problem]) -> dict[str, A
     errors = [p.model_dump() for p in problems]
     api = api_of(path)
     if api == "segment":
-        return {"success": False, "message": text, "errors": errors}
+        code = segment.code(status)
+        return {"success": False, "code": code, "message": text, "errors": errors}
     if api == "mailchimp":
         title = MAILCHIMP_TITLES.get(status, "Invalid Resource")
         return mailchimp.problem(status, title, text, problems)
@@ -144,6 +147,7 @@ class Detail(_Shape):
 
 class SegmentError(_Shape):
     success: Literal[False]
+    code: str
     message: str
     errors: list[FieldError] | None = None
 

@@ -14,12 +14,13 @@ from producers.dialects import segment
 from producers.gateway.answers import refusal
 from producers.problems import Problem
 
+SEGMENT_CALL_PATHS = frozenset(f"/v1/{kind}" for kind in segment.TYPES)
 BULK_PATHS = frozenset({"/v1/events", "/api/v1/client/events/bulk"})
 
 
 def body_limit(settings: Settings, path: str) -> int:
     """The largest body (bytes) a path accepts (docs/architecture.md, "Limits and bad input")."""
-    if path in ("/v1/track", "/v1/identify"):
+    if path in SEGMENT_CALL_PATHS:
         return segment.MAX_CALL_BYTES
     if path == "/v1/batch":
         return segment.MAX_BATCH_BYTES
