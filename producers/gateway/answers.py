@@ -19,8 +19,8 @@ SEGMENT_PATHS = frozenset(
     {"/v1/track", "/v1/identify", "/v1/page", "/v1/screen", "/v1/group", "/v1/alias", "/v1/batch"}
 )
 EMMA_PATH = re.compile(r"^/\d+/events(/|$)")
-NATIVE_CODES = {408: "body_timeout", 413: "body_too_large"}
-MAILCHIMP_TITLES = {408: "Request Timeout", 413: "Request Too Large"}
+NATIVE_CODES = {408: "body_timeout", 413: "body_too_large", 415: "unsupported_encoding"}
+MAILCHIMP_TITLES = {408: "Request Timeout", 413: "Request Too Large", 415: "Unsupported Media Type"}
 
 
 def api_of(path: str) -> str:
@@ -86,7 +86,8 @@ def validation_problems(exc: RequestValidationError) -> list[Problem]:
 
 
 def refusal(path: str, status: int, problems: list[Problem]) -> JSONResponse:
-    headers = {"Connection": "close"} if status in (408, 413) else None
+    # the body was not read (or not whole): the connection cannot carry another request
+    headers = {"Connection": "close"} if status in (408, 413, 415) else None
     return JSONResponse(refusal_body(path, status, problems), status_code=status, headers=headers)
 
 
@@ -188,7 +189,8 @@ STATUSES = {
     404: "Not found.",
     408: "The body was not received in time (EVENTLINE_BODY_TIMEOUT_S).",
     409: "Conflicts with the current state.",
-    413: "Too large: the body (its route's limit) or an event (schemas.limits).",
+    413: "Too large: the body (its route's limit, inflated) or an event (schemas.limits).",
+    415: "A Content-Encoding other than gzip or identity.",
 }
 
 

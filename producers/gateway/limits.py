@@ -1,6 +1,8 @@
 """Bounds on requests, applied before any route reads a body: its size per route (413,
 refused before reading when Content-Length says so, else as soon as the bytes received pass
-it) and the time to receive it (408). A body within both is handed to the app whole."""
+it) and the time to receive it (408). A body within both is handed to the app whole, gzip
+inflated (``producers.gateway.encoding``: the size bound applies to the inflated body; a
+corrupt one is 400, an unknown Content-Encoding 415)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eventline.settings import Settings
 from producers.dialects import segment
+from producers.gateway import encoding
 from producers.gateway.answers import refusal
 from producers.problems import Problem
 
@@ -45,12 +48,20 @@ class RequestLimits:
             return
         path, limit = scope["path"], body_limit(self.settings, scope["path"])
         too_large = Problem(field="body", reason=f"is larger than {limit} bytes", status=413)
+        coding = Headers(scope=scope).get("content-encoding")
+        try:
+            # a compressed body may be a little larger than what it inflates to
+            coded = bool(encoding.codings(coding))
+            read_limit = encoding.compressed_limit(limit) if coded else limit
+        except encoding.Refused as exc:
+            await refusal(path, exc.status, [exc.problem])(scope, receive, send)
+            return
         declared = _content_length(scope)
-        if declared is not None and declared > limit:
+        if declared is not None and declared > read_limit:
             await refusal(path, 413, [too_large])(scope, receive, send)
             return
         try:
-            body = await asyncio.wait_for(_read(receive, limit), self.settings.body_timeout_s)
+            body = await asyncio.wait_for(_read(receive, read_limit), self.settings.body_timeout_s)
         except TimeoutError:
             late = f"was not received within {self.settings.body_timeout_s:g} s"
             await refusal(path, 408, [Problem(field="body", reason=late)])(scope, receive, send)
@@ -60,6 +71,13 @@ class RequestLimits:
         if body is None:
             await refusal(path, 413, [too_large])(scope, receive, send)
             return
+        if coded:
+            try:
+                body = encoding.decode(body, coding, limit)
+            except encoding.Refused as exc:
+                await refusal(path, exc.status, [exc.problem])(scope, receive, send)
+                return
+            scope = _decoded_scope(scope, len(body))
         await self.app(scope, _replay(body, receive), send)
 
 
@@ -96,6 +114,15 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay
+
+
+def _decoded_scope(scope: Scope, length: int) -> Scope:
+    """The request as the app sees it once its body is inflated: no Content-Encoding, the
+    inflated Content-Length."""
+    dropped = (b"content-encoding", b"content-length")
+    headers = [(k, v) for k, v in scope["headers"] if k.lower() not in dropped]
+    headers.append((b"content-length", str(length).encode()))
+    return {**scope, "headers": headers}
 
 
 def _content_length(scope: Scope) -> int | None:
