@@ -194,3 +194,14 @@ def test_a_wrong_write_key_reaches_on_error_as_a_401(pipeline: Pipeline) -> None
     client.shutdown()
     (error,) = errors.api_errors()
     assert (error.status, error.code) == (401, "unauthorized")
+
+
+def test_sync_mode_raises_the_sdks_own_error(pipeline: Pipeline, account: tuple[str, str]) -> None:
+    assert pipeline.gateway is not None
+    key, _ = account
+    client = Client(key, host=pipeline.gateway.url, sync_mode=True)
+    assert client.track("u-1", "Order Completed")[0] is True
+    with pytest.raises(APIError) as refused:
+        client.track("u-1", "e" * 201)  # past the 200 characters of an event name
+    assert (refused.value.status, refused.value.code) == (400, "invalid_request")
+    assert "batch[0].event" in refused.value.message
