@@ -48,15 +48,16 @@ class RequestLimits:
             return
         path, limit = scope["path"], body_limit(self.settings, scope["path"])
         too_large = Problem(field="body", reason=f"is larger than {limit} bytes", status=413)
-        coding = Headers(scope=scope).get("content-encoding")
+        headers = Headers(scope=scope)
+        coding = headers.get("content-encoding")
         try:
-            # a compressed body may be a little larger than what it inflates to
             coded = bool(encoding.codings(coding))
-            read_limit = encoding.compressed_limit(limit) if coded else limit
         except encoding.Refused as exc:
             await refusal(path, exc.status, [exc.problem])(scope, receive, send)
             return
-        declared = _content_length(scope)
+        # a compressed body may be a little larger than what it inflates to
+        read_limit = encoding.compressed_limit(limit) if coded else limit
+        declared = _content_length(headers)
         if declared is not None and declared > read_limit:
             await refusal(path, 413, [too_large])(scope, receive, send)
             return
@@ -125,8 +126,8 @@ def _decoded_scope(scope: Scope, length: int) -> Scope:
     return {**scope, "headers": headers}
 
 
-def _content_length(scope: Scope) -> int | None:
-    value = Headers(scope=scope).get("content-length")
+def _content_length(headers: Headers) -> int | None:
+    value = headers.get("content-length")
     try:
         return int(value) if value is not None else None
     except ValueError:

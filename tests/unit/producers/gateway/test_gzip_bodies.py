@@ -195,3 +195,14 @@ def test_a_corrupt_body_is_400_and_an_unknown_coding_415_in_each_apis_shape(
     brotli = client.post(path, content=b"{}", headers={**plain, "Content-Encoding": "br"})
     assert brotli.status_code == 415 and shape in brotli.json()
     assert "Content-Encoding" in brotli.text
+
+
+def test_a_gzip_form_body_is_inflated_too(client: TestClient, writer: FakeWriter) -> None:
+    form = b"email=ada%40example.com&name=purchase&properties%5Bsku%5D=MUG-1"
+    headers = {
+        "Content-Encoding": "gzip",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    answer = client.post("/v1/events", content=gzip.compress(form), headers=headers)
+    assert answer.status_code == 202, answer.text
+    assert writer.incoming()[-1][1]["properties_json"] == '{"sku":"MUG-1"}'
