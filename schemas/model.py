@@ -92,8 +92,17 @@ def alias_claims(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     own partition, and is forwarded to the primary key's partition, where the registration
     already is. Causal order holds without cross-partition coordination.
     """
-    primary, *others = identity_keys(record)
-    return [(key, {**record, "kind": IDENTITY, "route_key": primary}) for key in others]
+    return claims_to(record, identity_keys(record)[1:])
+
+
+def claims_to(record: dict[str, Any], keys: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """IDENTITY records that point each of ``keys`` at ``record``'s primary key. A key that
+    had a contact of its own (an anonymous visitor's) merges it into the record's contact
+    (streams.merge): Segment's identify with both ids, and its alias."""
+    primary = routing_key(record)
+    return [
+        (key, {**record, "kind": IDENTITY, "route_key": primary}) for key in keys if key != primary
+    ]
 
 
 def bare_record(

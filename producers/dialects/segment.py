@@ -107,6 +107,16 @@ def who(message: Mapping[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def merged_user_ids(message: Mapping[str, Any]) -> list[str]:
+    """The user ids an identify call joins to the contact it names: its ``anonymousId``
+    (``anonymous:<id>``) when it also carries a ``userId``; that visitor's contact is merged
+    into the user's (docs/architecture.md, "Identity merge")."""
+    if _id(message, "userId") is None:
+        return []
+    anonymous_id = _id(message, "anonymousId")
+    return [] if anonymous_id is None else [f"anonymous:{anonymous_id}"]
+
+
 def _object(message: Mapping[str, Any], field: str) -> dict[str, Any]:
     """An object field (``properties``, ``traits``): absent or null is empty."""
     value = message.get(field)
@@ -198,14 +208,6 @@ def identify_to_native(message: Any) -> dict[str, Any]:
     return native
 
 
-def identify_previous(message: Mapping[str, Any]) -> list[str]:
-    """An identify with both ids says the anonymous visitor is this user."""
-    anonymous_id = _id(message, "anonymousId")
-    if anonymous_id is None or _id(message, "userId") is None:
-        return []
-    return [_anonymous(anonymous_id, "anonymousId")]
-
-
 def group_to_native(message: Any) -> dict[str, Any]:
     """The native contact update of a ``group`` call: the contact's ``group_id`` and
     ``group_traits`` (the latest group call's; the traits describe the group)."""
@@ -245,7 +247,10 @@ def to_native(kind: str, message: Any, received_at: datetime) -> Native:
         return Native("event", viewed_to_native(kind, message, received_at))
     if kind == "identify":
         native = identify_to_native(message)
-        return Native("contact", native, identify_previous(message))
+        previous = merged_user_ids(message)
+        for user_id in previous:  # within the bound of the user id it becomes
+            _anonymous(user_id.removeprefix(ANONYMOUS), "anonymousId")
+        return Native("contact", native, previous)
     if kind == "group":
         return Native("contact", group_to_native(message))
     if kind == "alias":

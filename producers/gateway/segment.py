@@ -33,15 +33,7 @@ from producers.validation import (
     parse_event,
     rejected_record,
 )
-from schemas.model import (
-    CONTACT,
-    EVENT,
-    IDENTITY,
-    alias_claims,
-    identity_key,
-    now,
-    routing_key,
-)
+from schemas.model import CONTACT, EVENT, alias_claims, claims_to, identity_key, now
 
 router = APIRouter(
     route_class=StrictRoute, responses=error_responses("segment"), prefix="/v1", tags=["segment"]
@@ -107,14 +99,11 @@ def _parsed(
 def _claims(record: dict[str, Any], previous: list[str]) -> Claims:
     """The identity claims that make each of the record's identifiers, and each previous user
     id (alias, identify with an anonymousId), resolve to the record's contact: the same
-    IDENTITY records a registration's own secondary identifiers get (``alias_claims``)."""
+    IDENTITY records a registration's own secondary identifiers get."""
     claims = alias_claims(record) if record["kind"] == CONTACT else []
-    primary = routing_key(record)
-    for user_id in previous:
-        key = identity_key(record["account_id"], "user", user_id)
-        if key != primary and all(key != k for k, _ in claims):
-            claims.append((key, {**record, "kind": IDENTITY, "route_key": primary}))
-    return claims
+    keys = [identity_key(record["account_id"], "user", u) for u in previous]
+    taken = {key for key, _ in claims}
+    return claims + claims_to(record, [k for k in keys if k not in taken])
 
 
 def _rejection(
