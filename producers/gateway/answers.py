@@ -12,13 +12,15 @@ from pydantic import BaseModel, ConfigDict
 
 from eventline.errors import InvalidEvent, TransientError
 from producers.dialects import activecampaign as ac
-from producers.dialects import mailchimp
+from producers.dialects import mailchimp, segment
 from producers.problems import Problem
 
-SEGMENT_PATHS = frozenset({"/v1/track", "/v1/identify", "/v1/batch"})
+SEGMENT_PATHS = frozenset(
+    {"/v1/track", "/v1/identify", "/v1/page", "/v1/screen", "/v1/group", "/v1/alias", "/v1/batch"}
+)
 EMMA_PATH = re.compile(r"^/\d+/events(/|$)")
-NATIVE_CODES = {408: "body_timeout", 413: "body_too_large"}
-MAILCHIMP_TITLES = {408: "Request Timeout", 413: "Request Too Large"}
+NATIVE_CODES = {408: "body_timeout", 413: "body_too_large", 415: "unsupported_encoding"}
+MAILCHIMP_TITLES = {408: "Request Timeout", 413: "Request Too Large", 415: "Unsupported Media Type"}
 
 
 def api_of(path: str) -> str:
@@ -43,7 +45,8 @@ def refusal_body(path: str, status: int, problems: list[Problem]) -> dict[str, A
     errors = [p.model_dump() for p in problems]
     api = api_of(path)
     if api == "segment":
-        return {"success": False, "message": text, "errors": errors}
+        code = segment.code(status)
+        return {"success": False, "code": code, "message": text, "errors": errors}
     if api == "mailchimp":
         title = MAILCHIMP_TITLES.get(status, "Invalid Resource")
         return mailchimp.problem(status, title, text, problems)
@@ -83,7 +86,8 @@ def validation_problems(exc: RequestValidationError) -> list[Problem]:
 
 
 def refusal(path: str, status: int, problems: list[Problem]) -> JSONResponse:
-    headers = {"Connection": "close"} if status in (408, 413) else None
+    # the body was not read (or not whole): the connection cannot carry another request
+    headers = {"Connection": "close"} if status in (408, 413, 415) else None
     return JSONResponse(refusal_body(path, status, problems), status_code=status, headers=headers)
 
 
@@ -144,6 +148,7 @@ class Detail(_Shape):
 
 class SegmentError(_Shape):
     success: Literal[False]
+    code: str
     message: str
     errors: list[FieldError] | None = None
 
@@ -184,7 +189,8 @@ STATUSES = {
     404: "Not found.",
     408: "The body was not received in time (EVENTLINE_BODY_TIMEOUT_S).",
     409: "Conflicts with the current state.",
-    413: "Too large: the body (its route's limit) or an event (schemas.limits).",
+    413: "Too large: the body (its route's limit, inflated) or an event (schemas.limits).",
+    415: "A Content-Encoding other than gzip or identity.",
 }
 
 

@@ -1,6 +1,8 @@
 """Bounds on requests, applied before any route reads a body: its size per route (413,
 refused before reading when Content-Length says so, else as soon as the bytes received pass
-it) and the time to receive it (408). A body within both is handed to the app whole."""
+it) and the time to receive it (408). A body within both is handed to the app whole, gzip
+inflated (``producers.gateway.encoding``: the size bound applies to the inflated body; a
+corrupt one is 400, an unknown Content-Encoding 415)."""
 
 from __future__ import annotations
 
@@ -11,15 +13,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eventline.settings import Settings
 from producers.dialects import segment
+from producers.gateway import encoding
 from producers.gateway.answers import refusal
 from producers.problems import Problem
 
+SEGMENT_CALL_PATHS = frozenset(f"/v1/{kind}" for kind in segment.TYPES)
 BULK_PATHS = frozenset({"/v1/events", "/api/v1/client/events/bulk"})
 
 
 def body_limit(settings: Settings, path: str) -> int:
     """The largest body (bytes) a path accepts (docs/architecture.md, "Limits and bad input")."""
-    if path in ("/v1/track", "/v1/identify"):
+    if path in SEGMENT_CALL_PATHS:
         return segment.MAX_CALL_BYTES
     if path == "/v1/batch":
         return segment.MAX_BATCH_BYTES
@@ -44,12 +48,21 @@ class RequestLimits:
             return
         path, limit = scope["path"], body_limit(self.settings, scope["path"])
         too_large = Problem(field="body", reason=f"is larger than {limit} bytes", status=413)
-        declared = _content_length(scope)
-        if declared is not None and declared > limit:
+        headers = Headers(scope=scope)
+        coding = headers.get("content-encoding")
+        try:
+            coded = bool(encoding.codings(coding))
+        except encoding.Refused as exc:
+            await refusal(path, exc.status, [exc.problem])(scope, receive, send)
+            return
+        # a compressed body may be a little larger than what it inflates to
+        read_limit = encoding.compressed_limit(limit) if coded else limit
+        declared = _content_length(headers)
+        if declared is not None and declared > read_limit:
             await refusal(path, 413, [too_large])(scope, receive, send)
             return
         try:
-            body = await asyncio.wait_for(_read(receive, limit), self.settings.body_timeout_s)
+            body = await asyncio.wait_for(_read(receive, read_limit), self.settings.body_timeout_s)
         except TimeoutError:
             late = f"was not received within {self.settings.body_timeout_s:g} s"
             await refusal(path, 408, [Problem(field="body", reason=late)])(scope, receive, send)
@@ -59,6 +72,13 @@ class RequestLimits:
         if body is None:
             await refusal(path, 413, [too_large])(scope, receive, send)
             return
+        if coded:
+            try:
+                body = encoding.decode(body, coding, limit)
+            except encoding.Refused as exc:
+                await refusal(path, exc.status, [exc.problem])(scope, receive, send)
+                return
+            scope = _decoded_scope(scope, len(body))
         await self.app(scope, _replay(body, receive), send)
 
 
@@ -97,8 +117,17 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-def _content_length(scope: Scope) -> int | None:
-    value = Headers(scope=scope).get("content-length")
+def _decoded_scope(scope: Scope, length: int) -> Scope:
+    """The request as the app sees it once its body is inflated: no Content-Encoding, the
+    inflated Content-Length."""
+    dropped = (b"content-encoding", b"content-length")
+    headers = [(k, v) for k, v in scope["headers"] if k.lower() not in dropped]
+    headers.append((b"content-length", str(length).encode()))
+    return {**scope, "headers": headers}
+
+
+def _content_length(headers: Headers) -> int | None:
+    value = headers.get("content-length")
     try:
         return int(value) if value is not None else None
     except ValueError:

@@ -1,7 +1,7 @@
-"""Segment dialect: ``/v1/identify``, ``/v1/track`` and ``/v1/batch`` as Segment's HTTP
-tracking API has them. A Segment-compatible SDK moves by pointing its API host at the gateway
-and using an eventline key as its write key (HTTP Basic user name, or ``writeKey`` in the
-body)."""
+"""Segment dialect: ``/v1/identify``, ``/v1/track``, ``/v1/page``, ``/v1/screen``,
+``/v1/group``, ``/v1/alias`` and ``/v1/batch`` as Segment's HTTP tracking API has them. A
+Segment-compatible SDK moves by pointing its API host at the gateway and using an eventline
+key as its write key (HTTP Basic user name, or ``writeKey`` in the body)."""
 
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ TRACK = {
     "timestamp": "2026-11-23T10:00:00Z",
     "messageId": "msg-1001",
 }
+PAGE = {"userId": "u-1", "properties": {"url": "https://example.com/pricing"}}
 Rejection = tuple[dict[str, Any], list[Problem], str | None]
 
 
@@ -57,42 +58,69 @@ def _account(gateway: Gateway, authorization: str | None, body: Body, named: str
     try:
         return resolve_account(gateway, key, named)
     except AuthError as exc:
-        answer = {"success": False, "message": exc.reason}
+        answer = {"success": False, "code": segment.code(exc.status), "message": exc.reason}
         raise DialectAnswer(exc.status, answer) from None
+
+
+Claims = list[tuple[str, dict[str, Any]]]
 
 
 def _one(
     account: str, kind: str, message: Any, received_at: Any
-) -> tuple[dict[str, Any] | None, Rejection | None]:
-    """(record, None) for a valid call, (None, rejection) otherwise."""
+) -> tuple[dict[str, Any] | None, Claims, Rejection | None]:
+    """(record, its identity claims, None) for a valid call, (None, [], rejection) otherwise."""
     try:
         if _size(message) > segment.MAX_CALL_BYTES:
             reason = f"is larger than Segment's {segment.MAX_CALL_BYTES // 1024} KB per call"
             raise InputRejected([Problem(field="body", reason=reason, status=TOO_LARGE)])
-        if kind == "track":
-            native = segment.track_to_native(message, received_at)
-            return parse_event(
-                native, account=account, source=SOURCE, received_at=received_at
-            ), None
-        if kind == "identify":
-            contact = segment.identify_to_native(message)
-            return parse_contact(
-                contact, account=account, source=SOURCE, received_at=received_at
-            ), None
-        raise InputRejected([Problem(field="type", reason="must be identify or track")])
+        native = segment.to_native(kind, message, received_at)
+        record = _parsed(native, kind, message, account, received_at)
+        return record, _claims(record, native.previous), None
     except InputRejected as exc:
-        fields = message if isinstance(message, dict) else {}
-        seen = {"name": fields.get("event"), "idempotency_key": fields.get("messageId")}
-        with contextlib.suppress(InputRejected):  # a bad userId is reported already
-            seen.update(segment.who(fields))
-        record = rejected_record(
-            seen,
-            account=account,
-            source=SOURCE,
-            received_at=received_at,
-            kind=CONTACT if kind == "identify" else EVENT,
-        )
-        return None, (record, exc.problems, json.dumps(message, default=str)[:65536])
+        return None, [], _rejection(account, kind, message, received_at, exc.problems)
+
+
+def _parsed(
+    native: segment.Native, kind: str, message: Any, account: str, received_at: Any
+) -> dict[str, Any]:
+    """The incoming record of a call; its problems name Segment's fields."""
+    try:
+        if native.kind == "event":
+            return parse_event(native.data, account=account, source=SOURCE, received_at=received_at)
+        return parse_contact(native.data, account=account, source=SOURCE, received_at=received_at)
+    except InputRejected as exc:
+        renamed = [
+            p.model_copy(update={"field": segment.client_field(p.field, kind, message)})
+            for p in exc.problems
+        ]
+        raise InputRejected(renamed) from None
+
+
+def _claims(record: dict[str, Any], previous: list[str]) -> Claims:
+    """The identity claims that make each of the record's identifiers, and each previous user
+    id (alias, identify with an anonymousId), resolve to the record's contact: the same
+    IDENTITY records a registration's own secondary identifiers get."""
+    claims = alias_claims(record) if record["kind"] == CONTACT else []
+    keys = [identity_key(record["account_id"], "user", u) for u in previous]
+    taken = {key for key, _ in claims}
+    return claims + claims_to(record, [k for k in keys if k not in taken])
+
+
+def _rejection(
+    account: str, kind: str, message: Any, received_at: Any, problems: list[Problem]
+) -> Rejection:
+    fields = message if isinstance(message, dict) else {}
+    seen = {"name": segment.event_name(kind, fields), "idempotency_key": fields.get("messageId")}
+    with contextlib.suppress(InputRejected):  # a bad userId is reported already
+        seen.update(segment.who(fields))
+    record = rejected_record(
+        seen,
+        account=account,
+        source=SOURCE,
+        received_at=received_at,
+        kind=EVENT if kind in segment.EVENT_TYPES else CONTACT,
+    )
+    return record, problems, json.dumps(message, default=str)[:65536]
 
 
 def _size(message: Any) -> int:
@@ -108,21 +136,21 @@ async def _answer(
     rejected: list[Rejection] = []
     errors: list[dict[str, str]] = []
     for index, (kind, message) in enumerate(calls):
-        record, rejection = _one(account, kind, message, received_at)
+        record, its_claims, rejection = _one(account, kind, message, received_at)
         if record is not None:
             accepted.append(record)
-            if record["kind"] == CONTACT:
-                claims.extend(alias_claims(record))
-                merged = segment.merged_user_ids(message)
-                claims.extend(claims_to(record, [identity_key(account, "user", u) for u in merged]))
+            claims.extend(its_claims)
         elif rejection is not None:
             rejected.append(rejection)
             where = f"batch[{index}]." if prefix else ""
             errors.extend({"field": where + p.field, "reason": p.reason} for p in rejection[1])
     await gateway.publish(accepted, rejected, claims)
     if errors:
-        content = {"success": False, "message": "invalid calls were not recorded as accepted"}
         status = status_of(p for r in rejected for p in r[1])
+        message = "invalid calls were not recorded as accepted: " + "; ".join(
+            f"{e['field']}: {e['reason']}" for e in errors
+        )
+        content = {"success": False, "code": segment.code(status), "message": message}
         return JSONResponse(status_code=status, content={**content, "errors": errors})
     return JSONResponse(status_code=200, content=OK)
 
@@ -157,8 +185,9 @@ def _refused(problems: list[Problem]) -> JSONResponse:
     """Segment's answer to a request refused whole."""
     message = "; ".join(f"{p.field}: {p.reason}" for p in problems)
     errors = [p.model_dump() for p in problems]
-    content = {"success": False, "message": message, "errors": errors}
-    return JSONResponse(status_code=status_of(problems), content=content)
+    status = status_of(problems)
+    content = {"success": False, "code": segment.code(status), "message": message}
+    return JSONResponse(status_code=status, content={**content, "errors": errors})
 
 
 @router.post("/track", openapi_extra=_body(TRACK))
@@ -188,6 +217,55 @@ async def identify(
     return await _single(gateway, body, "identify", authorization, x_eventline_account)
 
 
+@router.post("/page", openapi_extra=_body({**PAGE, "name": "Pricing"}))
+async def page(
+    gateway: GatewayDep,
+    body: BodyDep,
+    authorization: AuthHeader = None,
+    x_eventline_account: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    """A page view: the event ``Page Viewed``, with ``name`` and ``category`` among its
+    ``properties``."""
+    return await _single(gateway, body, "page", authorization, x_eventline_account)
+
+
+@router.post("/screen", openapi_extra=_body({**PAGE, "name": "Basket"}))
+async def screen(
+    gateway: GatewayDep,
+    body: BodyDep,
+    authorization: AuthHeader = None,
+    x_eventline_account: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    """A mobile screen view: the event ``Screen Viewed``, as ``page``."""
+    return await _single(gateway, body, "screen", authorization, x_eventline_account)
+
+
+@router.post(
+    "/group",
+    openapi_extra=_body({"userId": "u-1", "groupId": "acme", "traits": {"name": "Acme Inc"}}),
+)
+async def group(
+    gateway: GatewayDep,
+    body: BodyDep,
+    authorization: AuthHeader = None,
+    x_eventline_account: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    """Put the contact in a group: its attributes ``group_id`` and ``group_traits``."""
+    return await _single(gateway, body, "group", authorization, x_eventline_account)
+
+
+@router.post("/alias", openapi_extra=_body({"previousId": "anon-7", "userId": "u-1"}))
+async def alias(
+    gateway: GatewayDep,
+    body: BodyDep,
+    authorization: AuthHeader = None,
+    x_eventline_account: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    """Link ``previousId`` (an anonymousId or an earlier userId) to ``userId``: calls under
+    either then reach the user's contact."""
+    return await _single(gateway, body, "alias", authorization, x_eventline_account)
+
+
 @router.post("/batch", openapi_extra=_body({"batch": [{"type": "track", **TRACK}]}))
 async def batch(
     gateway: GatewayDep,
@@ -195,7 +273,8 @@ async def batch(
     authorization: AuthHeader = None,
     x_eventline_account: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
-    """Many calls at once (``batch``: each with ``type`` identify or track), in order."""
+    """Many calls at once (``batch``: each with its ``type``: identify, track, page, screen,
+    group or alias), in order. The valid calls are recorded even when others are refused."""
     account = _account(gateway, authorization, body, x_eventline_account)
     try:
         if body.error is not None:

@@ -158,19 +158,32 @@ def test_json_input_decodes_or_refuses(data: bytes | str) -> None:
         "sentAt",
         "messageId",
         "type",
+        "name",
+        "category",
+        "groupId",
+        "previousId",
         valid={"userId": "u-1", "event": "Viewed"},
     )
 )
 def test_segment(message: Any) -> None:
     _native(lambda: segment.track_to_native(message, RECEIVED))
-    try:
-        contact = parse_contact(segment.identify_to_native(message), **KW)
-    except InputRejected:
-        pass
-    else:
-        _stored(contact)
+    for kind in segment.TYPES:
+        try:
+            native = segment.to_native(kind, message, RECEIVED)
+            parse = parse_event if native.kind == "event" else parse_contact
+            record = parse(native.data, **KW)
+        except InputRejected as exc:
+            # every problem is named in Segment's terms
+            for problem in exc.problems:
+                named = segment.client_field(problem.field, kind, message)
+                assert named.partition(".")[0] not in NATIVE_ONLY, (kind, problem)
+        else:
+            _stored(record)
     with contextlib.suppress(InputRejected):
         segment.batch_items(message)
+
+
+NATIVE_ONLY = {"user_id", "idempotency_key", "occurred_at", "attributes", "email", "value"}
 
 
 TYPES = [
