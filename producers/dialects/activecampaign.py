@@ -15,6 +15,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from producers import json_input
 from producers.dialects import split_value
@@ -107,15 +108,35 @@ def tracking_log(event: Mapping[str, Any], base_url: str) -> dict[str, Any]:
         "value": value,
         "tstamp": event["occurred_at"],
         "hash": hashlib.sha1(event_id.encode(), usedforsecurity=False).hexdigest(),
-        "links": {"contact": f"{base_url}/api/3/trackingLogs/{event_id}/contact"},
+        "links": {"contact": contact_url(base_url, contact)},
         "id": event_id,
         "contact": contact,
     }
 
 
+def contact_url(base_url: str, contact_id: str) -> str:
+    return f"{base_url}/api/3/contacts/{quote(contact_id, safe='')}"
+
+
+def contact_view(contact: Mapping[str, Any], base_url: str) -> dict[str, Any]:
+    """A contact as ActiveCampaign's ``GET /api/3/contacts/{id}`` shows one: the fields
+    eventline keeps (id, email, created and updated times), and links to what it serves."""
+    url = contact_url(base_url, contact["contact_id"])
+    return {
+        "contact": {
+            "cdate": contact.get("created_at"),
+            "udate": contact.get("updated_at"),
+            "email": contact.get("email") or "",
+            "links": {"trackingLogs": f"{url}/trackingLogs"},
+            "id": contact["contact_id"],
+        }
+    }
+
+
 def activity(log: Mapping[str, Any], base_url: str) -> dict[str, Any]:
-    """The activity that references one tracking log."""
-    links = f"{base_url}/api/3/activities/{log['id']}"
+    """The activity that references one tracking log. Its ``links`` are empty: eventline has
+    none of the resources ActiveCampaign links an activity to (user, recipients, reference,
+    notes), and links only what it serves."""
     return {
         "tstamp": log["tstamp"],
         "subscriberid": log["subscriberid"],
@@ -127,12 +148,7 @@ def activity(log: Mapping[str, Any], base_url: str) -> dict[str, Any]:
         "permission": "",
         "referenceModelName": "tracking-log",
         "reference": {"type": "tracking-log", "id": log["id"]},
-        "links": {
-            "user": f"{links}/user",
-            "recipients": f"{links}/recipients",
-            "reference": f"{links}/reference",
-            "notes": f"{links}/notes",
-        },
+        "links": {},
         "id": log["id"],
         "user": None,
     }

@@ -162,15 +162,29 @@ async def delete_name(gateway: GatewayDep, account: ApiAccount, name: str) -> di
     return {}
 
 
-def _logs(
-    gateway: GatewayDep, account: str, contact_id: str, request: Request, limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int]:
-    store = gateway.require_store()
-    if not queries.find_contacts(store, account, contact_id=contact_id):
+def _contact(gateway: GatewayDep, account: str, contact_id: str) -> dict[str, Any]:
+    found = queries.find_contacts(gateway.require_store(), account, contact_id=contact_id)
+    if not found:
         raise DialectAnswer(
             404, {"message": f"No Result found for Subscriber with id {contact_id}"}
         )
-    events, total = queries.timeline(store, account, contact_id, limit, offset)
+    return found[0]
+
+
+@router.get("/api/3/contacts/{contact_id}")
+def contact(
+    gateway: GatewayDep, account: ApiAccount, contact_id: str, request: Request
+) -> dict[str, Any]:
+    """A contact (where a tracking log's ``links.contact`` leads); 404 when missing."""
+    found = _contact(gateway, account, contact_id)
+    return ac.contact_view(found, str(request.base_url).rstrip("/"))
+
+
+def _logs(
+    gateway: GatewayDep, account: str, contact_id: str, request: Request, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    _contact(gateway, account, contact_id)
+    events, total = queries.timeline(gateway.require_store(), account, contact_id, limit, offset)
     base = str(request.base_url).rstrip("/")
     return [ac.tracking_log(e, base) for e in events], total
 
