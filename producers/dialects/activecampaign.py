@@ -18,11 +18,21 @@ from typing import Any
 from urllib.parse import quote
 
 from producers import json_input
-from producers.dialects import split_value
+from producers.dialects import split_value, type_from_name
 from producers.validation import InputRejected, Problem
 
 SPAWNED = {"success": 1, "message": "Event spawned"}
 EVENTDATA = "eventdata"
+# Every native field a tracking form's problem can name (to_native's output), as the form
+# names it: the event's name is ``event``, its email the ``visit``'s, its properties (and the
+# monetary value among them) the ``eventdata``.
+NATIVE_TO_FORM = {
+    "name": "event",
+    "event_type": "event",
+    "email": "visit.email",
+    "properties": EVENTDATA,
+    "value": f"{EVENTDATA}.value",
+}
 
 
 def failure(message: str) -> dict[str, Any]:
@@ -69,7 +79,18 @@ def to_native(form: Mapping[str, Any]) -> dict[str, Any]:
     native: dict[str, Any] = {"name": name, "email": email, "properties": properties}
     if value is not None:
         native["value"] = value
-    return native
+    return type_from_name(native)  # the whitelisted event name is the kind of event
+
+
+def form_problems(problems: list[Problem]) -> list[Problem]:
+    """Problems the native validation found in a tracking form, under the form's fields."""
+    out: list[Problem] = []
+    for problem in problems:
+        head, dot, rest = problem.field.partition(".")
+        field = NATIVE_TO_FORM.get(head, head) + dot + rest
+        if all(field != p.field or problem.reason != p.reason for p in out):
+            out.append(problem.model_copy(update={"field": field}))
+    return out
 
 
 def properties_of(eventdata: Any) -> dict[str, Any]:

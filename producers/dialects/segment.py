@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from producers.dialects import type_from_name
 from producers.validation import InputRejected, Problem
 from schemas import limits
 
@@ -118,6 +119,7 @@ def track_to_native(message: Any, received_at: datetime) -> dict[str, Any]:
         "properties": properties,
         "occurred_at": occurred_at(message, received_at).isoformat(),
     }
+    type_from_name(native)  # track's event names the action: it is the event's type
     if value is not None:
         native["value"] = value
     message_id = _id(message, "messageId")

@@ -7,6 +7,7 @@ The account is named by its number (``actid``) with one of its keys as the event
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -71,13 +72,7 @@ async def track_event(gateway: GatewayDep, body: BodyDep) -> JSONResponse:
     try:
         if not ac.tracking_enabled(gateway.accounts.settings_of(account)):
             raise InputRejected([Problem(field="event", reason="event tracking is switched off")])
-        record = parse_event(
-            ac.to_native(form),
-            account=account,
-            source=SOURCE,
-            received_at=received_at,
-            unknown_contact="fail",
-        )
+        record = _parsed(ac.to_native(form), account, received_at)
     except InputRejected as exc:
         named = {"name": form.get("event"), "email": ac.visit_email(form)}
         rejected = rejected_record(named, account=account, source=SOURCE, received_at=received_at)
@@ -88,6 +83,16 @@ async def track_event(gateway: GatewayDep, body: BodyDep) -> JSONResponse:
         return JSONResponse(status_code=status, content=ac.failure(message))
     await gateway.publish([record])
     return JSONResponse(status_code=200, content=ac.SPAWNED)
+
+
+def _parsed(native: dict[str, Any], account: str, received_at: datetime) -> dict[str, Any]:
+    """The incoming record of a tracking form; its problems under the form's field names."""
+    try:
+        return parse_event(
+            native, account=account, source=SOURCE, received_at=received_at, unknown_contact="fail"
+        )
+    except InputRejected as exc:
+        raise InputRejected(ac.form_problems(exc.problems)) from None
 
 
 class Switch(BaseModel):

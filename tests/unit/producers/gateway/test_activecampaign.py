@@ -230,3 +230,26 @@ def test_every_link_in_the_answers_leads_to_a_route_that_exists(
     store.tables["contacts"] = []  # the fake answers every row of a table, whatever the id
     missing = client.get("/api/3/contacts/nobody", headers=api)
     assert missing.status_code == 404 and "No Result found" in missing.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "status"),
+    [
+        ({"event": "e" * (TEXT_LIMITS["name"] + 1)}, "event", 400),
+        ({"event": "a\x00b"}, "event", 400),
+        ({"visit": '{"email": "not-an-email"}'}, "visit.email", 400),
+        ({"eventdata": '{"value": "1e999"}'}, "eventdata.value", 400),
+        ({"eventdata": '{"a":' * 40 + "1" + "}" * 40}, "eventdata", 400),
+        ({"eventdata": "x" * 70_000}, "eventdata", 413),
+    ],
+)
+def test_tracking_errors_name_the_forms_fields(
+    client: TestClient, writer: FakeWriter, change: dict[str, str], field: str, status: int
+) -> None:
+    account, key = _account(client)
+    answer = client.post("/event", data=_form(account, key, **change))
+    assert answer.status_code == status, answer.text
+    message = answer.json()["message"]
+    assert answer.json()["success"] == 0 and message.startswith(f"{field}: "), message
+    assert "; " not in message  # the name is the event's type too: one problem, not two
+    assert writer.statuses()[-1][1]["status"] == "REJECTED" and not writer.incoming()
