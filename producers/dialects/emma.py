@@ -142,9 +142,9 @@ def member_events(body: Any) -> list[Any]:
 def to_native(item: Any, types: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(native event without its contact, the event type) of one member event."""
     if not isinstance(item, Mapping):
-        raise InputRejected([Problem(field="", reason="must be a JSON object")])
+        raise InputRejected([Problem(field="body", reason="must be a JSON object")])
     problems = [
-        Problem(field=str(f), reason=f"is not a member event field ({_FIELDS_TEXT})")
+        Problem(field=str(f) or '""', reason=f"is not a member event field ({_FIELDS_TEXT})")
         for f in item
         if f not in MEMBER_EVENT_FIELDS
     ]
@@ -231,10 +231,11 @@ def emma_problems(problems: list[Problem]) -> list[Problem]:
 
 
 def at_event(problems: list[Problem], index: int) -> list[Problem]:
-    """Problems of the ``index``-th member event, under ``events[index]``."""
+    """Problems of the ``index``-th member event, under ``events[index]`` (``body``, the
+    event itself, is ``events[index]``)."""
     out = []
     for problem in problems:
-        inner = problem.field
+        inner = "" if problem.field == "body" else problem.field
         joined = inner if not inner or inner.startswith("[") else "." + inner
         out.append(problem.model_copy(update={"field": f"events[{index}]{joined}"}))
     return out

@@ -119,7 +119,7 @@ def test_every_native_field_a_member_event_becomes_has_an_emma_name() -> None:
 
 
 def test_problems_sit_under_their_event() -> None:
-    problems = [Problem(field="", reason="r"), Problem(field="attributes.x", reason="r")]
+    problems = [Problem(field="body", reason="r"), Problem(field="attributes.x", reason="r")]
     assert [p.field for p in emma.at_event(problems, 3)] == ["events[3]", "events[3].attributes.x"]
 
 
