@@ -47,7 +47,7 @@ _FIELDS_TEXT = ", ".join(MEMBER_EVENT_FIELDS)
 # and "body": the event itself), as Emma names it. (``mailing_id``, kept in the properties,
 # is checked as an integer before: no native problem can come from it.)
 NATIVE_TO_EMMA = {
-    "body": "",
+    "body": "body",
     "name": "event_type",
     "event_type": "event_type",
     "email": "email",
@@ -124,8 +124,8 @@ def check_type_body(body: Any) -> tuple[str, str]:
 def find_type(types: list[dict[str, Any]], item: Mapping[str, Any]) -> dict[str, Any] | None:
     """The event type a member event names, by ``event_type_id`` or ``event_type``."""
     if item.get("event_type_id") is not None:
-        wanted = str(item["event_type_id"])
-        return next((t for t in types if str(t["event_type_id"]) == wanted), None)
+        wanted = integer(item["event_type_id"])
+        return next((t for t in types if t["event_type_id"] == wanted), None)
     return next((t for t in types if t["event_type"] == item.get("event_type")), None)
 
 
@@ -211,18 +211,17 @@ def integer(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+    text = value.strip() if isinstance(value, str) else ""
+    if text.isascii() and text.isdigit():  # not "²", which is a digit int() refuses
+        return int(text)
     return None
 
 
 def emma_field(field: str) -> str:
     """A native field (``value``, ``properties.page``) as Emma names it
-    (``event_monetary_value``, ``attributes.page``); "" for the event itself."""
+    (``event_monetary_value``, ``attributes.page``)."""
     head, rest = _FIELD_HEAD.match(field).groups()  # type: ignore[union-attr]
-    if head not in NATIVE_TO_EMMA:
-        return field
-    return (NATIVE_TO_EMMA[head] + rest) if NATIVE_TO_EMMA[head] else rest.lstrip(".")
+    return NATIVE_TO_EMMA.get(head, head) + rest
 
 
 def emma_problems(problems: list[Problem]) -> list[Problem]:

@@ -85,7 +85,7 @@ def test_a_call_carries_one_to_ten_events_and_types_need_both_names() -> None:
 @pytest.mark.parametrize(
     ("native", "named"),
     [
-        ("body", ""),
+        ("body", "body"),  # the event itself: events[i] in the answer
         ("name", "event_type"),
         ("event_type", "event_type"),
         ("email", "email"),
@@ -151,6 +151,7 @@ def test_member_ids_are_integers_never_truncated() -> None:
         emma.to_native({"member_id": 12.7, "event_type": "visited_website"}, TYPES)
     assert [p.field for p in caught.value.problems] == ["member_id"]
     assert emma.integer("12") == 12 and emma.integer(12) == 12 and emma.integer(True) is None
+    assert emma.integer("²") is None and emma.integer("1.0") is None and emma.integer(1.0) is None
 
 
 def test_a_type_name_is_bounded_as_its_events_are() -> None:
