@@ -90,8 +90,10 @@ class _Identified(BaseModel):
 class EventIn(_Identified):
     """An event as the native API accepts it."""
 
-    name: str = Field(min_length=1, max_length=200)
-    event_type: str | None = Field(default=None, min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=limits.TEXT_LIMITS["name"])
+    event_type: str | None = Field(
+        default=None, min_length=1, max_length=limits.TEXT_LIMITS["event_type"]
+    )
     occurred_at: datetime | None = None
     properties: dict[str, Any] = Field(default_factory=dict)
     value: float | None = None

@@ -265,13 +265,21 @@ def contact_by_member_number(store: Store, account: str, number: int) -> dict[st
     return rows[0] if rows else None
 
 
+ERASED_SOURCE = "emma"  # the dialect whose event types can be deleted with their events
+
+
 def delete_events_of_type(
     store: Store, account: str, event_type: str, received_until: datetime | None = None
 ) -> None:
-    """Remove an event type's events (those received until ``received_until``, when given)
-    from the events table: timelines and analytics."""
-    sql = "DELETE FROM {db}.events WHERE account_id = {a:String} AND event_type = {t:String}"
-    params: dict[str, Any] = {"a": account, "t": event_type}
+    """Remove an Emma event type's events (those received until ``received_until``, when
+    given) from the events table: timelines and analytics. Only the events Emma sent: another
+    dialect's events of that type (a MailerPath ``purchase``, a Mailchimp event named so) are
+    not the type's."""
+    sql = (
+        "DELETE FROM {db}.events WHERE account_id = {a:String} AND event_type = {t:String} "
+        "AND source = {s:String}"
+    )
+    params: dict[str, Any] = {"a": account, "t": event_type, "s": ERASED_SOURCE}
     if received_until is not None:
         sql += " AND received_at <= {c:DateTime64(6, 'UTC')}"
         params["c"] = received_until

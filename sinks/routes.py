@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from eventline.topics import Topics
 from schemas.codec import codec
 from schemas.limits import certainly_storable, storable
-from sinks import rows
+from sinks import queries, rows
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Row = tuple[Any, ...]
@@ -103,7 +103,9 @@ def _within_bounds(schema: str, record: dict[str, Any], at: datetime) -> dict[st
 
 def _is_erased(event: dict[str, Any], erased: Mapping[tuple[str, str], datetime]) -> bool:
     """Whether an event (times in epoch milliseconds) is of an erased type, received by the
-    cutoff."""
+    cutoff. Erased types are Emma's: other dialects' events of the same type stay."""
+    if event.get("source") != queries.ERASED_SOURCE:
+        return False
     cutoff = erased.get((event["account_id"], event.get("event_type") or ""))
     if cutoff is None:
         return False

@@ -15,13 +15,24 @@ import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from producers import json_input
-from producers.dialects import split_value
+from producers.dialects import split_value, type_from_name
 from producers.validation import InputRejected, Problem
 
 SPAWNED = {"success": 1, "message": "Event spawned"}
 EVENTDATA = "eventdata"
+# Every native field a tracking form's problem can name (to_native's output), as the form
+# names it: the event's name is ``event``, its email the ``visit``'s, its properties (and the
+# monetary value among them) the ``eventdata``.
+NATIVE_TO_FORM = {
+    "name": "event",
+    "event_type": "event",
+    "email": "visit.email",
+    "properties": EVENTDATA,
+    "value": f"{EVENTDATA}.value",
+}
 
 
 def failure(message: str) -> dict[str, Any]:
@@ -68,7 +79,18 @@ def to_native(form: Mapping[str, Any]) -> dict[str, Any]:
     native: dict[str, Any] = {"name": name, "email": email, "properties": properties}
     if value is not None:
         native["value"] = value
-    return native
+    return type_from_name(native)  # the whitelisted event name is the kind of event
+
+
+def form_problems(problems: list[Problem]) -> list[Problem]:
+    """Problems the native validation found in a tracking form, under the form's fields."""
+    out: list[Problem] = []
+    for problem in problems:
+        head, dot, rest = problem.field.partition(".")
+        field = NATIVE_TO_FORM.get(head, head) + dot + rest
+        if all(field != p.field or problem.reason != p.reason for p in out):
+            out.append(problem.model_copy(update={"field": field}))
+    return out
 
 
 def properties_of(eventdata: Any) -> dict[str, Any]:
@@ -107,15 +129,35 @@ def tracking_log(event: Mapping[str, Any], base_url: str) -> dict[str, Any]:
         "value": value,
         "tstamp": event["occurred_at"],
         "hash": hashlib.sha1(event_id.encode(), usedforsecurity=False).hexdigest(),
-        "links": {"contact": f"{base_url}/api/3/trackingLogs/{event_id}/contact"},
+        "links": {"contact": contact_url(base_url, contact)},
         "id": event_id,
         "contact": contact,
     }
 
 
+def contact_url(base_url: str, contact_id: str) -> str:
+    return f"{base_url}/api/3/contacts/{quote(contact_id, safe='')}"
+
+
+def contact_view(contact: Mapping[str, Any], base_url: str) -> dict[str, Any]:
+    """A contact as ActiveCampaign's ``GET /api/3/contacts/{id}`` shows one: the fields
+    eventline keeps (id, email, created and updated times), and links to what it serves."""
+    url = contact_url(base_url, contact["contact_id"])
+    return {
+        "contact": {
+            "cdate": contact.get("created_at"),
+            "udate": contact.get("updated_at"),
+            "email": contact.get("email") or "",
+            "links": {"trackingLogs": f"{url}/trackingLogs"},
+            "id": contact["contact_id"],
+        }
+    }
+
+
 def activity(log: Mapping[str, Any], base_url: str) -> dict[str, Any]:
-    """The activity that references one tracking log."""
-    links = f"{base_url}/api/3/activities/{log['id']}"
+    """The activity that references one tracking log. Its ``links`` are empty: eventline has
+    none of the resources ActiveCampaign links an activity to (user, recipients, reference,
+    notes), and links only what it serves."""
     return {
         "tstamp": log["tstamp"],
         "subscriberid": log["subscriberid"],
@@ -127,12 +169,7 @@ def activity(log: Mapping[str, Any], base_url: str) -> dict[str, Any]:
         "permission": "",
         "referenceModelName": "tracking-log",
         "reference": {"type": "tracking-log", "id": log["id"]},
-        "links": {
-            "user": f"{links}/user",
-            "recipients": f"{links}/recipients",
-            "reference": f"{links}/reference",
-            "notes": f"{links}/notes",
-        },
+        "links": {},
         "id": log["id"],
         "user": None,
     }

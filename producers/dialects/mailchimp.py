@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from producers.dialects import split_value
+from producers.dialects import split_value, type_from_name
 from producers.validation import InputRejected, Problem
 from schemas.model import identity_key
 
@@ -53,7 +53,7 @@ def to_native(body: Any, identity: Mapping[str, str]) -> dict[str, Any]:
     native["properties"], value = split_value(body.get("properties") or {})
     if value is not None:
         native["value"] = value
-    return {**native, **identity}
+    return type_from_name({**native, **identity})  # Mailchimp: "the name for this type of event"
 
 
 def problem(

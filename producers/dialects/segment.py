@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from producers.dialects import type_from_name
 from producers.validation import InputRejected, Problem
 from schemas import limits
 
@@ -158,6 +159,7 @@ def track_to_native(message: Any, received_at: datetime) -> dict[str, Any]:
         "properties": properties,
         "occurred_at": occurred_at(message, received_at).isoformat(),
     }
+    type_from_name(native)  # track's event names the action: it is the event's type
     if value is not None:
         native["value"] = value
     return _with_message_id(native, message)

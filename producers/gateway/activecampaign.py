@@ -7,6 +7,7 @@ The account is named by its number (``actid``) with one of its keys as the event
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -71,13 +72,7 @@ async def track_event(gateway: GatewayDep, body: BodyDep) -> JSONResponse:
     try:
         if not ac.tracking_enabled(gateway.accounts.settings_of(account)):
             raise InputRejected([Problem(field="event", reason="event tracking is switched off")])
-        record = parse_event(
-            ac.to_native(form),
-            account=account,
-            source=SOURCE,
-            received_at=received_at,
-            unknown_contact="fail",
-        )
+        record = _parsed(ac.to_native(form), account, received_at)
     except InputRejected as exc:
         named = {"name": form.get("event"), "email": ac.visit_email(form)}
         rejected = rejected_record(named, account=account, source=SOURCE, received_at=received_at)
@@ -88,6 +83,16 @@ async def track_event(gateway: GatewayDep, body: BodyDep) -> JSONResponse:
         return JSONResponse(status_code=status, content=ac.failure(message))
     await gateway.publish([record])
     return JSONResponse(status_code=200, content=ac.SPAWNED)
+
+
+def _parsed(native: dict[str, Any], account: str, received_at: datetime) -> dict[str, Any]:
+    """The incoming record of a tracking form; its problems under the form's field names."""
+    try:
+        return parse_event(
+            native, account=account, source=SOURCE, received_at=received_at, unknown_contact="fail"
+        )
+    except InputRejected as exc:
+        raise InputRejected(ac.form_problems(exc.problems)) from None
 
 
 class Switch(BaseModel):
@@ -162,15 +167,29 @@ async def delete_name(gateway: GatewayDep, account: ApiAccount, name: str) -> di
     return {}
 
 
-def _logs(
-    gateway: GatewayDep, account: str, contact_id: str, request: Request, limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int]:
-    store = gateway.require_store()
-    if not queries.find_contacts(store, account, contact_id=contact_id):
+def _contact(gateway: GatewayDep, account: str, contact_id: str) -> dict[str, Any]:
+    found = queries.find_contacts(gateway.require_store(), account, contact_id=contact_id)
+    if not found:
         raise DialectAnswer(
             404, {"message": f"No Result found for Subscriber with id {contact_id}"}
         )
-    events, total = queries.timeline(store, account, contact_id, limit, offset)
+    return found[0]
+
+
+@router.get("/api/3/contacts/{contact_id}")
+def contact(
+    gateway: GatewayDep, account: ApiAccount, contact_id: str, request: Request
+) -> dict[str, Any]:
+    """A contact (where a tracking log's ``links.contact`` leads); 404 when missing."""
+    found = _contact(gateway, account, contact_id)
+    return ac.contact_view(found, str(request.base_url).rstrip("/"))
+
+
+def _logs(
+    gateway: GatewayDep, account: str, contact_id: str, request: Request, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    _contact(gateway, account, contact_id)
+    events, total = queries.timeline(gateway.require_store(), account, contact_id, limit, offset)
     base = str(request.base_url).rstrip("/")
     return [ac.tracking_log(e, base) for e in events], total
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header
@@ -28,7 +29,7 @@ from producers.gateway.deps import (
     GatewayDep,
     presented_key,
 )
-from producers.problems import prefixed, status_of
+from producers.problems import status_of
 from producers.validation import InputRejected, Problem, parse_event, rejected_record
 from schemas.model import now
 from sinks import queries
@@ -199,15 +200,14 @@ async def add_member_events(
         try:
             native, _ = emma.to_native(item, types)
             member = await asyncio.to_thread(_member, gateway, account, item)  # may read ClickHouse
-            record = parse_event(
-                {**native, **member}, account=account, source=SOURCE, received_at=received_at
-            )
+            record = _parsed({**native, **member}, account, received_at)
         except InputRejected as exc:
             fields = item if isinstance(item, dict) else {}
             named = {"email": fields.get("email"), "name": fields.get("event_type")}
             bad = rejected_record(named, account=account, source=SOURCE, received_at=received_at)
-            rejected.append((bad, exc.problems, None))
-            problems += prefixed(exc.problems, f"events[{index}].")
+            at_index = emma.at_event(exc.problems, index)
+            rejected.append((bad, at_index, None))
+            problems += at_index
             continue
         records.append(record)
         members.append(item.get("member_id") if isinstance(item, dict) else None)
@@ -227,6 +227,14 @@ async def add_member_events(
     return JSONResponse(status_code=200, content=views)
 
 
+def _parsed(native: dict[str, Any], account: str, received_at: datetime) -> dict[str, Any]:
+    """The incoming record of a member event; its problems with Emma's field names."""
+    try:
+        return parse_event(native, account=account, source=SOURCE, received_at=received_at)
+    except InputRejected as exc:
+        raise InputRejected(emma.emma_problems(exc.problems)) from None
+
+
 def _names_unknown_type(item: Any, types: list[dict[str, Any]]) -> bool:
     named = isinstance(item, dict) and (
         item.get("event_type") is not None or item.get("event_type_id") is not None
@@ -238,10 +246,9 @@ def _member(gateway: Gateway, account: str, item: dict[str, Any]) -> dict[str, A
     """The native identity of a member event: its email, or the contact of its member_id."""
     if item.get("email"):
         return {"email": item["email"]}
-    try:
-        number = int(item["member_id"])
-    except (TypeError, ValueError):
-        raise InputRejected([Problem(field="member_id", reason="must be a number")]) from None
+    number = emma.integer(item["member_id"])
+    if number is None:  # to_native refused it already
+        raise InputRejected([Problem(field="member_id", reason="must be an integer")])
     contact = queries.contact_by_member_number(gateway.require_store(), account, number)
     if contact is None:
         raise InputRejected([Problem(field="member_id", reason=f"no member {number}")])

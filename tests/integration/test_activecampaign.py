@@ -57,6 +57,11 @@ def test_the_guides_event_is_spawned_logged_and_kept_after_its_name_is_deleted(
     assert log["type"] == "file download request"
     assert log["value"] == "https://www.yoursite.com/downloads/file.pdf"
     assert log["contact"] == log["subscriberid"] == contact_id
+    followed = http.get(log["links"]["contact"], headers=api)  # every link leads somewhere
+    assert followed.status_code == 200 and followed.json()["contact"]["id"] == contact_id
+    assert http.get(followed.json()["contact"]["links"]["trackingLogs"], headers=api).json()[
+        "trackingLogs"
+    ] == [log]
     activities = http.get("/api/3/activities", params={"contact": contact_id}, headers=api).json()
     assert activities["meta"] == {"total": "1"}
     assert activities["activities"][0]["reference_id"] == log["id"]

@@ -117,13 +117,25 @@ def test_a_record_past_a_bound_is_stored_as_the_worker_reports_it(
 
 def test_erased_events_make_no_row(canonical_record: dict[str, Any]) -> None:
     route = ROUTES["CanonicalEvent"]
-    data = codec().encode("CanonicalEvent", canonical_record)
+    emma_event = {**canonical_record, "source": "emma"}
+    data = codec().encode("CanonicalEvent", emma_event)
     key = (canonical_record["account_id"], canonical_record["event_type"])
     at = canonical_record["received_at"]
     received = at.replace(microsecond=at.microsecond // 1000 * 1000)  # as stored: milliseconds
     assert row_of(route, data, {key: received}, AT) is None
     assert row_of(route, data, {key: received - timedelta(milliseconds=1)}, AT) is not None
     assert row_of(route, data, {("other", "purchase"): received}, AT) is not None
+
+
+@pytest.mark.parametrize("source", ["mailerpath", "mailchimp:l1", "segment", "http:json"])
+def test_an_erased_emma_type_keeps_other_dialects_events_of_that_type(
+    canonical_record: dict[str, Any], source: str
+) -> None:
+    """Deleting Emma's type "purchase" erases Emma's purchases, not a MailerPath purchase or
+    a Mailchimp event named (and so typed) "purchase"."""
+    data = codec().encode("CanonicalEvent", {**canonical_record, "source": source})
+    key = (canonical_record["account_id"], canonical_record["event_type"])
+    assert row_of(ROUTES["CanonicalEvent"], data, {key: canonical_record["received_at"]}, AT)
 
 
 def test_identity_claims_make_no_row(incoming_record: dict[str, Any]) -> None:
@@ -175,7 +187,7 @@ def test_an_erasure_reads_events_as_records() -> None:
     event = {
         "event_id": "e", "account_id": "a", "contact_id": "c", "name": "n",
         "occurred_at": AT, "received_at": AT, "processed_at": AT, "properties_json": "{}",
-        "value": None, "is_syncing": False, "source": "api", "idempotency_key": None,
+        "value": None, "is_syncing": False, "source": "emma", "idempotency_key": None,
         "contact_email": None, "contact_user_id": None, "contact_attributes_json": "{}",
         "event_type": "gone",
     }  # fmt: skip

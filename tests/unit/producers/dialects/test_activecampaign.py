@@ -21,6 +21,7 @@ def test_the_guides_form_maps_to_a_native_event() -> None:
         "name": "file download request",
         "email": "ada@example.com",
         "properties": {"eventdata": "https://www.yoursite.com/downloads/file.pdf"},
+        "event_type": "file download request",  # the name is the kind of event
     }
     assert ac.actid_of(FORM) == 123456789 and ac.actid_of({"actid": "x"}) is None
 

@@ -29,7 +29,11 @@ def test_the_documented_body_maps_field_by_field() -> None:
         "occurred_at": "2026-11-23T10:00:00Z",
         "is_syncing": True,
     }
-    assert mailchimp.to_native(body, {"email": "a@b.c"}) == {**body, "email": "a@b.c"}
+    assert mailchimp.to_native(body, {"email": "a@b.c"}) == {
+        **body,
+        "email": "a@b.c",
+        "event_type": "registered_referral",  # the name is the kind of event
+    }
 
 
 @pytest.mark.parametrize(

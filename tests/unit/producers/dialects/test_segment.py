@@ -30,6 +30,7 @@ def test_a_track_call_maps_revenue_to_value_and_message_id_to_the_idempotency_ke
         "value": 12.5,
         "occurred_at": "2026-11-23T10:00:00+00:00",
         "idempotency_key": "m-1",
+        "event_type": "Order Completed",
     }
 
 

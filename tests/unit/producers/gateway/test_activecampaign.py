@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
 
 from producers.accounts import ledger
 from schemas.limits import TEXT_LIMITS
-from tests.unit.producers.gateway.conftest import FakeWriter
+from tests.unit.producers.gateway.conftest import FakeStore, FakeWriter
 
 
 def _account(client: TestClient) -> tuple[dict[str, Any], str]:
@@ -144,3 +147,109 @@ def test_whitelisted_names_are_bounded_and_refused_in_the_v3_shape(
     assert names == [{"name": "a"}, {"name": "b"}]
     assert client.delete("/api/3/eventTrackingEvents/a", headers=api).status_code == 200
     assert add("c").status_code == 201
+
+
+CONTACT = "7c1d4c55-0f4e-5b8e-8a3a-3e3f1f2f9a01"
+AT = datetime(2026, 3, 14, 15, 9, 26)
+
+
+def _links(value: Any) -> list[str]:
+    """Every URL under a ``links`` key, at any depth of an answer."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "links":
+                assert isinstance(inner, dict)
+                found += [str(url) for url in inner.values()]
+            else:
+                found += _links(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            found += _links(inner)
+    return found
+
+
+def _served(app_paths: list[str], path: str) -> bool:
+    """Whether a GET route of the app serves ``path`` (OpenAPI's templates as patterns)."""
+    patterns = [re.sub(r"\{[^/}]+\}", "[^/]+", p) for p in app_paths]
+    return any(re.fullmatch(p, path) for p in patterns)
+
+
+def test_every_link_in_the_answers_leads_to_a_route_that_exists(
+    store_client: TestClient, store: FakeStore
+) -> None:
+    client = store_client
+    _, key = _account(client)
+    api = {"Api-Token": key}
+    store.tables["contacts"] = [
+        {
+            "contact_id": CONTACT,
+            "email": "ada@example.com",
+            "user_id": None,
+            "attributes": "{}",
+            "tags": [],
+            "created_at": AT,
+            "updated_at": AT,
+        }
+    ]
+    store.tables["events"] = [
+        {
+            "event_id": "e-1",
+            "contact_id": CONTACT,
+            "name": "file download request",
+            "occurred_at": AT,
+            "received_at": AT,
+            "processed_at": AT,
+            "properties": '{"eventdata": "file.pdf"}',
+            "value": None,
+            "is_syncing": 0,
+            "source": "activecampaign",
+            "idempotency_key": None,
+            "event_type": "file download request",
+        }
+    ]
+    answers = [
+        client.get(f"/api/3/contacts/{CONTACT}/trackingLogs", headers=api),
+        client.get(f"/api/3/activities?contact={CONTACT}", headers=api),
+        client.get(f"/api/3/contacts/{CONTACT}", headers=api),
+        client.get("/api/3/eventTracking", headers=api),
+        client.get("/api/3/eventTrackingEvents", headers=api),
+    ]
+    assert [a.status_code for a in answers] == [200] * len(answers)
+    links = [link for answer in answers for link in _links(answer.json())]
+    assert len(links) >= 3  # the logs' and activities' contact, the contact's logs
+    gets = [p for p, ops in client.app.openapi()["paths"].items() if "get" in ops]  # type: ignore[attr-defined]
+    for link in links:
+        url = urlsplit(link)
+        assert url.scheme and url.netloc, link  # absolute, as ActiveCampaign's are
+        assert _served(gets, url.path), f"{link} leads to no route of the gateway"
+        followed = client.get(url.path, params=url.query, headers=api)
+        assert followed.status_code == 200, (link, followed.text)
+    contact = client.get(f"/api/3/contacts/{CONTACT}", headers=api).json()["contact"]
+    assert (contact["id"], contact["email"]) == (CONTACT, "ada@example.com")
+    store.tables["contacts"] = []  # the fake answers every row of a table, whatever the id
+    missing = client.get("/api/3/contacts/nobody", headers=api)
+    assert missing.status_code == 404 and "No Result found" in missing.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "status"),
+    [
+        ({"event": "e" * (TEXT_LIMITS["name"] + 1)}, "event", 400),
+        ({"event": "a\x00b"}, "event", 400),
+        ({"visit": '{"email": "not-an-email"}'}, "visit.email", 400),
+        ({"eventdata": '{"value": "1e999"}'}, "eventdata.value", 400),
+        ({"eventdata": '{"a":' * 40 + "1" + "}" * 40}, "eventdata", 400),
+        ({"eventdata": "x" * 70_000}, "eventdata", 413),
+    ],
+)
+def test_tracking_errors_name_the_forms_fields(
+    client: TestClient, writer: FakeWriter, change: dict[str, str], field: str, status: int
+) -> None:
+    account, key = _account(client)
+    answer = client.post("/event", data=_form(account, key, **change))
+    assert answer.status_code == status, answer.text
+    message = answer.json()["message"]
+    assert answer.json()["success"] == 0 and message.startswith(f"{field}: "), message
+    assert "; " not in message  # the name is the event's type too: one problem, not two
+    assert writer.statuses()[-1][1]["status"] == "REJECTED" and not writer.incoming()

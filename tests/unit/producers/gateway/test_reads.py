@@ -113,6 +113,7 @@ def test_every_read_shows_what_is_stored_without_a_500(
         (f"/{number}/events/members/{member_number(CONTACT)}", _basic("public", key)),
         (f"/api/3/contacts/{CONTACT}/trackingLogs", {"Api-Token": key}),
         (f"/api/3/activities?contact={CONTACT}", {"Api-Token": key}),
+        (f"/api/3/contacts/{CONTACT}", {"Api-Token": key}),
     ]
     for path, headers in reads:
         answer = store_client.get(path, headers=headers)
