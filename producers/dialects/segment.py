@@ -186,6 +186,7 @@ def viewed_to_native(kind: str, message: Any, received_at: datetime) -> dict[str
         "properties": properties,
         "occurred_at": occurred_at(message, received_at).isoformat(),
     }
+    type_from_name(native)  # "Page Viewed" / "Screen Viewed": the kind of event, as track's
     return _with_message_id(native, message)
 
 

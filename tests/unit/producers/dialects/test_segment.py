@@ -89,12 +89,14 @@ def test_page_and_screen_are_viewed_events_with_their_name_and_category() -> Non
     assert native.data == {
         "user_id": "anonymous:a-7",
         "name": "Page Viewed",
+        "event_type": "Page Viewed",
         "properties": {"url": "https://example.com/pricing", "name": "Pricing", "category": "Docs"},
         "occurred_at": "2026-11-23T10:00:00+00:00",
         "idempotency_key": "m-9",
     }
     screen = segment.to_native("screen", {"userId": "u-1"}, RECEIVED).data
     assert (screen["name"], screen["properties"]) == ("Screen Viewed", {})
+    assert screen["event_type"] == "Screen Viewed"
 
 
 def test_a_page_name_contradicting_properties_name_is_refused_not_overwritten() -> None:
