@@ -23,6 +23,16 @@ NAME = re.compile(r"^[A-Za-z0-9_-]{2,30}$")
 NAME_RULE = "must be 2-30 characters: letters, numbers, underscores and dashes only"
 MD5 = re.compile(r"^[0-9a-fA-F]{32}$")
 FIELDS = ("name", "properties", "occurred_at", "is_syncing")
+# "-us1": what SDKs that read the datacenter from the key (and users copying Mailchimp keys)
+# append. Mailchimp's datacenters are letters then digits.
+DATACENTER = re.compile(r"^(.+)-[a-z]{2,8}[0-9]{1,4}$")
+
+
+def without_datacenter(key: str) -> str | None:
+    """The key without a ``-<datacenter>`` suffix, or None when it has none. Callers try the
+    key as presented first: a native key's secret may itself end in such characters."""
+    found = DATACENTER.match(key)
+    return found.group(1) if found else None
 
 
 def member_identity(account: str, member: str) -> tuple[dict[str, str], str | None]:

@@ -39,10 +39,17 @@ async def mailchimp_account(
     authorization: Annotated[str | None, Header(description="Basic anystring:<key>")] = None,
     x_eventline_account: Annotated[str | None, Header()] = None,
 ) -> str:
-    """The key's account; auth failures in Mailchimp's shape."""
+    """The key's account; auth failures in Mailchimp's shape. A key that is refused as
+    presented is tried once more without a ``-<datacenter>`` suffix (``<key>-us1``)."""
     key = presented_key(authorization, None)
     try:
-        return resolve_account(gateway, key, x_eventline_account)
+        try:
+            return resolve_account(gateway, key, x_eventline_account)
+        except AuthError as exc:
+            bare = mailchimp.without_datacenter(key) if key and exc.status == 401 else None
+            if bare is None:
+                raise
+            return resolve_account(gateway, bare, x_eventline_account)
     except AuthError as exc:
         title = "API Key Invalid" if exc.status == 401 else "Forbidden"
         doc = mailchimp.problem(exc.status, title, exc.reason)

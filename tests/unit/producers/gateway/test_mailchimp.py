@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.unit.producers.gateway.conftest import FakeWriter
@@ -53,3 +54,25 @@ def test_a_wrong_key_is_401_in_mailchimps_shape(client: TestClient) -> None:
 
 def test_reading_needs_clickhouse(client: TestClient) -> None:
     assert client.get(PATH, headers=_basic(_key(client))).status_code == 503
+
+
+def test_a_mailchimp_shaped_key_is_minted_on_request_and_works(client: TestClient) -> None:
+    client.post("/v1/accounts", json={"account_id": "games"})
+    created = client.post("/v1/accounts/games/keys", json={"shape": "mailchimp"}).json()
+    assert created["shape"] == "mailchimp" and "-el" in created["key"]
+    answer = client.post(PATH, json={"name": "ok_name"}, headers=_basic(created["key"]))
+    assert answer.status_code != 401
+    listed = client.get("/v1/accounts/games/keys").json()["keys"]
+    assert listed[0]["shape"] == "mailchimp" and created["key"] not in str(listed)
+    wrong = client.post("/v1/accounts/games/keys", json={"shape": "segment"})
+    assert wrong.status_code == 422
+
+
+@pytest.mark.parametrize("shape", ["eventline", "mailchimp"])
+def test_a_key_with_a_datacenter_suffix_is_accepted(client: TestClient, shape: str) -> None:
+    client.post("/v1/accounts", json={"account_id": "games"})
+    key = client.post("/v1/accounts/games/keys", json={"shape": shape}).json()["key"]
+    answer = client.post(PATH, json={"name": "ok_name"}, headers=_basic(f"{key}-us1"))
+    assert answer.status_code != 401
+    bad = client.post(PATH, json={"name": "ok_name"}, headers=_basic(f"{key[:-2]}xx-us1"))
+    assert bad.status_code == 401 and bad.json()["title"] == "API Key Invalid"
