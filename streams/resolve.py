@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +11,7 @@ from schemas.model import EVENT, IDENTITY, minted_contact_id
 
 Lookup = Callable[[str], str | None]
 ALIAS = "@"  # identity table values starting with it point at another identity key
+SUBSCRIBER_HASH = re.compile(r"^[0-9a-f]{32}$")  # as schemas.model.subscriber_hash writes it
 
 
 @dataclass
@@ -41,6 +43,9 @@ def resolve(record: dict[str, Any], key: str, lookup: Lookup, policy: str) -> Re
       contact registration or the account's policy is ``create``; else it is an error.
     """
     account, kind, value = key.split("/", 2)
+    if kind == "md5" and not SUBSCRIBER_HASH.match(value):
+        # Never stored, never minted: a malformed hash must not become anyone's identity.
+        return Resolution(error=f"not a subscriber hash: {value!r} (32 lower-case hex digits)")
     if record["kind"] == IDENTITY:
         return Resolution(store={key: ALIAS + record["route_key"]})
     if kind == "contact":

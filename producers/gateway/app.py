@@ -39,6 +39,7 @@ from producers.gateway.fast_path import EventsFastPath
 from producers.gateway.limits import RequestLimits
 from producers.gateway.serving import announce_exposure, check_exposure
 from producers.kafka import KafkaWriter
+from producers.members import MemberIndex
 from sinks.store import Store
 from streams.rules.catalog import RuleCatalog
 
@@ -84,11 +85,14 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         accounts = Accounts(settings, writer)
         catalog = RuleCatalog(settings, writer)
         await asyncio.gather(asyncio.to_thread(accounts.start), asyncio.to_thread(catalog.start))
+        members = MemberIndex(settings)
+        members.start()  # in the background: only Mailchimp's 404 waits for it
         topics = Topics(settings.topic_prefix)
-        app.state.gateway = Gateway(settings, topics, writer, store, accounts, catalog)
+        app.state.gateway = Gateway(settings, topics, writer, store, accounts, catalog, members)
         try:
             yield
         finally:
+            members.stop()
             catalog.stop()
             accounts.stop()
             writer.close()
