@@ -51,20 +51,32 @@ async def mailchimp_account(
     x_eventline_account: Annotated[str | None, Header()] = None,
 ) -> str:
     """The key's account; auth failures in Mailchimp's shape. A key that is refused as
-    presented is tried once more without a ``-<datacenter>`` suffix (``<key>-us1``)."""
+    presented is tried once more without a ``-<datacenter>`` suffix (``<key>-us1``); a key
+    still unknown is looked up again once this process has read the accounts topic to its
+    end (a key created a moment ago through another gateway process)."""
     key = presented_key(authorization, None)
     try:
         try:
-            return resolve_account(gateway, key, x_eventline_account)
+            return _account_of(gateway, key, x_eventline_account)
         except AuthError as exc:
-            bare = mailchimp.without_datacenter(key) if key and exc.status == 401 else None
-            if bare is None:
+            if exc.status != 401 or key is None:
                 raise
-            return resolve_account(gateway, bare, x_eventline_account)
+            await gateway.accounts.sync()
+            return _account_of(gateway, key, x_eventline_account)
     except AuthError as exc:
         title = "API Key Invalid" if exc.status == 401 else "Forbidden"
         doc = mailchimp.problem(exc.status, title, exc.reason)
         raise DialectAnswer(exc.status, doc) from None
+
+
+def _account_of(gateway: GatewayDep, key: str | None, named: str | None) -> str:
+    try:
+        return resolve_account(gateway, key, named)
+    except AuthError as exc:
+        bare = mailchimp.without_datacenter(key) if key and exc.status == 401 else None
+        if bare is None:
+            raise
+        return resolve_account(gateway, bare, named)
 
 
 AccountDep = Annotated[str, Depends(mailchimp_account)]
