@@ -26,7 +26,9 @@ recent entries in a small set merged in as it grows), and past ``EVENTLINE_MEMBE
 entries the index stops answering "unknown" (the dialect then accepts the event, and the
 worker fails it if the hash names no one: the behaviour without an index). A digest collision
 (odds about n²/2⁶⁵) has the same outcome for one hash. An index that has not read the topic
-up to the broker's end never answers "unknown" either: a start serves 404s only once loaded.
+up to the broker's end never answers "unknown" either: a start serves 404s only once loaded,
+and, on the first start after an upgrade, once the hashes registered before the topic
+existed are copied into it (producers/member_backfill.py).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ MEMBERS = Gauge(
 )
 MERGE_AT = 65_536  # recent entries kept in a set before they join the sorted array
 ENTRY = b"member"  # the value of an index record: the key is its content
+MARKER = "backfill/identities"  # written once the upgrade copy is complete (member_backfill)
 
 
 def member_key(account: str, subscriber_hash: str) -> str:
@@ -105,8 +108,12 @@ class MemberIndex:
         self.limit = settings.member_index_max
         self.wait_s = settings.member_index_wait_s
         self.topic = Topics(settings.topic_prefix).members
+        self.settings = settings
         self._known = DigestSet()
+        self._adding = threading.Lock()  # the follower and the upgrade copy both add
         self.overflowed = False
+        self._marker_seen = False
+        self.backfilled = False  # the hashes registered before this topic existed are in
         self._follower = TopicFollower(
             settings.bootstrap(), self.topic, self._apply, _now_ms, name="follow-members"
         )
@@ -117,17 +124,33 @@ class MemberIndex:
         threading.Thread(target=self._start, name="members-start", daemon=True).start()
 
     def _start(self) -> None:
+        from producers.member_backfill import backfill
+
         try:
             self._follower.start(timeout_s=3600)
-        except Exception as exc:  # knows() keeps answering None until it is read
+            # Only a marker read in the initial load counts: every copied record was
+            # acknowledged before it, so the load read them all, on every partition.
+            if not self._marker_seen:
+                backfill(self.settings, self._add)
+            self.backfilled = True
+        except Exception as exc:  # knows() keeps answering None: the worker decides
             log.error("member index: %s", exc)
 
     def stop(self) -> None:
         self._follower.stop()
 
     def _apply(self, key: str, value: bytes | None) -> None:
+        if key == MARKER and value is not None:
+            self._marker_seen = True
         if value is None or not is_member_key(key):
             return  # members are never removed today: a tombstone would come from no writer
+        self._add(key)
+
+    def _add(self, key: str) -> None:
+        with self._adding:
+            self._add_locked(key)
+
+    def _add_locked(self, key: str) -> None:
         if len(self._known) >= self.limit:
             if not self.overflowed:
                 log.error(
@@ -148,13 +171,13 @@ class MemberIndex:
         digest = _digest(member_key(account, subscriber_hash))
         if digest in self._known:
             return True
-        if self.overflowed:
+        if self.overflowed or not self.backfilled:
             return None
         if not await self._follower.wait_applied(_now_ms(), self.wait_s):
             return None
         if digest in self._known:
             return True
-        return None if self.overflowed else False
+        return None if self.overflowed or not self.backfilled else False
 
 
 def _now_ms() -> int:

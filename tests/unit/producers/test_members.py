@@ -48,6 +48,7 @@ class StubFollower:
 def _index(monkeypatch: pytest.MonkeyPatch, follower: Any, limit: int = 10) -> MemberIndex:
     index = MemberIndex(Settings(member_index_max=limit))
     index._follower = follower
+    index.backfilled = True
     return index
 
 
@@ -85,3 +86,11 @@ def test_a_member_read_while_catching_up_is_found(monkeypatch: pytest.MonkeyPatc
     index._follower = Reads(caught_up=True)  # type: ignore[assignment]
     assert asyncio.run(index.knows("acme", "c" * 32)) is True
     assert members.MERGE_AT > 0
+
+
+def test_an_index_not_backfilled_yet_never_says_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
+    index = _index(monkeypatch, StubFollower(caught_up=True))
+    index.backfilled = False
+    index._apply(member_key("acme", "d" * 32), ENTRY)
+    assert asyncio.run(index.knows("acme", "d" * 32)) is True
+    assert asyncio.run(index.knows("acme", "e" * 32)) is None
