@@ -178,7 +178,7 @@ class Settings(BaseSettings):
         default=10_000_000,
         ge=0,
         description="Most subscriber hashes each gateway process keeps in its member index "
-        "(about 9 bytes each), which answers Mailchimp's 404 for an unknown member at once; "
+        "(about 12 bytes each), which answers Mailchimp's 404 for an unknown member at once; "
         "past it, events for unknown hashes are accepted and failed by the worker instead.",
     )
     member_index_wait_s: float = Field(

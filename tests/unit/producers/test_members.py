@@ -29,6 +29,8 @@ def test_the_digest_set_costs_about_8_bytes_an_entry_once_merged() -> None:
     for d in range(1, 500_001):
         digests.add(d * 2654435761 % 2**64)
     assert digests._sorted.itemsize == 8 and len(digests._recent) < len(digests) // 4
+    ordered = list(digests._sorted[:1001])
+    assert ordered == sorted(set(ordered))
 
 
 def test_only_hash_claims_are_member_keys() -> None:
