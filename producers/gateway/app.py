@@ -52,6 +52,8 @@ has acknowledged the write. Every request gets an id whose status you can look u
 **Vendor dialects**: change the base URL and the key, keep your client.
 - Mailchimp: `POST /3.0/lists/{list_id}/members/{md5 of email}/events` with
   `--user "any:$KEY"` and `{"name": "registered_referral", "properties": {"code": "GAMER42"}}`
+  (404 for an unknown member: add it with `POST /3.0/lists/{list_id}/members` or
+  `PUT /3.0/lists/{list_id}/members/{md5}`, then retry)
 - ActiveCampaign: `POST /event` form `actid=<account number>`, `key=$KEY`,
   `event=file download request`, `eventdata=…`, `visit={"email":"ada@example.com"}`;
   `/api/3/eventTracking`, `/api/3/eventTrackingEvents`, `/api/3/contacts/{id}/trackingLogs`,
