@@ -210,3 +210,9 @@ def test_reads_by_mixed_case_email_and_with_fields(
     ).json()
     assert "merge_fields" not in slim and "_links" not in slim and slim["id"] == HASH
     assert store_client.get(f"{MEMBERS}/{HASH[:30]}", headers=_basic(key)).status_code == 404
+
+
+def test_patch_and_delete_of_a_member_are_not_implemented(client: TestClient) -> None:
+    key = _key(client)
+    assert client.patch(f"{MEMBERS}/{HASH}", json={}, headers=_basic(key)).status_code == 405
+    assert client.delete(f"{MEMBERS}/{HASH}", headers=_basic(key)).status_code == 405
