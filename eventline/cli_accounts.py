@@ -78,7 +78,7 @@ def show_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
 
 
 ACCOUNT_COLUMNS = ["account_id", "name", "number", "enabled", "created_at"]
-KEY_COLUMNS = ["key_id", "label", "key_hint", "enabled", "created_at"]
+KEY_COLUMNS = ["key_id", "label", "key_hint", "shape", "enabled", "created_at"]
 
 
 @accounts_app.command("create")
@@ -122,10 +122,22 @@ def _set_account(account_id: str, on: bool) -> None:
 
 
 @keys_app.command("create")
-def create_key(account_id: str, label: str = typer.Option("", help="What uses the key.")) -> None:
+def create_key(
+    account_id: str,
+    label: str = typer.Option("", help="What uses the key."),
+    shape: str = typer.Option(
+        "eventline",
+        help="eventline (el_<id>_<secret>) or mailchimp (32 hex digits, a dash, more secret: "
+        "for SDKs that check the key's shape, such as mailchimp3).",
+    ),
+) -> None:
     """Create an API key and print it: it is shown this once."""
+    from producers.accounts.registry import SHAPES
+
+    if shape not in SHAPES:
+        raise typer.BadParameter(f"one of {', '.join(SHAPES)}", param_hint="--shape")
     with _accounts() as accounts:
-        entry, key = run_call(lambda: accounts.create_key(account_id, label))
+        entry, key = run_call(lambda: accounts.create_key(account_id, label, shape))
     typer.echo(f"key {entry['entry_id']} of account {account_id} (shown once, keep it):")
     typer.echo(key)
 

@@ -174,6 +174,20 @@ class Settings(BaseSettings):
         "each with its own Kafka producer; EVENTLINE_GATEWAY_MAX_CONNECTIONS applies to each). "
         "They never run in the process of the sink or the worker; about one per core.",
     )
+    member_index_max: int = Field(
+        default=10_000_000,
+        ge=0,
+        description="Most subscriber hashes each gateway process keeps in its member index "
+        "(about 12 bytes each), which answers Mailchimp's 404 for an unknown member at once; "
+        "past it, events for unknown hashes are accepted and failed by the worker instead.",
+    )
+    member_index_wait_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How long a gateway process reads the members topic up to its end before "
+        "it answers 404 for a hash it does not know; past it, the event is accepted (the "
+        "worker fails it if the hash names no one).",
+    )
     gateway_access_log: bool = Field(
         default=False,
         description="Log one line per request (uvicorn's access log): about a tenth of a "

@@ -69,6 +69,13 @@ class Topics:
         return f"{self.prefix}.contacts"
 
     @property
+    def members(self) -> str:
+        """Subscriber hashes that name a contact (compacted), keyed account/md5/<hash>:
+        written with each registration's hash claim, read by every gateway process
+        (producers/members.py)."""
+        return f"{self.prefix}.members"
+
+    @property
     def event_status(self) -> str:
         """Status changes of incoming records, keyed by event_id."""
         return f"{self.prefix}.event-status"
@@ -145,6 +152,7 @@ class Topics:
             self.by_contact: {},
             self.events: {},
             self.contacts: dict(compacted),
+            self.members: dict(compacted),
             self.event_status: {},
             self.accounts: {**compacted, "min.compaction.lag.ms": str(ACCOUNTS_COMPACTION_LAG_MS)},
             self.rules: {**compacted, "min.compaction.lag.ms": str(ACCOUNTS_COMPACTION_LAG_MS)},

@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any
 
 from producers.kafka import KafkaWriter
+from producers.members import ENTRY, is_member_key
 from producers.validation import parse_contact, parse_event
 from schemas.codec import codec
 from schemas.model import alias_claims, now, routing_key
@@ -36,6 +37,7 @@ class EventlineProducer:
     ) -> None:
         self._writer = KafkaWriter(bootstrap, timeout_s=timeout_s)
         self._topic = f"{topic_prefix}.incoming"
+        self._members = f"{topic_prefix}.members"
         self._account = account
         self._timeout_s = timeout_s
 
@@ -95,9 +97,13 @@ class EventlineProducer:
             received_at=now(),
         )
         # Aliases first, as the gateway does: see schemas.model.alias_claims.
-        for key, claim in alias_claims(record):
+        claims = alias_claims(record)
+        for key, claim in claims:
             self._write(key, claim)
         self._write(routing_key(record), record)
+        for key, _ in claims:  # after its claim, as the gateway does: producers/members.py
+            if is_member_key(key):
+                self._writer.produce_sync(self._members, key, ENTRY, self._timeout_s)
         return str(record["event_id"])
 
     def _write(self, key: str, record: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ MERGED = SEP + "merged"
 # Forwards along aliases before a record fails: aliases between user ids (Segment's alias,
 # an anonymous id claimed for a user) can form a loop, which would forward a record forever.
 MAX_HOPS = 16
+SUBSCRIBER_HASH = re.compile(r"^[0-9a-f]{32}$")  # as schemas.model.subscriber_hash writes it
 
 
 @dataclass
@@ -54,6 +56,9 @@ def resolve(record: dict[str, Any], key: str, lookup: Lookup, policy: str) -> Re
       contact registration or the account's policy is ``create``; else it is an error.
     """
     account, kind, value = key.split("/", 2)
+    if kind == "md5" and not SUBSCRIBER_HASH.match(value):
+        # Never stored, never minted: a malformed hash must not become anyone's identity.
+        return Resolution(error=f"not a subscriber hash: {value!r} (32 lower-case hex digits)")
     if record["kind"] == IDENTITY and not record.get("merge_from"):
         return claim(record, key, lookup)
     if kind == "contact":

@@ -4,12 +4,20 @@ accounts topic. Pure logic; ``producers.accounts.service`` feeds it from Kafka.
 A key reads ``el_<key id>_<secret>``. Only the SHA-256 of the whole key is stored (keys are
 random, 190 bits: a fast hash is enough, a slow one would only slow every request), so a key
 is shown once, when it is created.
+
+Some vendor SDKs check the key's shape before sending anything (``mailchimp3`` wants 32 hex
+digits, a dash and a datacenter). A key of the ``mailchimp`` shape reads
+``<key id: 12 hex><secret: 20 hex>-el<secret: 32 hex>``: its first part is the 32 hex digits
+the SDK checks, and the part after the dash, which the SDK takes for a datacenter (it only
+names a host, which eventline's base URL replaces), carries the rest of the secret, so the
+secret is 208 bits, at least as strong as the native shape's.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +26,12 @@ from typing import Any
 ACCOUNT = "ACCOUNT"
 API_KEY = "API_KEY"
 KEY_PREFIX = "el"
+EVENTLINE_SHAPE = "eventline"
+MAILCHIMP_SHAPE = "mailchimp"
+SHAPES = (EVENTLINE_SHAPE, MAILCHIMP_SHAPE)
+KEY_ID_HEX = 12
+# <key id><80-bit secret>-el<128-bit secret>: mailchimp3 checks ^[0-9a-f]{32}$ before the dash.
+MAILCHIMP_KEY = re.compile(r"^([0-9a-f]{12})[0-9a-f]{20}-el[0-9a-f]{32}$")
 
 
 class AuthError(Exception):
@@ -40,18 +54,30 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def mint_key() -> tuple[str, str]:
-    """A new (key id, key)."""
-    key_id = secrets.token_hex(6)
+def mint_key(shape: str = EVENTLINE_SHAPE) -> tuple[str, str]:
+    """A new (key id, key) of ``shape`` (one of SHAPES)."""
+    key_id = secrets.token_hex(KEY_ID_HEX // 2)
+    if shape == MAILCHIMP_SHAPE:
+        return key_id, f"{key_id}{secrets.token_hex(10)}-{KEY_PREFIX}{secrets.token_hex(16)}"
+    if shape != EVENTLINE_SHAPE:
+        raise ValueError(f"unknown key shape {shape!r}: one of {', '.join(SHAPES)}")
     return key_id, f"{KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(24)}"
 
 
 def key_id_of(key: str) -> str | None:
     """The key id a presented key claims, or None when it is not shaped like our keys."""
+    mailchimp = MAILCHIMP_KEY.match(key)
+    if mailchimp:
+        return mailchimp.group(1)
     parts = key.split("_", 2)
-    if len(parts) != 3 or parts[0] != KEY_PREFIX or len(parts[1]) != 12:
+    if len(parts) != 3 or parts[0] != KEY_PREFIX or len(parts[1]) != KEY_ID_HEX:
         return None
     return parts[1]
+
+
+def shape_of(key_hint: str | None) -> str:
+    """The shape of a key, told by its hint (the native shape's starts with ``el_``)."""
+    return EVENTLINE_SHAPE if (key_hint or "").startswith(f"{KEY_PREFIX}_") else MAILCHIMP_SHAPE
 
 
 def account_entry(
@@ -81,7 +107,10 @@ def key_entry(account_id: str, key_id: str, key: str, label: str, at: datetime) 
         "enabled": True,
         "number": None,
         "secret_sha256": hash_key(key),
-        "key_hint": key[: len(KEY_PREFIX) + 1 + 12 + 3] + "…",
+        # The key id and three characters of the secret, whatever the shape.
+        "key_hint": key[: KEY_ID_HEX + 3] + "…"
+        if MAILCHIMP_KEY.match(key)
+        else key[: len(KEY_PREFIX) + 1 + KEY_ID_HEX + 3] + "…",
         "settings_json": "{}",
         "created_at": at,
         "updated_at": at,

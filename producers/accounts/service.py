@@ -36,6 +36,7 @@ from producers.accounts.ledger import (
 )
 from producers.accounts.registry import (
     ACCOUNT,
+    EVENTLINE_SHAPE,
     Registry,
     entry_key,
     key_entry,
@@ -241,10 +242,13 @@ class Accounts:
             raise AccountConflict(outcome.reason)
         return dict(outcome.value)
 
-    async def create_key(self, account_id: str, label: str = "") -> tuple[dict[str, Any], str]:
-        """A new key for ``account_id``: the entry, and the key itself (shown this once)."""
+    async def create_key(
+        self, account_id: str, label: str = "", shape: str = EVENTLINE_SHAPE
+    ) -> tuple[dict[str, Any], str]:
+        """A new key for ``account_id`` of ``shape`` (registry.SHAPES): the entry, and the key
+        itself (shown this once)."""
         self.account(account_id)
-        key_id, key = mint_key()
+        key_id, key = mint_key(shape)
         return await self._write_entry(key_entry(account_id, key_id, key, label, now())), key
 
     async def set_enabled(

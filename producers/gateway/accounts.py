@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hmac
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from producers.accounts.ledger import MAX_ACCOUNT_NAME
-from producers.accounts.registry import ACCOUNT, API_KEY
+from producers.accounts.registry import ACCOUNT, API_KEY, shape_of
 from producers.accounts.service import AccountConflict
 from producers.gateway.answers import error_responses
 from producers.gateway.bodies import StrictRoute
@@ -63,6 +63,11 @@ class AccountIn(BaseModel):
 
 class KeyIn(BaseModel):
     label: str = Field(default="", max_length=200, examples=["checkout service"])
+    shape: Literal["eventline", "mailchimp"] = Field(
+        default="eventline",
+        description="`mailchimp`: 32 hex digits, a dash, then more of the secret, for SDKs "
+        "that check the key's shape (mailchimp3). Either shape works on every route.",
+    )
 
 
 def account_view(entry: dict[str, Any]) -> dict[str, Any]:
@@ -82,6 +87,7 @@ def key_view(entry: dict[str, Any]) -> dict[str, Any]:
         "account_id": entry["account_id"],
         "label": entry["name"],
         "key_hint": entry["key_hint"],
+        "shape": shape_of(entry["key_hint"]),
         "enabled": entry["enabled"],
         "created_at": entry["created_at"].isoformat(),
         "updated_at": entry["updated_at"].isoformat(),
@@ -123,7 +129,9 @@ async def create_key(
 ) -> dict[str, Any]:
     """Create an API key. The answer holds the key itself: it is shown this once."""
     try:
-        entry, key = await gateway.accounts.create_key(account_id, body.label if body else "")
+        entry, key = await gateway.accounts.create_key(
+            account_id, body.label if body else "", body.shape if body else "eventline"
+        )
     except LookupError as exc:
         raise _not_found(exc) from None
     return {**key_view(entry), "key": key}

@@ -39,6 +39,7 @@ from producers.gateway.fast_path import EventsFastPath
 from producers.gateway.limits import RequestLimits
 from producers.gateway.serving import announce_exposure, check_exposure
 from producers.kafka import KafkaWriter
+from producers.members import MemberIndex
 from sinks.store import Store
 from streams.rules.catalog import RuleCatalog
 
@@ -51,6 +52,8 @@ has acknowledged the write. Every request gets an id whose status you can look u
 **Vendor dialects**: change the base URL and the key, keep your client.
 - Mailchimp: `POST /3.0/lists/{list_id}/members/{md5 of email}/events` with
   `--user "any:$KEY"` and `{"name": "registered_referral", "properties": {"code": "GAMER42"}}`
+  (404 for an unknown member: add it with `POST /3.0/lists/{list_id}/members` or
+  `PUT /3.0/lists/{list_id}/members/{md5}`, then retry)
 - ActiveCampaign: `POST /event` form `actid=<account number>`, `key=$KEY`,
   `event=file download request`, `eventdata=…`, `visit={"email":"ada@example.com"}`;
   `/api/3/eventTracking`, `/api/3/eventTrackingEvents`, `/api/3/contacts/{id}/trackingLogs`,
@@ -84,11 +87,14 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         accounts = Accounts(settings, writer)
         catalog = RuleCatalog(settings, writer)
         await asyncio.gather(asyncio.to_thread(accounts.start), asyncio.to_thread(catalog.start))
+        members = MemberIndex(settings)
+        members.start()  # in the background: only Mailchimp's 404 waits for it
         topics = Topics(settings.topic_prefix)
-        app.state.gateway = Gateway(settings, topics, writer, store, accounts, catalog)
+        app.state.gateway = Gateway(settings, topics, writer, store, accounts, catalog, members)
         try:
             yield
         finally:
+            members.stop()
             catalog.stop()
             accounts.stop()
             writer.close()

@@ -20,6 +20,7 @@ from producers.accounts.registry import AuthError
 from producers.accounts.service import Accounts
 from producers.gateway.bodies import Body, BodyDep, read_body
 from producers.kafka import KafkaWriter
+from producers.members import ENTRY, MemberIndex, is_member_key
 from producers.validation import ACCOUNT_PATTERN, Problem
 from schemas.codec import codec
 from schemas.model import now, routing_key
@@ -59,6 +60,7 @@ class Gateway:
     store: Store | None
     accounts: Accounts
     rules: RuleCatalog
+    members: MemberIndex
     # (account, event_id) of recently accepted keyed events: lets the HTTP answer say
     # "duplicate" at once for a quick resend; the worker's guarantee does not depend on it.
     recent: OrderedDict[tuple[str, str], str] = field(default_factory=OrderedDict)
@@ -79,7 +81,8 @@ class Gateway:
         claims: Sequence[tuple[str, dict[str, Any]]] = (),
     ) -> None:
         """Write accepted records, identity claims (key, record) and rejection statuses;
-        return once Kafka acknowledged them all."""
+        return once Kafka acknowledged them all. A subscriber-hash claim then goes to the
+        member index too, once the claim itself is acknowledged (producers/members.py)."""
         out: list[tuple[str, str, bytes]] = [
             (self.topics.incoming, key, codec().encode("IncomingRecord", claim))
             for key, claim in claims
@@ -113,6 +116,9 @@ class Gateway:
             return
         started = time.perf_counter()
         await self.writer.produce_many(out, self.settings.produce_timeout_s)
+        members = [(self.topics.members, key, ENTRY) for key, _ in claims if is_member_key(key)]
+        if members:
+            await self.writer.produce_many(members, self.settings.produce_timeout_s)
         PRODUCE_SECONDS.observe(time.perf_counter() - started)
         # One increment per label set, not per record: with several gateway processes each
         # increment is a write to a shared file.

@@ -227,13 +227,44 @@ def test_emma(item: Any) -> None:
     st.text(max_size=40),
 )
 def test_mailchimp(body: Any, member: str) -> None:
-    identity, route_key = mailchimp.member_identity("acme", member)
+    named = mailchimp.member_identity("acme", member)
+    if named is None:  # names no member: 404, nothing parsed
+        assert mailchimp.member_hash(member) is None
+        return
+    identity, route_key = named
     try:
         native = mailchimp.to_native(body, identity)
         record = parse_event(native, route_key=route_key, **KW)
     except InputRejected:
         return
     _stored(record)
+
+
+@settings(PROFILE)
+@given(
+    objects(
+        "email_address",
+        "status",
+        "status_if_new",
+        "merge_fields",
+        valid={"email_address": "a@b.co", "status": "subscribed"},
+    ),
+    st.sampled_from([None, "0" * 32]),
+    st.sampled_from([None, True, False]),
+)
+def test_mailchimp_member(body: Any, hash_in_path: str | None, known: bool | None) -> None:
+    try:
+        native = mailchimp.to_contact(body, "l1", hash_in_path=hash_in_path, known=known)
+        parse_contact(native, **KW)
+    except InputRejected:
+        return
+
+
+@settings(PROFILE)
+@given(st.text(max_size=60), st.text(max_size=60) | st.none(), st.text(max_size=60) | st.none())
+def test_mailchimp_fields(path: str, fields: str | None, exclude: str | None) -> None:
+    doc = {"events": [{"name": path, "properties": {path: 1}}], "total_items": 1, path: [path]}
+    mailchimp.select_fields(doc, fields, exclude)
 
 
 @settings(PROFILE)

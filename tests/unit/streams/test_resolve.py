@@ -97,3 +97,12 @@ def test_an_unknown_subscriber_hash_fails_whatever_the_policy() -> None:
     resolution = resolve(record, "acme/md5/" + "0" * 32, lambda _key: None, "create")
     assert resolution.error and "subscriber_hash" in resolution.error
     assert resolution.contact_id is None and resolution.store == {}
+
+
+def test_a_malformed_subscriber_hash_never_stores_or_mints_anything() -> None:
+    for kind in (EVENT, CONTACT, IDENTITY):
+        for bad in ("0" * 30, "A" * 32, "c-1"):
+            claim = {"kind": kind, "account_id": "acme", "route_key": "acme/email/a@x.com"}
+            resolution = resolve(claim, f"acme/md5/{bad}", lambda _key: None, "create")
+            assert resolution.error and "not a subscriber hash" in resolution.error
+            assert resolution.contact_id is None and resolution.store == {}

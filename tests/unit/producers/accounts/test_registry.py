@@ -78,3 +78,33 @@ def test_a_deleted_entry_is_forgotten_with_its_number() -> None:
 
 def test_free_numbers_have_nine_digits() -> None:
     assert all(100_000_000 <= Registry().free_number() < 1_000_000_000 for _ in range(100))
+
+
+def test_a_mailchimp_shaped_key_passes_mailchimp3s_check_and_keeps_a_208_bit_secret() -> None:
+    import re
+
+    key_id, key = mint_key("mailchimp")
+    first, dc = key.split("-")
+    assert re.match(r"^[0-9a-f]{32}$", first) and first.startswith(key_id)  # mailchimp3's check
+    assert dc.startswith("el") and len(dc) == 34  # mailchimp-marketing: server = part after "-"
+    secret_hex = len(first) - len(key_id) + len(dc) - len("el")
+    assert secret_hex * 4 >= 192  # at least the native key's 24 random bytes
+    assert key_id_of(key) == key_id
+    entry = key_entry("acme", key_id, key, "sdk", AT)
+    assert entry["key_hint"] == key[:15] + "…" and key not in str(entry.values())
+
+
+def test_a_mailchimp_shaped_key_acts_for_its_account_and_a_forged_one_does_not() -> None:
+    registry, _, _ = _registry()
+    key_id, key = mint_key("mailchimp")
+    registry.apply(entry_key("API_KEY", key_id), key_entry("acme", key_id, key, "sdk", AT))
+    assert registry.authenticate(key) == "acme"
+    forged = key[:-1] + ("0" if key[-1] != "0" else "1")
+    with pytest.raises(AuthError) as caught:
+        registry.authenticate(forged)
+    assert caught.value.status == 401
+
+
+def test_an_unknown_shape_is_refused() -> None:
+    with pytest.raises(ValueError, match="shape"):
+        mint_key("segment")

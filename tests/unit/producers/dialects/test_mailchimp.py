@@ -12,14 +12,118 @@ from producers.validation import InputRejected
 HASH = hashlib.md5(b"ada@example.com").hexdigest()
 
 
-def test_a_member_is_named_by_hash_email_or_contact_id() -> None:
+def test_a_member_is_named_by_hash_or_email_and_nothing_else() -> None:
     assert mailchimp.member_identity("acme", HASH) == ({}, f"acme/md5/{HASH}")
     assert mailchimp.member_identity("acme", HASH.upper()) == ({}, f"acme/md5/{HASH}")
     assert mailchimp.member_identity("acme", "Ada@Example.com") == (
-        {"email": "Ada@Example.com"},
+        {"email": "ada@example.com"},
         None,
     )
-    assert mailchimp.member_identity("acme", "c-1") == ({"contact_id": "c-1"}, None)
+    assert mailchimp.member_hash("Ada@Example.com") == HASH == mailchimp.member_hash(HASH.upper())
+    for typo in ("c-1", HASH[:30], HASH + "00", "g" * 32, ""):
+        assert mailchimp.member_identity("acme", typo) is None
+        assert mailchimp.member_hash(typo) is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "exclude", "expected"),
+    [
+        (
+            "events.name,total_items",
+            None,
+            {"events": [{"name": "a"}, {"name": "b"}], "total_items": 2},
+        ),
+        ("total_items", None, {"total_items": 2}),
+        ("events,events.name", None, {"events": [{"name": "a", "at": 1}, {"name": "b", "at": 2}]}),
+        (None, "events.at,_links", {"events": [{"name": "a"}, {"name": "b"}], "total_items": 2}),
+        ("events", "events.name", {"events": [{"at": 1}, {"at": 2}]}),
+        (" total_items , nope.x ", None, {"total_items": 2}),
+        (None, None, None),
+    ],
+)
+def test_fields_and_exclude_fields_follow_dotted_paths(
+    fields: str | None, exclude: str | None, expected: dict[str, object] | None
+) -> None:
+    doc = {
+        "events": [{"name": "a", "at": 1}, {"name": "b", "at": 2}],
+        "total_items": 2,
+        "_links": [],
+    }
+    assert mailchimp.select_fields(doc, fields, exclude) == (expected or doc)
+
+
+def test_a_member_add_maps_onto_a_contact_registration() -> None:
+    body = {
+        "email_address": "Ada@Example.com",
+        "status": "subscribed",
+        "merge_fields": {"FNAME": "Ada"},
+    }
+    native = mailchimp.to_contact(body, "l1", hash_in_path=None, known=False)
+    assert native == {
+        "email": "Ada@Example.com",
+        "attributes": {"FNAME": "Ada", "mailchimp_status": "subscribed"},
+    }
+    view = mailchimp.member_view("l1", "ada@example.com", native["attributes"])
+    assert view["id"] == HASH and view["status"] == "subscribed"
+    assert view["merge_fields"] == {"FNAME": "Ada"} and view["list_id"] == "l1"
+
+
+@pytest.mark.parametrize(
+    ("body", "hash_in_path", "known", "field"),
+    [
+        ({"status": "subscribed"}, None, False, "email_address"),
+        ({"email_address": "ada@example.com"}, None, False, "status"),
+        ({"email_address": "ada@example.com", "status": "gone"}, None, False, "status"),
+        (
+            {"email_address": "ada@example.com", "status": "subscribed", "merge_fields": []},
+            None,
+            False,
+            "merge_fields",
+        ),
+        (
+            {"email_address": "bob@example.com", "status_if_new": "subscribed"},
+            HASH,
+            False,
+            "email_address",
+        ),
+        ({"email_address": "ada@example.com"}, HASH, False, "status_if_new"),
+    ],
+)
+def test_a_bad_member_add_names_mailchimps_field(
+    body: dict[str, object], hash_in_path: str | None, known: bool, field: str
+) -> None:
+    with pytest.raises(InputRejected) as caught:
+        mailchimp.to_contact(body, "l1", hash_in_path=hash_in_path, known=known)
+    assert field in [p.field for p in caught.value.problems]
+
+
+def test_a_put_of_a_known_member_needs_no_status() -> None:
+    native = mailchimp.to_contact(
+        {"email_address": "ADA@example.com"}, "l1", hash_in_path=HASH, known=True
+    )
+    assert native["attributes"] == {}
+
+
+def test_native_contact_problems_are_renamed() -> None:
+    from producers.validation import Problem
+
+    renamed = mailchimp.renamed(
+        [Problem(field="email", reason="r"), Problem(field="attributes.X", reason="r")]
+    )
+    assert [p.field for p in renamed] == ["email_address", "merge_fields.X"]
+
+
+@pytest.mark.parametrize(
+    ("key", "bare"),
+    [
+        ("el_abc_def-us1", "el_abc_def"),
+        ("0" * 32 + "-el" + "1" * 32 + "-us21", "0" * 32 + "-el" + "1" * 32),
+        ("el_abc_def", None),
+        ("0" * 32 + "-el" + "1" * 32, None),
+    ],
+)
+def test_a_datacenter_suffix_is_told_apart(key: str, bare: str | None) -> None:
+    assert mailchimp.without_datacenter(key) == bare
 
 
 def test_the_documented_body_maps_field_by_field() -> None:

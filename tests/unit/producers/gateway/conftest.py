@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from eventline.settings import Settings
 from producers.accounts.service import Accounts
 from producers.gateway import app as gateway_app
+from producers.members import MemberIndex, member_key
 from schemas.codec import codec
 from streams.rules.catalog import RuleCatalog
 
@@ -106,6 +107,20 @@ class LocalRules(RuleCatalog):
         self._apply(partition, offset, key, value)
 
 
+class LocalMembers(MemberIndex):
+    """The member index without Kafka: it knows the hashes written to the fake writer."""
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    async def knows(self, account: str, subscriber_hash: str) -> bool | None:
+        written = {k for t, k, _ in FakeWriter.instances[-1].records if t == self.topic}
+        return member_key(account, subscriber_hash) in written
+
+
 @pytest.fixture
 def settings() -> Settings:
     return Settings(bulk_max_events=3)
@@ -116,6 +131,7 @@ def use_fakes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(gateway_app, "KafkaWriter", FakeWriter)
     monkeypatch.setattr(gateway_app, "Accounts", LocalAccounts)
     monkeypatch.setattr(gateway_app, "RuleCatalog", LocalRules)
+    monkeypatch.setattr(gateway_app, "MemberIndex", LocalMembers)
 
 
 @pytest.fixture
