@@ -153,7 +153,9 @@ class LocalKafka:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
             return None
-        return pid if b"kafka.Kafka" in cmdline else None
+        # An exiting process has no command line (its memory goes before its sockets): it is
+        # still the broker until it is gone. Another program's is not (a reused pid).
+        return pid if not cmdline or b"kafka.Kafka" in cmdline else None
 
     def status(self) -> str:
         """One line that is always true: running (pid, address), stopped, or another broker

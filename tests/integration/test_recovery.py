@@ -140,7 +140,9 @@ def test_a_retried_insert_with_the_same_token_is_dropped_by_clickhouse(store: St
         "a",
         [],
     )
-    retry = (*first[:4], '{"v": 2}', first[5], datetime(2026, 1, 2, tzinfo=UTC), "b", [])
+    later = (None,) * (len(CONTACT_COLUMNS) - len(first))  # columns added since: their defaults
+    first += later
+    retry = (*first[:4], '{"v": 2}', first[5], datetime(2026, 1, 2, tzinfo=UTC), "b", [], *later)
     token = f"probe-{contact_id}"
     store.insert("contacts", [first], CONTACT_COLUMNS, token)
     store.insert("contacts", [retry], CONTACT_COLUMNS, token)
