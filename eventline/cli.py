@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from eventline.cli_accounts import accounts_app, keys_app
 from eventline.cli_import import import_file
+from eventline.cli_redrive import redrive
 from eventline.cli_rules import clock_app, rules_app
 from eventline.errors import EventlineError
 from eventline.settings import Settings, explain, get_settings
@@ -33,6 +34,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(rules_app, name="rules")
 app.add_typer(clock_app, name="clock")
 app.command("import")(import_file)
+app.command("redrive")(redrive)
 
 
 VERBOSE_FLAGS = ("-v", "--verbose")

@@ -8,17 +8,8 @@ from typing import Annotated
 
 import orjson
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
+from eventline.cli_progress import progress_bar
 from eventline.settings import get_settings
 from producers.importer.lines import format_of, read
 from producers.importer.position import Position
@@ -32,6 +23,10 @@ def import_file(
     key: Annotated[
         str | None,
         typer.Option(envvar="EVENTLINE_API_KEY", help="API key of the events' account."),
+    ] = None,
+    account: Annotated[
+        str | None,
+        typer.Option(help="The account, where the gateway runs without keys (open access)."),
     ] = None,
     url: Annotated[
         str | None, typer.Option(help="The gateway (default: this home's, from settings).")
@@ -62,8 +57,8 @@ def import_file(
     gateway = url or f"http://{settings.gateway_host}:{settings.gateway_port}"
     if position.done:
         typer.echo(f"resuming {file.name} after line {position.done} (--from-start: all again)")
-    sender = Sender(gateway, key, batch=batch, in_flight=in_flight)
-    with _progress() as progress:
+    sender = Sender(gateway, key, account=account, batch=batch, in_flight=in_flight)
+    with progress_bar("lines") as progress:
         task = progress.add_task(file.name, total=total, completed=position.done)
 
         def answered(count: int) -> None:
@@ -77,24 +72,6 @@ def import_file(
             typer.echo(f"eventline: import stopped after line {position.done}: {exc}", err=True)
             raise typer.Exit(1) from None
     _summary(tally, position)
-
-
-class _Rate(ProgressColumn):
-    """Lines answered for per second."""
-
-    def render(self, task: Task) -> Text:
-        return Text(f"{task.speed or 0:>9,.0f} lines/s")
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        _Rate(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
 
 
 def _count(file: Path, fmt: str) -> int:

@@ -69,10 +69,20 @@ def event_stored(store: Store, account: str, event_id: str) -> bool:
 
 
 def incoming_list(
-    store: Store, account: str, status: str | None, count: int, offset: int
+    store: Store,
+    account: str,
+    status: str | None,
+    count: int,
+    offset: int,
+    since: datetime | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
+    """Incoming records, newest first; ``since``: only those whose status was set at or after
+    it (what failed since a bad rule was deployed)."""
     where = "account_id = {a:String}" + (" AND status = {s:String}" if status else "")
-    params = {"a": account, "s": status or "", "n": count, "o": offset}
+    if since is not None:
+        where += " AND updated_at >= fromUnixTimestamp64Micro({t:Int64}, 'UTC')"
+    micros = round(since.timestamp() * 1_000_000) if since is not None else 0
+    params = {"a": account, "s": status or "", "n": count, "o": offset, "t": micros}
     rows = store.query(
         f"SELECT {_INCOMING_COLUMNS} FROM {{db}}.incoming_events FINAL WHERE {where} "
         "ORDER BY received_at DESC LIMIT {n:UInt32} OFFSET {o:UInt32}",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 from starlette.concurrency import run_in_threadpool
@@ -68,9 +69,20 @@ def list_incoming(
     ),
     count: int = Query(default=50, ge=1, le=1000),
     offset: int = Query(default=0, ge=0),
+    since: Annotated[
+        datetime | None,
+        Query(
+            description="Only records whose status was set at or after this time (ISO-8601; "
+            "without an offset, UTC)."
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """Incoming records, newest first, optionally filtered by status (the dead-letter view)."""
-    rows, total = queries.incoming_list(gateway.require_store(), account, status, count, offset)
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    rows, total = queries.incoming_list(
+        gateway.require_store(), account, status, count, offset, since
+    )
     return {"incoming": rows, "total_items": total}
 
 

@@ -55,12 +55,14 @@ class Sender:
     in file order as leading lines are answered for (the resumable position)."""
 
     def __init__(
-        self, url: str, key: str | None, *, batch: int = 500, in_flight: int = 4,
-        timeout_s: float = 60.0, first_pause_s: float = 0.5,
+        self, url: str, key: str | None, *, account: str | None = None, batch: int = 500,
+        in_flight: int = 4, timeout_s: float = 60.0, first_pause_s: float = 0.5,
     ) -> None:  # fmt: skip
         headers = {"content-type": "application/json"}
         if key:
             headers["authorization"] = f"Bearer {key}"
+        if account:  # open access (loopback, no keys): the account is named, not keyed
+            headers["x-eventline-account"] = account
         self.url = url.rstrip("/") + "/v1/events"
         self.headers = headers
         self.batch, self.in_flight, self.timeout_s = batch, in_flight, timeout_s
