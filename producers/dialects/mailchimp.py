@@ -80,6 +80,10 @@ def to_native(body: Any, identity: Mapping[str, str]) -> dict[str, Any]:
         problems.append(Problem(field="name", reason=NAME_RULE))
     if not isinstance(body.get("properties", {}), Mapping):
         problems.append(Problem(field="properties", reason="must be an object of name: value"))
+    for unknown in sorted(set(body) - set(FIELDS), key=str):  # never dropped silently
+        problems.append(
+            Problem(field=str(unknown), reason=f"is not a field of an event ({', '.join(FIELDS)})")
+        )
     if problems:
         raise InputRejected(problems)
     native = {field: body[field] for field in FIELDS if body.get(field) is not None}

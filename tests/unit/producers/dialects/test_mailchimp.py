@@ -176,3 +176,11 @@ def test_a_numeric_value_property_is_the_events_value() -> None:
     assert native["value"] == 12.5 and native["properties"] == {}
     kept = mailchimp.to_native({"name": "purchase", "properties": {"value": "high"}}, {})
     assert "value" not in kept and kept["properties"] == {"value": "high"}
+
+
+def test_a_field_mailchimp_events_do_not_have_is_refused_not_dropped() -> None:
+    body = {"name": "purchase", "properties": {}, "value": 12.5, "timestamp": "x"}
+    with pytest.raises(InputRejected) as refused:
+        mailchimp.to_native(body, {"email": "ada@example.com"})
+    assert [p.field for p in refused.value.problems] == ["timestamp", "value"]
+    assert "is not a field of an event" in refused.value.problems[0].reason
