@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -131,8 +132,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
 def test_the_wheel_builds_without_warnings_and_carries_every_module_and_data_file(
     installed: Installed,
 ) -> None:
-    # The hand-kept package list of issue 13 printed ~120 lines of setuptools warnings.
-    assert "warning" not in installed.build_output.lower(), installed.build_output
+    # The hand-kept package list of issue 13 printed ~120 lines of setuptools warnings
+    # (Python warnings such as BuildBackendWarning, or distutils' "warning: ..."; pip's own
+    # "WARNING:" lines, e.g. about its cache folder, are about the machine, not the project).
+    warned = re.findall(r"\w+Warning\b.*|^\s*warning: .*", installed.build_output, re.MULTILINE)
+    assert not warned, installed.build_output
     names = set(zipfile.ZipFile(installed.wheel).namelist())
     for pattern in DATA:
         assert any(Path(n).match(pattern) for n in names), f"no {pattern} in the wheel"
@@ -193,9 +197,10 @@ def test_the_installed_command_runs_the_demo_from_outside_the_repository(
     assert "demo" in helped.stdout and "up" in helped.stdout
 
     home = installed.outside / "home"
+    # Its own home and ports; only the broker jars are shared with `make kafka`.
     env = installed.env(
         EVENTLINE_HOME=str(home),
-        EVENTLINE_KAFKA_JARS_DIR=str(LocalKafka.from_settings(Settings()).libs),  # `make kafka`
+        EVENTLINE_KAFKA_JARS_DIR=str(LocalKafka.from_settings(Settings()).libs.resolve()),
         EVENTLINE_LOCAL_KAFKA_PORT=str(free_port()),
         EVENTLINE_LOCAL_KAFKA_CONTROLLER_PORT=str(free_port()),
         EVENTLINE_LOCAL_KAFKA_HEAP="384m",
