@@ -11,7 +11,9 @@ help:  ## list the targets
 $(STAMP):
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	@# setuptools' notice on flat-layout editable installs (packages resolved through a finder,
+	@# not the working folder) is ten lines of banner on a first run that went well.
+	PYTHONWARNINGS='ignore:Editable installation' $(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install eventline with its dev tools
