@@ -47,7 +47,7 @@ def import_phase(
     began = time.monotonic()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     took = time.monotonic() - began
-    if done.returncode != 0 or f"{events} events accepted" not in done.stdout:
+    if done.returncode != 0 or f"{events} lines accepted" not in done.stdout:
         raise RuntimeError(f"the import failed: {done.stdout[-500:]} {done.stderr[-500:]}")
     rate = events / took
     print(

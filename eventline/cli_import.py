@@ -13,6 +13,7 @@ from eventline.cli_progress import progress_bar
 from eventline.settings import get_settings
 from producers.importer.lines import format_of, read
 from producers.importer.position import Position
+from producers.importer.routes import route_of
 from producers.importer.send import ImportStopped, Sender, Tally
 
 SHOWN_REASONS = 10
@@ -37,6 +38,10 @@ def import_file(
     from_start: Annotated[
         bool, typer.Option(help="Ignore the saved position; send every line.")
     ] = False,
+    dialect: Annotated[
+        str,
+        typer.Option(help="native, or segment: a Segment export (one call per JSON line)."),
+    ] = "native",
     batch: Annotated[int, typer.Option(min=1, max=1000, help="Events per request.")] = 500,
     in_flight: Annotated[int, typer.Option(min=1, max=64, help="Requests at once.")] = 4,
 ) -> None:
@@ -46,7 +51,8 @@ def import_file(
     the columns (name, email, user_id, contact_id, occurred_at, value, event_type,
     idempotency_key; `properties` as a JSON object, any other column a property). Each line
     without an idempotency_key gets a stable one, so running the import again sends nothing
-    twice; an interrupted import goes on where it stopped.
+    twice; an interrupted import goes on where it stopped. --dialect segment: a Segment export,
+    one call per JSON line (each call type as POST /v1/batch takes it; messageId kept).
     """
     settings = get_settings()
     fmt = format_of(file, file_format)
@@ -57,7 +63,12 @@ def import_file(
     gateway = url or f"http://{settings.gateway_host}:{settings.gateway_port}"
     if position.done:
         typer.echo(f"resuming {file.name} after line {position.done} (--from-start: all again)")
-    sender = Sender(gateway, key, account=account, batch=batch, in_flight=in_flight)
+    if dialect not in ("native", "segment"):
+        raise typer.BadParameter("native or segment", param_hint="--dialect")
+    sender = Sender(
+        gateway, key, account=account, batch=batch, in_flight=in_flight,
+        route=route_of("segment" if dialect == "segment" else "native"),
+    )  # fmt: skip
     with progress_bar("lines") as progress:
         task = progress.add_task(file.name, total=total, completed=position.done)
 
@@ -67,7 +78,8 @@ def import_file(
             progress.update(task, completed=position.done)
 
         try:
-            tally = asyncio.run(sender.run(read(file, fmt, skip=position.done), answered))
+            lines = read(file, fmt, skip=position.done, dialect=dialect)
+            tally = asyncio.run(sender.run(lines, answered))
         except ImportStopped as exc:
             typer.echo(f"eventline: import stopped after line {position.done}: {exc}", err=True)
             raise typer.Exit(1) from None
@@ -95,7 +107,7 @@ def _write_rejects(position: Position, tally: Tally) -> None:
 def _summary(tally: Tally, position: Position) -> None:
     accepted = tally.accepted + tally.duplicates
     known = f" ({tally.duplicates} known to be there already)" if tally.duplicates else ""
-    typer.echo(f"{accepted} events accepted{known}, {tally.rejected} lines rejected")
+    typer.echo(f"{accepted} lines accepted{known}, {tally.rejected} lines rejected")
     if tally.duplicates:
         typer.echo(
             "  a line imported before is stored once: the pipeline marks it duplicate "

@@ -66,15 +66,18 @@ Claims = list[tuple[str, dict[str, Any]]]
 
 
 def _one(
-    account: str, kind: str, message: Any, received_at: Any
+    account: str, kind: str, message: Any, received_at: Any, backfill: bool = False
 ) -> tuple[dict[str, Any] | None, Claims, Rejection | None]:
-    """(record, its identity claims, None) for a valid call, (None, [], rejection) otherwise."""
+    """(record, its identity claims, None) for a valid call, (None, [], rejection) otherwise.
+    ``backfill``: the request asked for its events to be stored, never to trigger."""
     try:
         if _size(message) > segment.MAX_CALL_BYTES:
             reason = f"is larger than Segment's {segment.MAX_CALL_BYTES // 1024} KB per call"
             raise InputRejected([Problem(field="body", reason=reason, status=TOO_LARGE)])
         native = segment.to_native(kind, message, received_at)
         record = _parsed(native, kind, message, account, received_at)
+        if backfill and record["kind"] == EVENT:
+            record["is_syncing"] = True
         return record, _claims(record, native.previous), None
     except InputRejected as exc:
         return None, [], _rejection(account, kind, message, received_at, exc.problems)
@@ -128,7 +131,8 @@ def _size(message: Any) -> int:
 
 
 async def _answer(
-    gateway: Gateway, account: str, calls: list[tuple[str, Any]], prefix: bool
+    gateway: Gateway, account: str, calls: list[tuple[str, Any]], prefix: bool,
+    backfill: bool = False,
 ) -> JSONResponse:
     received_at = now()
     accepted: list[dict[str, Any]] = []
@@ -136,7 +140,7 @@ async def _answer(
     rejected: list[Rejection] = []
     errors: list[dict[str, str]] = []
     for index, (kind, message) in enumerate(calls):
-        record, its_claims, rejection = _one(account, kind, message, received_at)
+        record, its_claims, rejection = _one(account, kind, message, received_at, backfill)
         if record is not None:
             accepted.append(record)
             claims.extend(its_claims)
@@ -272,6 +276,14 @@ async def batch(
     body: BodyDep,
     authorization: AuthHeader = None,
     x_eventline_account: Annotated[str | None, Header()] = None,
+    x_eventline_backfill: Annotated[
+        bool,
+        Header(
+            description="eventline's own: true stores the batch's events as backfill "
+            "(is_syncing: never triggering), as `eventline import --dialect segment` sends "
+            "a Segment export."
+        ),
+    ] = False,
 ) -> JSONResponse:
     """Many calls at once (``batch``: each with its ``type``: identify, track, page, screen,
     group or alias), in order. The valid calls are recorded even when others are refused."""
@@ -287,4 +299,4 @@ async def batch(
         reason = f"has more than {limit} calls"
         return _refused([Problem(field="batch", reason=reason, status=TOO_LARGE)])
     calls = [(str(m.get("type")) if isinstance(m, dict) else "", m) for m in items]
-    return await _answer(gateway, account, calls, prefix=True)
+    return await _answer(gateway, account, calls, prefix=True, backfill=x_eventline_backfill)

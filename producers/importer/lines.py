@@ -1,5 +1,5 @@
-"""The lines of an export as native events, each with a stable key. Pure logic, no I/O past
-reading the file.
+"""The lines of an export as native events (or Segment calls), each with a stable key. Pure
+logic, no I/O past reading the file.
 
 A line's key is derived from its position and its content (``import-<line>-<hash>``) unless
 the line carries its own ``idempotency_key``: running the same file again, or an export of
@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -50,15 +50,21 @@ def format_of(path: Path, given: str | None) -> Format:
     raise ValueError(f"cannot tell the format of {path.name}: pass --format jsonl or --format csv")
 
 
-def read(path: Path, fmt: Format, skip: int = 0) -> Iterator[Line]:
-    """The export's lines after the first ``skip`` (a resumed import), in order."""
-    lines = _jsonl(path) if fmt == "jsonl" else _csv(path)
+def read(path: Path, fmt: Format, skip: int = 0, dialect: str = "native") -> Iterator[Line]:
+    """The export's lines after the first ``skip`` (a resumed import), in order. ``dialect``
+    ``segment``: each line a Segment call, as Segment's exports hold them."""
+    if dialect == "segment":
+        if fmt != "jsonl":
+            raise ValueError("a Segment export is JSON lines: pass --format jsonl")
+        lines = _jsonl(path, _segment_call)
+    else:
+        lines = _jsonl(path, _backfill) if fmt == "jsonl" else _csv(path)
     for index, line in enumerate(lines):
         if index >= skip:
             yield line
 
 
-def _jsonl(path: Path) -> Iterator[Line]:
+def _jsonl(path: Path, make: Callable[[int, Any, bytes], Line]) -> Iterator[Line]:
     with open(path, "rb") as export:
         for number, raw in enumerate(export, start=1):
             text = raw.strip()
@@ -70,7 +76,7 @@ def _jsonl(path: Path) -> Iterator[Line]:
             except orjson.JSONDecodeError as exc:
                 yield Line(number, None, f"not JSON: {exc}")
                 continue
-            yield _backfill(number, data, text)
+            yield make(number, data, text)
 
 
 def _csv(path: Path) -> Iterator[Line]:
@@ -151,6 +157,17 @@ def _backfill(number: int, data: Any, text: bytes) -> Line:
     if not event.get("idempotency_key"):
         event["idempotency_key"] = line_key(number, text)
     return Line(number, event)
+
+
+def _segment_call(number: int, data: Any, text: bytes) -> Line:
+    """A Segment call as exported; one without a ``messageId`` gets the line's stable key as
+    its ``messageId`` (Segment's idempotency key). Backfill is asked of the route, so the
+    call itself is sent as it is."""
+    if not isinstance(data, dict):
+        return Line(number, None, "not a JSON object")
+    if data.get("messageId"):
+        return Line(number, data)
+    return Line(number, {**data, "messageId": line_key(number, text)})
 
 
 def line_key(number: int, text: bytes) -> str:

@@ -19,6 +19,7 @@ import httpx
 import orjson
 
 from producers.importer.lines import Line
+from producers.importer.routes import Native, Route
 
 RETRIES = 8
 Sent = tuple["asyncio.Task[None]", int]  # a batch in flight and its count of lines
@@ -40,31 +41,38 @@ class Tally:
     examples: dict[str, list[int]] = field(default_factory=dict)
     rejected_lines: list[dict[str, Any]] = field(default_factory=list)  # not yet written out
 
-    def refuse(self, number: int, field_name: str, reason: str) -> None:
+    def refuse(self, number: int, problems: list[tuple[str, str]]) -> None:
+        """Line ``number`` was refused for ``problems`` ((field, reason) pairs)."""
         self.rejected += 1
-        why = f"{field_name}: {reason}" if field_name else reason
-        self.reasons[why] += 1
-        self.examples.setdefault(why, [])
-        if len(self.examples[why]) < EXAMPLES:
-            self.examples[why].append(number)
-        self.rejected_lines.append({"line": number, "field": field_name, "reason": reason})
+        for field_name, reason in problems:
+            why = f"{field_name}: {reason}" if field_name else reason
+            self.reasons[why] += 1
+            examples = self.examples.setdefault(why, [])
+            if len(examples) < EXAMPLES:
+                examples.append(number)
+        errors = [{"field": f, "reason": r} for f, r in problems]
+        self.rejected_lines.append({"line": number, "errors": errors})
 
 
 class Sender:
-    """Posts batches of lines to ``url``/v1/events with ``key``; ``answered(lines)`` is called
-    in file order as leading lines are answered for (the resumable position)."""
+    """Posts batches of lines to the gateway at ``url`` (``route``: native events by default)
+    with ``key``; ``answered(lines)`` is called in file order as leading lines are answered
+    for (the resumable position)."""
 
     def __init__(
         self, url: str, key: str | None, *, account: str | None = None, batch: int = 500,
         in_flight: int = 4, timeout_s: float = 60.0, first_pause_s: float = 0.5,
+        route: Route | None = None,
     ) -> None:  # fmt: skip
-        headers = {"content-type": "application/json"}
+        self.route = route or Native()
+        headers = {"content-type": "application/json", **self.route.headers}
         if key:
             headers["authorization"] = f"Bearer {key}"
         if account:  # open access (loopback, no keys): the account is named, not keyed
             headers["x-eventline-account"] = account
-        self.url = url.rstrip("/") + "/v1/events"
+        self.url = url.rstrip("/") + self.route.path
         self.headers = headers
+        batch = min(batch, self.route.largest_batch)
         self.batch, self.in_flight, self.timeout_s = batch, in_flight, timeout_s
         self.first_pause_s = first_pause_s
         self.tally = Tally()
@@ -99,25 +107,24 @@ class Sender:
     async def _batch(self, client: httpx.AsyncClient, chunk: list[Line]) -> None:
         for line in chunk:
             if line.event is None:
-                self.tally.refuse(line.number, "", line.error or "cannot be read")
+                self.tally.refuse(line.number, [("", line.error or "cannot be read")])
         sendable = [line for line in chunk if line.event is not None]
         if sendable:
             await self._post(client, sendable)
 
     async def _post(self, client: httpx.AsyncClient, lines: list[Line]) -> None:
-        body = orjson.dumps([line.event for line in lines])
-        answer = await self._answer(client, body)
-        if answer.status_code == 413 and len(lines) > 1 and "results" not in _json(answer):
-            half = len(lines) // 2
+        answer = await self._answer(client, self.route.body([line.event or {} for line in lines]))
+        content = _json(answer)
+        outcomes = self.route.outcomes(answer.status_code, content, len(lines))
+        if outcomes is None and answer.status_code == 413 and len(lines) > 1:
+            half = len(lines) // 2  # too large as a whole: each half may pass
             await self._post(client, lines[:half])
             await self._post(client, lines[half:])
             return
-        content = _json(answer)
-        results = content.get("results") if isinstance(content, dict) else None
-        if not isinstance(results, list) or len(results) != len(lines):
+        if outcomes is None:
             raise ImportStopped(_refusal(answer))
-        for line, result in zip(lines, results, strict=True):
-            self._count(line, result)
+        for line, (status, problems) in zip(lines, outcomes, strict=True):
+            self._count(line, status, problems)
 
     async def _answer(self, client: httpx.AsyncClient, body: bytes) -> httpx.Response:
         pause = self.first_pause_s
@@ -136,16 +143,13 @@ class Sender:
             pause = min(pause * 2, 10.0)
         raise AssertionError("unreachable")
 
-    def _count(self, line: Line, result: dict[str, Any]) -> None:
-        status = result.get("status")
+    def _count(self, line: Line, status: str, problems: list[tuple[str, str]]) -> None:
         if status == "received":
             self.tally.accepted += 1
         elif status == "duplicate":
             self.tally.duplicates += 1
         else:
-            for error in result.get("errors") or [{"field": "", "reason": str(status)}]:
-                name = str(error.get("field", "")).split("].", 1)[-1]
-                self.tally.refuse(line.number, name, str(error.get("reason", "")))
+            self.tally.refuse(line.number, problems or [("", status)])
 
 
 def _chunks(lines: Iterable[Line], size: int) -> Iterator[list[Line]]:

@@ -50,7 +50,7 @@ def test_an_export_is_imported_once_as_backfill_with_every_refusal_explained(
 
     first = _import(pipeline, tmp_path, file)
     assert first.returncode == 0, first.stderr
-    assert f"{GOOD} events accepted, 3 lines rejected" in first.stdout
+    assert f"{GOOD} lines accepted, 3 lines rejected" in first.stdout
     assert "name: Field required (lines 11)" in first.stdout
     assert "(lines 21)" in first.stdout and "(lines 31)" in first.stdout
     rejects_file = Path(first.stdout.rsplit(": ", 1)[-1].strip())
@@ -69,10 +69,10 @@ def test_an_export_is_imported_once_as_backfill_with_every_refusal_explained(
     assert eventually(stored, what="the imported events stored") == expected
 
     again = _import(pipeline, tmp_path, file)  # the position says all done: nothing sent
-    assert again.returncode == 0 and "0 events accepted" in again.stdout
+    assert again.returncode == 0 and "0 lines accepted" in again.stdout
     # Every line again: the stable keys make each a duplicate, stored once.
     from_start = _import(pipeline, tmp_path, file, "--from-start")
-    assert f"{GOOD} events accepted" in from_start.stdout
+    assert f"{GOOD} lines accepted" in from_start.stdout
 
     def resends_settled() -> bool:
         rows = store.query(
@@ -84,3 +84,36 @@ def test_an_export_is_imported_once_as_backfill_with_every_refusal_explained(
 
     eventually(resends_settled, what="every resent line marked duplicate")
     assert stored() == expected
+
+
+def test_a_segment_export_is_imported_through_the_segment_route_as_backfill(
+    pipeline: Pipeline, store: Store, tmp_path: Path
+) -> None:
+    user = f"seg-imported-{uuid.uuid4().hex[:8]}"
+    calls = [
+        {"type": "identify", "userId": user, "traits": {"plan": "pro"}},
+        {"type": "track", "userId": user, "event": "Order Completed", "messageId": f"{user}-1",
+         "properties": {"revenue": 12.5}, "timestamp": "2022-05-01T10:00:00Z"},
+        {"type": "page", "userId": user, "name": "Pricing", "timestamp": "2022-05-01T10:01:00Z"},
+        {"type": "track", "userId": user},  # line 4: no event
+    ]  # fmt: skip
+    file = tmp_path / "segment-export.jsonl"
+    file.write_text("".join(orjson.dumps(c).decode() + "\n" for c in calls))
+    done = _import(pipeline, tmp_path, file, "--dialect", "segment")
+    assert done.returncode == 0, done.stderr
+    assert "3 lines accepted, 1 lines rejected" in done.stdout
+    assert "event: " in done.stdout and "(lines 4)" in done.stdout
+
+    def stored() -> list[dict[str, object]] | None:
+        rows = store.query(
+            "SELECT name, is_syncing FROM {db}.events FINAL "
+            "WHERE contact_user_id = {u:String} ORDER BY occurred_at",
+            {"u": user},
+        )
+        return rows if len(rows) >= 2 else None
+
+    rows = eventually(stored, what="the Segment export's events stored")
+    assert rows == [
+        {"name": "Order Completed", "is_syncing": True},
+        {"name": "Page Viewed", "is_syncing": True},
+    ]

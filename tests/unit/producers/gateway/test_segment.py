@@ -194,3 +194,24 @@ def test_a_wrong_write_key_is_401_with_a_code(client: TestClient) -> None:
     answer = client.post("/v1/page", json={"userId": "u-1"}, headers=_basic("el_wrong"))
     assert answer.status_code == 401
     assert answer.json()["success"] is False and answer.json()["code"] == "unauthorized"
+
+
+def test_a_batch_asked_for_as_backfill_stores_its_events_never_triggering(
+    client: TestClient, writer: FakeWriter
+) -> None:
+    key = _write_key(client)
+    batch = {
+        "batch": [
+            {"type": "track", "userId": "u-1", "event": "Order Completed", "messageId": "m-1"},
+            {"type": "identify", "userId": "u-1", "traits": {"plan": "pro"}},
+            {"type": "page", "userId": "u-1", "name": "Home"},
+        ]
+    }
+    headers = {**_basic(key), "X-Eventline-Backfill": "true"}
+    assert client.post("/v1/batch", json=batch, headers=headers).status_code == 200
+    records = [r for _, r in writer.incoming()[-3:]]
+    events = [r for r in records if r["kind"] == "EVENT"]
+    assert len(events) == 2 and all(r["is_syncing"] is True for r in events)
+    assert client.post("/v1/batch", json=batch, headers=_basic(key)).status_code == 200
+    live = [r for _, r in writer.incoming()[-3:] if r["kind"] == "EVENT"]
+    assert [r["is_syncing"] for r in live] == [False, False]  # without it: live, as sent

@@ -1,0 +1,61 @@
+"""Each route's answer read as one outcome per line (producers.importer.routes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from producers.importer.lines import read
+from producers.importer.routes import Native, Segment
+
+
+def test_segment_answers_are_read_per_call() -> None:
+    route = Segment()
+    assert orjson.loads(route.body([{"type": "track"}])) == {"batch": [{"type": "track"}]}
+    assert route.headers == {"x-eventline-backfill": "true"}
+    assert route.outcomes(200, {"success": True}, 3) == [("received", [])] * 3
+    errors = [
+        {"field": "batch[1].event", "reason": "is required"},
+        {"field": "batch[1].timestamp", "reason": "is not a time"},
+        {"field": "batch[2].userId", "reason": "userId or anonymousId is required"},
+    ]
+    assert route.outcomes(400, {"success": False, "errors": errors}, 3) == [
+        ("received", []),
+        ("rejected", [("event", "is required"), ("timestamp", "is not a time")]),
+        ("rejected", [("userId", "userId or anonymousId is required")]),
+    ]
+    # about the request, not a call: the import cannot say what became of each line
+    assert route.outcomes(413, {"errors": [{"field": "batch", "reason": "too many"}]}, 3) is None
+    assert route.outcomes(401, {"success": False}, 3) is None
+
+
+def test_native_answers_are_read_per_event() -> None:
+    results = [
+        {"status": "received"},
+        {"status": "duplicate"},
+        {"status": "rejected", "errors": [{"field": "[2].name", "reason": "Field required"}]},
+    ]
+    assert Native().outcomes(207, {"results": results}, 3) == [
+        ("received", []),
+        ("duplicate", []),
+        ("rejected", [("name", "Field required")]),
+    ]
+    assert Native().outcomes(413, {"error": "too_many_events"}, 3) is None
+
+
+def test_segment_lines_keep_their_message_id_or_get_a_stable_one(tmp_path: Path) -> None:
+    path = tmp_path / "segment.jsonl"
+    path.write_text(
+        '{"type": "track", "event": "Order Completed", "userId": "u", "messageId": "m-1"}\n'
+        '{"type": "page", "anonymousId": "a"}\n'
+        "[1]\n"
+    )
+    first, second, third = read(path, "jsonl", dialect="segment")
+    assert first.event is not None and first.event["messageId"] == "m-1"
+    assert "is_syncing" not in first.event  # the route asks for backfill, the call is as sent
+    assert second.event is not None and second.event["messageId"].startswith("import-2-")
+    assert third.event is None and third.error == "not a JSON object"
+    with pytest.raises(ValueError, match="JSON lines"):
+        list(read(path, "csv", dialect="segment"))
