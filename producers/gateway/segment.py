@@ -131,7 +131,10 @@ def _size(message: Any) -> int:
 
 
 async def _answer(
-    gateway: Gateway, account: str, calls: list[tuple[str, Any]], prefix: bool,
+    gateway: Gateway,
+    account: str,
+    calls: list[tuple[str, Any]],
+    prefix: bool,
     backfill: bool = False,
 ) -> JSONResponse:
     received_at = now()
