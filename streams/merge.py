@@ -18,13 +18,12 @@ changes nothing: the history has the events once, the tags are there, the member
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from schemas.limits import MAX_ATTRIBUTES_BYTES
-from schemas.model import NAMESPACE, SEP
+from schemas.model import NAMESPACE, SEP, name_id
 from streams.automation import (
     Limits,
     _auto,
@@ -44,7 +43,7 @@ MERGE_RULE = "merge"  # the rule_id of tag changes a merge made, and the cause o
 
 def merge_id(account: str, from_contact: str) -> str:
     """The id of the merge of ``from_contact``: a contact is merged at most once."""
-    return str(uuid.uuid5(NAMESPACE, f"{account}{SEP}merge{SEP}{from_contact}"))
+    return name_id(NAMESPACE, f"{account}{SEP}merge{SEP}{from_contact}")
 
 
 def memo_key(from_contact: str) -> str:

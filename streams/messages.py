@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from producers.dialects.activecampaign import eventdata_of
+from schemas.model import name_id
 
 _TRANSITIONS = uuid.UUID("9d3c1b9e-52a4-4f0e-8c55-0e7f3b1d2a64")
 # personalization_json holds at most this much; merge tags are for the text of a message.
@@ -77,7 +78,7 @@ def messages(
 
 def transition_id(account: str, contact_id: str, segment_id: str, seq: int) -> str:
     """The same contact, segment and sequence number always give the same id."""
-    return str(uuid.uuid5(_TRANSITIONS, f"{account}\x1f{contact_id}\x1f{segment_id}\x1f{seq}"))
+    return name_id(_TRANSITIONS, f"{account}\x1f{contact_id}\x1f{segment_id}\x1f{seq}")
 
 
 def _transition(contact: Mapping[str, Any], t: list[Any]) -> dict[str, Any]:

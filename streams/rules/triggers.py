@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from schemas.model import name_id
 from streams.rules.match import event_matches
 from streams.rules.model import WorkflowRule
 
@@ -42,7 +43,7 @@ class Decision:
 
 def trigger_id(event_id: str, rule_id: str) -> str:
     """The same event and rule always give the same trigger id."""
-    return str(uuid.uuid5(_TRIGGERS, f"{event_id}\x1f{rule_id}"))
+    return name_id(_TRIGGERS, f"{event_id}\x1f{rule_id}")
 
 
 def decide(

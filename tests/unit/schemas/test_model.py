@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from eventline.errors import InvalidEvent
 from schemas.model import (
@@ -20,6 +22,7 @@ from schemas.model import (
     event_id_for,
     identity_keys,
     minted_contact_id,
+    name_id,
     normalize_email,
     routing_key,
     subscriber_hash,
@@ -172,3 +175,8 @@ def test_check_record_names_the_bad_field(fields: dict[str, Any], field: str) ->
 
 def test_check_record_does_not_require_a_name_for_contacts() -> None:
     check_record(record(kind=CONTACT, name=None, user_id="u-1"))
+
+
+@given(st.uuids(), st.text())
+def test_name_id_is_uuid5(namespace: uuid.UUID, name: str) -> None:
+    assert name_id(namespace, name) == str(uuid.uuid5(namespace, name))
