@@ -23,7 +23,14 @@ import orjson
 
 from producers.ids import random_uuid
 from producers.validation import EventIn, plain_email, within_limits
-from schemas.limits import EARLIEST_RECEIPT, MAX_DEPTH, MAX_PROPERTIES_BYTES, TEXT_LIMITS
+from schemas.limits import (
+    EARLIEST,
+    EARLIEST_RECEIPT,
+    MAX_DEPTH,
+    MAX_FUTURE,
+    MAX_PROPERTIES_BYTES,
+    TEXT_LIMITS,
+)
 from schemas.model import EVENT, event_id_for
 
 # What pydantic's str_strip_whitespace strips (Unicode's White_Space, as Rust's trim): a text
@@ -154,8 +161,7 @@ def quick_event(
     record = _record(texts, email, account, source, received_at)
     record.update(properties_json=stored_json(properties), value=value, is_syncing=is_syncing)
     if occurred is not None:
-        record["occurred_at"] = occurred  # its bounds are within_limits' to test
-        return within_limits(record, prefix)
+        record["occurred_at"] = occurred
     return record if _surely_within(record) else within_limits(record, prefix)
 
 
@@ -192,7 +198,7 @@ def _surely_within(record: dict[str, Any]) -> bool:
     """Whether a record made here is within every bound ``within_limits`` tests, told
     cheaply; False leaves it to ``within_limits``. Known already: the client's texts are no
     longer than their bounds (LONGEST), the email is a plain address, the ids are ours, the
-    value is a finite float, the event occurred when received, and the
+    value is a finite float, the event's time is a plain UTC time (or its receipt), and the
     properties are the text of a decoded JSON object (finite numbers only)."""
     for field in _TEXTS:
         text = record[field]
@@ -205,6 +211,9 @@ def _surely_within(record: dict[str, Any]) -> bool:
         return False
     received = record["received_at"]
     if type(received) is not datetime or received.tzinfo is None or received < EARLIEST_RECEIPT:
+        return False
+    occurred = record["occurred_at"]
+    if occurred is not received and not EARLIEST <= occurred <= received + MAX_FUTURE:
         return False
     text = record["properties_json"]
     # Each level of nesting opens with a bracket; a NUL in a key is written \u0000.
