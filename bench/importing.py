@@ -11,11 +11,12 @@ import os
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import orjson
 
-from bench import bodies, gateway
+from bench import bodies, gateway, loadgen
 from bench.anchors.runner import Anchors
 from bench.deployment import Deployment
 from bench.report import Row, Target
@@ -34,7 +35,10 @@ def import_phase(
     dep: Deployment, anchors: Anchors, events: int, bulk_posts: int, bulk_size: int,
     clients: int, procs: int, run: str, folder: Path,
 ) -> list[Row]:  # fmt: skip
-    """events/s of ``eventline import`` beside the gateway's bulk posts, both timed here."""
+    """events/s of ``eventline import`` beside the gateway's bulk posts, both timed here, on
+    a gateway warmed up first (run alone, this part would otherwise time a cold one)."""
+    warm = partial(bodies.bulk, run=run + "warm", size=bulk_size)
+    loadgen.throughput(loadgen.Target(dep.url), warm, bulk_posts, clients, procs)
     bulk_rows = gateway.bulk_posts(dep, anchors, bulk_posts, bulk_size, clients, procs, run + "i")
     bulk = bulk_rows[0].value or 0.0
     folder.mkdir(parents=True, exist_ok=True)
@@ -43,7 +47,6 @@ def import_phase(
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTLINE_")}
     env["EVENTLINE_HOME"] = str(folder)
     command = [sys.executable, "-m", "eventline", "import", str(export), "--url", dep.url]
-    command += os.environ.get("BENCH_IMPORT_ARGS", "").split()
     began = time.monotonic()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     took = time.monotonic() - began

@@ -42,8 +42,8 @@ def import_file(
         str,
         typer.Option(help="native, or segment: a Segment export (one call per JSON line)."),
     ] = "native",
-    batch: Annotated[int, typer.Option(min=1, max=1000, help="Events per request.")] = 500,
-    in_flight: Annotated[int, typer.Option(min=1, max=64, help="Requests at once.")] = 4,
+    batch: Annotated[int, typer.Option(min=1, max=1000, help="Events per request.")] = 1000,
+    in_flight: Annotated[int, typer.Option(min=1, max=64, help="Requests at once.")] = 8,
 ) -> None:
     """Send a history export as backfill (stored, never triggering), resumable and idempotent.
 
