@@ -356,6 +356,7 @@ async def _resolve(w: Worker, record: dict[str, Any], message_key: str) -> str:
     resolution = resolve(record, key, w.identities.get, _policy(w, record))
     if resolution.error:
         await _emit_status(w, record, "FAILED", resolution.error)
+        w.identities.update(resolution.store)  # an undone claim gives its key back
         return "failed"
     if resolution.forward_to is not None:
         hops = record.get("hops", 0) + 1

@@ -65,6 +65,10 @@ def resolve(record: dict[str, Any], key: str, lookup: Lookup, policy: str) -> Re
         return Resolution(contact_id=value)
     known = lookup(key)
     if known is not None and known.startswith(ALIAS):
+        if record["kind"] == IDENTITY and record.get("merge_from"):
+            undone = _loop_closed(record, key, lookup)
+            if undone is not None:
+                return undone
         if record.get("hops", 0) >= MAX_HOPS:
             return Resolution(
                 error=f"identity alias loop: {key!r} was forwarded along {MAX_HOPS} aliases "
@@ -87,6 +91,23 @@ def resolve(record: dict[str, Any], key: str, lookup: Lookup, policy: str) -> Re
         )
     contact_id = minted_contact_id(key)
     return Resolution(contact_id=contact_id, store={key: contact_id})
+
+
+def _loop_closed(record: dict[str, Any], key: str, lookup: Lookup) -> Resolution | None:
+    """A merge on its way that came back to the key whose claim started it: the claim's route
+    led back to that key (``alias`` called both ways: u1 -> u2, then u2 -> u1). Following it
+    would circle until the hop bound and leave both keys aliases of each other, so every
+    later record of either would fail. The later claim is undone instead: the key gets its
+    contact back, and the claim fails, visibly, with the reason. We are on that key's own
+    partition, so its entry can be restored here; a replay of the claim ends the same way."""
+    started = lookup(key + MERGED)
+    if started is None or started.partition(SEP)[0] != record["merge_from"]:
+        return None
+    return Resolution(
+        error=f"identity alias loop: {key!r} and {record['route_key']!r} would each name the "
+        f"other; this claim is undone ({key!r} keeps its contact)",
+        store={key: record["merge_from"]},
+    )
 
 
 def claim(record: dict[str, Any], key: str, lookup: Lookup) -> Resolution:

@@ -175,3 +175,27 @@ def test_a_record_forwarded_around_an_alias_loop_fails() -> None:
     assert resolve(event, ANON, loop.get, "create").forward_to == USER
     stuck = resolve({**event, "hops": MAX_HOPS}, ANON, loop.get, "create")
     assert stuck.forward_to is None and stuck.error is not None and "alias loop" in stuck.error
+
+
+def test_aliases_both_ways_undo_the_later_claim_instead_of_looping() -> None:
+    """alias(u2 -> u1) merged u2's contact into u1's; then alias(u1 -> u2): u1's claim would
+    point u1 at u2, which points at u1. The merge it starts comes back to u1, which gets its
+    contact back; the claim fails with the reason; later records of both reach a contact."""
+    u1, u2 = "acme/user/u1", "acme/user/u2"
+    table: dict[str, str] = {u1: "contact-b", u2: ALIAS + u1}  # after the first alias
+    second = {**_claim("r-9"), "route_key": u2}
+    res = resolve(second, u1, table.get, "create")
+    assert res.merge_from == "contact-b"
+    table.update(res.store)  # u1 -> @u2: a loop, until the merge comes back
+    request = {**second, "merge_from": "contact-b"}
+    at_u2 = resolve(request, u2, table.get, "create")
+    assert at_u2.forward_to == u1  # u2 -> @u1, on u2's partition
+    back = resolve({**request, "route_key": u1, "hops": 1}, u1, table.get, "create")
+    assert back.error is not None and "alias loop" in back.error
+    assert back.store == {u1: "contact-b"}
+    table.update(back.store)
+    event = {"kind": "EVENT", "account_id": "acme", "route_key": None, "hops": 0}
+    assert resolve(event, u1, table.get, "create").contact_id == "contact-b"
+    assert resolve(event, u2, table.get, "create").forward_to == u1
+    replay = resolve(second, u1, table.get, "create")  # a replay of the claim: the same end
+    assert replay.merge_from == "contact-b"
