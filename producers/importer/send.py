@@ -86,11 +86,16 @@ class Sender:
             try:
                 for chunk in _chunks(lines, self.batch):
                     task = asyncio.create_task(self._batch(client, chunk))
-                    await window.put((task, len(chunk)))  # waits while in_flight are out
+                    put = asyncio.ensure_future(window.put((task, len(chunk))))
+                    # waits while in_flight batches are out, or until settling failed
+                    await asyncio.wait({put, settle}, return_when=asyncio.FIRST_COMPLETED)
                     if settle.done():
+                        put.cancel()
+                        task.cancel()
                         break  # it failed: its exception is raised below
             finally:
-                await window.put(None)
+                if not settle.done():
+                    await window.put(None)
                 await settle
         return self.tally
 
@@ -99,10 +104,17 @@ class Sender:
     ) -> None:
         """Await batches in the order they were sent, so the position only moves forward over
         lines that are all answered for."""
-        while (sent := await window.get()) is not None:
-            task, count = sent
-            await task
-            answered(count)
+        try:
+            while (sent := await window.get()) is not None:
+                task, count = sent
+                await task
+                answered(count)
+        except BaseException:
+            while not window.empty():  # what is left will not be answered for: stop it
+                left = window.get_nowait()
+                if left is not None:
+                    left[0].cancel()
+            raise
 
     async def _batch(self, client: httpx.AsyncClient, chunk: list[Line]) -> None:
         for line in chunk:

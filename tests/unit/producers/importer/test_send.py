@@ -81,3 +81,21 @@ def test_a_refused_key_stops_the_import_with_the_reason() -> None:
     transport = httpx.MockTransport(lambda _r: httpx.Response(401, json={"detail": "bad key"}))
     with pytest.raises(ImportStopped, match="--key"):
         _run(Sender("http://gw", "wrong", batch=10), _lines(3), transport)
+
+
+def test_a_refusal_while_batches_wait_stops_the_import_at_once() -> None:
+    transport = httpx.MockTransport(lambda _r: httpx.Response(401, json={"detail": "bad key"}))
+    sender = Sender("http://gw", "wrong", batch=10, in_flight=4)
+
+    async def bounded() -> None:
+        await asyncio.wait_for(_run_async(sender, _lines(2000), transport), 10)
+
+    with pytest.raises(ImportStopped, match="--key"):
+        asyncio.run(bounded())
+
+
+async def _run_async(sender: Sender, lines: list[Line], transport: httpx.MockTransport) -> None:
+    original = httpx.AsyncClient
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(send.httpx, "AsyncClient", lambda **kw: original(transport=transport, **kw))
+        await sender.run(lines, lambda _n: None)
