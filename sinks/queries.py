@@ -184,6 +184,10 @@ def find_contacts(
     if subscriber_hash is not None:
         conditions.append("lower(hex(MD5(email))) = {h:String}")
         params["h"] = subscriber_hash.lower()
+    if contact_id is None:
+        # A contact merged into another keeps its last row (and may share its email with
+        # the target): found by its id only, never in place of the contact it became.
+        conditions.append("(merged_into IS NULL OR merged_into = '')")
     rows = store.query(
         "SELECT contact_id, email, user_id, attributes, tags, created_at, updated_at "
         f"FROM {{db}}.contacts FINAL WHERE {' AND '.join(conditions)} ORDER BY contact_id",
