@@ -32,8 +32,10 @@ class Position:
             saved = orjson.loads(store.read_bytes())
         except (FileNotFoundError, orjson.JSONDecodeError):
             return position
-        # A file that shrank is another export: start over (keys make that safe).
-        if saved.get("size", 0) <= file.stat().st_size:
+        # Another export at the same path (it shrank, or its beginning differs) starts over:
+        # resuming it would skip lines it never sent. Keys make starting over safe.
+        size = int(saved.get("size", 0))
+        if size <= file.stat().st_size and saved.get("head") == _head(file, size):
             position.done = int(saved.get("done", 0))
         return position
 
@@ -45,7 +47,8 @@ class Position:
     def save(self, done: int) -> None:
         self.done = done
         self.store.parent.mkdir(parents=True, exist_ok=True)
-        body = {"file": str(self.file), "size": self.file.stat().st_size, "done": done}
+        size = self.file.stat().st_size
+        body = {"file": str(self.file), "size": size, "done": done, "head": _head(self.file, size)}
         temporary = self.store.with_suffix(".tmp")
         temporary.write_bytes(orjson.dumps(body))
         os.replace(temporary, self.store)  # a crash leaves the old position or the new one
@@ -54,3 +57,13 @@ class Position:
         self.done = 0
         self.store.unlink(missing_ok=True)
         self.rejects.unlink(missing_ok=True)
+
+
+HEAD_BYTES = 1 << 20
+
+
+def _head(file: Path, size: int) -> str:
+    """A hash of the file's first MiB as it was at ``size`` bytes: the same export grown at
+    its end keeps it, another export at the same path does not."""
+    with open(file, "rb") as export:
+        return hashlib.sha256(export.read(min(size, HEAD_BYTES))).hexdigest()

@@ -79,3 +79,15 @@ def test_the_format_comes_from_the_suffix_unless_given(tmp_path: Path) -> None:
     assert format_of(tmp_path / "a.txt", "csv") == "csv"
     with pytest.raises(ValueError, match="--format"):
         format_of(tmp_path / "a.txt", None)
+
+
+def test_a_position_resumes_the_same_export_grown_but_not_another_one(tmp_path: Path) -> None:
+    from producers.importer.position import Position
+
+    export = _jsonl(tmp_path, *[f'{{"name": "n{i}", "user_id": "u"}}' for i in range(5)])
+    Position.of(export, tmp_path / "home").save(3)
+    with open(export, "a") as grown:
+        grown.write('{"name": "n5", "user_id": "u"}\n')
+    assert Position.of(export, tmp_path / "home").done == 3  # the same export, grown
+    export.write_text("".join(f'{{"name": "other{i}", "user_id": "u"}}\n' for i in range(9)))
+    assert Position.of(export, tmp_path / "home").done == 0  # another one: from the start
