@@ -27,6 +27,7 @@ from pathlib import Path
 from confluent_kafka.admin import AdminClient
 from prometheus_client import start_http_server
 
+from eventline.children import WATCH_PARENT
 from eventline.errors import EventlineError
 from eventline.home_lock import HomeLock
 from eventline.local_kafka import LocalKafka
@@ -53,14 +54,15 @@ class WorkerProcess:
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **settings_env(self.settings), "PYTHONUNBUFFERED": "1"}
-        out = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streams"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=_project_root(),
-        )
+        env[WATCH_PARENT] = "1"
+        with open(self.log_path, "ab") as out:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "streams"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=_project_root(),
+            )
 
     def wait_ready(self, timeout_s: float = 120.0) -> None:
         """Wait until the worker's consumer group is stable with every partition assigned."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from prometheus_client import start_http_server
 
+from eventline.children import WATCH_PARENT, exit_with_parent
 from eventline.clock import follow_clock
 from eventline.settings import get_settings
 from eventline.topics import ensure_topics
@@ -25,6 +27,8 @@ _LEVELS = {
 def main() -> None:
     """Create the topics if needed, read the rules and accounts, then run the Faust worker in
     the foreground."""
+    if os.environ.get(WATCH_PARENT):
+        exit_with_parent()  # started by `eventline up`: never outlive it
     settings = get_settings()
     ensure_topics(settings)
     follow_clock(settings)

@@ -13,7 +13,6 @@ import logging
 import os
 import select
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from typing import Any
 
 import uvicorn
 
+from eventline.children import exit_with_parent
 from eventline.errors import ConfigurationError, EventlineError
 from eventline.settings import Settings, get_settings, settings_env
 from producers.gateway.serving import uvicorn_options
@@ -183,18 +183,6 @@ class _Server(uvicorn.Server):
             self.ready_fd = -1
 
 
-def _exit_with_parent() -> None:
-    """SIGTERM ourselves (a clean stop) once the parent is gone, e.g. SIGKILLed."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
 def serve(fd: int, ready_fd: int) -> None:
     """One gateway process: the app on the inherited listening socket ``fd``."""
     from producers.gateway.app import create_app
@@ -205,7 +193,7 @@ def serve(fd: int, ready_fd: int) -> None:
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    _exit_with_parent()
+    exit_with_parent()
     store: Store | None
     if settings.uses_embedded_clickhouse:
         store = linked_store(settings.clickhouse_database)  # None: no owner, no read APIs
