@@ -151,6 +151,9 @@ class LocalKafka:
             _reap(pid)
             os.kill(pid, 0)
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            written = self.pid_file.stat().st_mtime
+            if _started_at(pid) > written + 2:
+                return None  # the pid was reused after the file was written (a reboot, …)
         except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
             return None
         # An exiting process has no command line (its memory goes before its sockets): it is
@@ -252,6 +255,18 @@ class LocalKafka:
             while self.pid() is not None and time.monotonic() < gone_by:
                 time.sleep(0.1)
         self.pid_file.unlink(missing_ok=True)
+
+
+def _started_at(pid: int) -> float:
+    """When process ``pid`` started (seconds since the epoch), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[19])  # starttime, the 22nd field of stat: clock ticks after boot
+    boot = next(
+        int(line.split()[1])
+        for line in Path("/proc/stat").read_text().splitlines()
+        if line.startswith("btime ")
+    )
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _reap(pid: int) -> None:

@@ -99,3 +99,11 @@ def test_broker_status_never_takes_a_reused_pid_for_the_broker(tmp_path: Path) -
     broker.pid_file.write_text(str(os.getpid()))  # alive, but not a Kafka broker
     assert broker.pid() is None
     assert broker.status() == "stopped"
+
+
+def test_broker_status_never_takes_a_process_started_after_its_pid_file(tmp_path: Path) -> None:
+    broker = LocalKafka(root=tmp_path / "kafka", version="4.1.1", port=1, controller_port=2)
+    broker.root.mkdir()
+    broker.pid_file.write_text("1")  # started long before: not the broker whatever it runs
+    os.utime(broker.pid_file, (0, 0))  # written in 1970, before any running process started
+    assert broker.pid() is None
