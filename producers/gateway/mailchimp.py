@@ -16,7 +16,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
 
-from producers.accounts.registry import AuthError
+from eventline.errors import TransientError
+from producers.accounts.registry import AuthError, key_id_of
 from producers.dialects import mailchimp
 from producers.gateway.answers import error_responses
 from producers.gateway.bodies import StrictRoute
@@ -59,14 +60,25 @@ async def mailchimp_account(
         try:
             return _account_of(gateway, key, x_eventline_account)
         except AuthError as exc:
-            if exc.status != 401 or key is None:
+            # Only a key shaped like ours is worth a look at the topic's end: junk must not
+            # cost a broker round trip each.
+            if exc.status != 401 or key is None or not _shaped_like_ours(key):
                 raise
-            await gateway.accounts.sync()
+            try:
+                await gateway.accounts.sync()
+            except TransientError:
+                doc = mailchimp.problem(503, "Service Unavailable", "keys cannot be read now")
+                raise DialectAnswer(503, doc) from None
             return _account_of(gateway, key, x_eventline_account)
     except AuthError as exc:
         title = "API Key Invalid" if exc.status == 401 else "Forbidden"
         doc = mailchimp.problem(exc.status, title, exc.reason)
         raise DialectAnswer(exc.status, doc) from None
+
+
+def _shaped_like_ours(key: str) -> bool:
+    bare = mailchimp.without_datacenter(key)
+    return key_id_of(key) is not None or (bare is not None and key_id_of(bare) is not None)
 
 
 def _account_of(gateway: GatewayDep, key: str | None, named: str | None) -> str:

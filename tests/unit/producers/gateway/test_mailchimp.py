@@ -216,3 +216,21 @@ def test_patch_and_delete_of_a_member_are_not_implemented(client: TestClient) ->
     key = _key(client)
     assert client.patch(f"{MEMBERS}/{HASH}", json={}, headers=_basic(key)).status_code == 405
     assert client.delete(f"{MEMBERS}/{HASH}", headers=_basic(key)).status_code == 405
+
+
+def test_only_a_key_shaped_like_ours_is_looked_up_again(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    accounts = client.app.state.gateway.accounts  # type: ignore[attr-defined]
+    synced: list[int] = []
+
+    async def sync() -> None:
+        synced.append(1)
+
+    monkeypatch.setattr(accounts, "sync", sync)
+    for junk in ("el_nope", "x" * 40, "0123456789abcdef0123456789abcdef-us1x"):
+        assert client.post(PATH, json={"name": "ok_name"}, headers=_basic(junk)).status_code == 401
+    assert synced == []  # junk costs no broker round trip
+    shaped = _key(client)[:-4] + "beef"  # ours in shape, unknown
+    assert client.post(PATH, json={"name": "ok_name"}, headers=_basic(shaped)).status_code == 401
+    assert synced == [1]
