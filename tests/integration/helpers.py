@@ -156,8 +156,15 @@ def register(http: httpx.Client, account: str, email: str, **fields: Any) -> str
     answer = http.post("/v1/contacts", json={"email": email, **fields}, headers=headers)
     assert answer.status_code == 202, answer.text
     wait_status(http, answer.json()["event_id"], account=account)
-    found = http.get("/v1/contacts", params={"email": email}, headers=headers).json()
-    contact_id: str = found["contacts"][0]["contact_id"]
+
+    # The registration's status and the contact's row reach ClickHouse in batches of their
+    # own topics: "processed" may be stored a moment before the row.
+    def found() -> list[dict[str, Any]]:
+        rows = http.get("/v1/contacts", params={"email": email}, headers=headers).json()
+        contacts: list[dict[str, Any]] = rows["contacts"]
+        return contacts
+
+    contact_id: str = eventually(found, what=f"contact {email} stored")[0]["contact_id"]
     return contact_id
 
 
