@@ -68,6 +68,17 @@ def event_stored(store: Store, account: str, event_id: str) -> bool:
     return bool(rows[0]["n"])
 
 
+def contact_stored(store: Store, account: str, contact_id: str) -> bool:
+    """True when ``contact_id`` has its row in ``contacts`` (a new contact's registration is
+    visible to reads)."""
+    rows = store.query(
+        "SELECT count() AS n FROM {db}.contacts WHERE account_id = {a:String} "
+        "AND contact_id = {c:String}",
+        {"a": account, "c": contact_id},
+    )
+    return bool(rows[0]["n"])
+
+
 def incoming_list(
     store: Store,
     account: str,

@@ -49,8 +49,7 @@ def event_status(gateway: GatewayDep, event_id: str, account: AccountDep) -> dic
     status = primary["status"]
     # The status and the event row reach ClickHouse independently: "processed" promises the
     # row is queryable, so until it is, the event is still in flight.
-    in_flight = status == "processed" and primary["kind"] == "event"
-    if in_flight and not queries.event_stored(store, account, event_id):
+    if status == "processed" and not _readable(store, account, event_id, primary):
         status = "received"
     return {
         "event_id": event_id,
@@ -58,6 +57,16 @@ def event_status(gateway: GatewayDep, event_id: str, account: AccountDep) -> dic
         "process_error": primary["process_error"],
         "receipts": receipts,
     }
+
+
+def _readable(store: Any, account: str, event_id: str, receipt: dict[str, Any]) -> bool:
+    """Whether what a processed record made can be read: an event's row, or (a registration)
+    its contact's row, which comes in a batch of its own."""
+    if receipt["kind"] == "event":
+        return queries.event_stored(store, account, event_id)
+    if receipt["kind"] == "contact" and receipt.get("contact_id"):
+        return queries.contact_stored(store, account, receipt["contact_id"])
+    return True
 
 
 @router.get("/incoming")
