@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 
+from producers.patient import GatewayUnavailable, request_patiently
+
 PAGE = 1000
 RETRIES = 6
 
@@ -112,21 +114,13 @@ class Redriver:
         self, client: httpx.AsyncClient, method: str, path: str,
         params: dict[str, str | int] | None,
     ) -> httpx.Response:  # fmt: skip
-        pause = self.first_pause_s
-        for attempt in range(RETRIES):
-            try:
-                answer = await client.request(method, self.base + path, params=params)
-            except httpx.TransportError as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-            else:
-                if answer.status_code < 500:
-                    return answer
-                problem = f"HTTP {answer.status_code}"
-            if attempt == RETRIES - 1:
-                raise RedriveStopped(f"the gateway at {self.base} did not answer: {problem}")
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 10.0)
-        raise AssertionError("unreachable")
+        try:
+            return await request_patiently(
+                client, method, self.base + path, attempts=RETRIES,
+                first_pause_s=self.first_pause_s, params=params,
+            )  # fmt: skip
+        except GatewayUnavailable as exc:
+            raise RedriveStopped(f"the gateway at {self.base} did not answer: {exc}") from None
 
     def _client(self) -> httpx.AsyncClient:
         limits = httpx.Limits(max_connections=self.in_flight)

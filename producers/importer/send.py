@@ -20,6 +20,7 @@ import orjson
 
 from producers.importer.lines import Line
 from producers.importer.routes import Native, Route
+from producers.patient import GatewayUnavailable, request_patiently
 
 RETRIES = 8
 Sent = tuple["asyncio.Task[None]", int]  # a batch in flight and its count of lines
@@ -139,21 +140,13 @@ class Sender:
             self._count(line, status, problems)
 
     async def _answer(self, client: httpx.AsyncClient, body: bytes) -> httpx.Response:
-        pause = self.first_pause_s
-        for attempt in range(RETRIES):
-            try:
-                answer = await client.post(self.url, content=body, headers=self.headers)
-            except httpx.TransportError as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-            else:
-                if answer.status_code < 500:
-                    return answer
-                problem = f"HTTP {answer.status_code}"
-            if attempt == RETRIES - 1:
-                raise ImportStopped(f"the gateway at {self.url} did not take a batch: {problem}")
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 10.0)
-        raise AssertionError("unreachable")
+        try:
+            return await request_patiently(
+                client, "POST", self.url, attempts=RETRIES, first_pause_s=self.first_pause_s,
+                content=body, headers=self.headers,
+            )  # fmt: skip
+        except GatewayUnavailable as exc:
+            raise ImportStopped(f"the gateway at {self.url} did not take a batch: {exc}") from None
 
     def _count(self, line: Line, status: str, problems: list[tuple[str, str]]) -> None:
         if status == "received":
