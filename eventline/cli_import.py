@@ -9,6 +9,7 @@ from typing import Annotated
 import orjson
 import typer
 
+from eventline.cli_gateway import Account, InFlight, Key, Url, gateway_url
 from eventline.cli_progress import progress_bar
 from eventline.settings import get_settings
 from producers.importer.lines import format_of, read
@@ -21,17 +22,9 @@ SHOWN_REASONS = 10
 
 def import_file(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL or CSV export.")],
-    key: Annotated[
-        str | None,
-        typer.Option(envvar="EVENTLINE_API_KEY", help="API key of the events' account."),
-    ] = None,
-    account: Annotated[
-        str | None,
-        typer.Option(help="The account, where the gateway runs without keys (open access)."),
-    ] = None,
-    url: Annotated[
-        str | None, typer.Option(help="The gateway (default: this home's, from settings).")
-    ] = None,
+    key: Key = None,
+    account: Account = None,
+    url: Url = None,
     file_format: Annotated[
         str | None, typer.Option("--format", help="jsonl or csv (default: by suffix).")
     ] = None,
@@ -43,7 +36,7 @@ def import_file(
         typer.Option(help="native, or segment: a Segment export (one call per JSON line)."),
     ] = "native",
     batch: Annotated[int, typer.Option(min=1, max=1000, help="Events per request.")] = 1000,
-    in_flight: Annotated[int, typer.Option(min=1, max=64, help="Requests at once.")] = 8,
+    in_flight: InFlight = 8,
 ) -> None:
     """Send a history export as backfill (stored, never triggering), resumable and idempotent.
 
@@ -60,7 +53,7 @@ def import_file(
     if from_start:
         position.forget()
     total = _count(file, fmt)
-    gateway = url or f"http://{settings.gateway_host}:{settings.gateway_port}"
+    gateway = gateway_url(url, settings)
     if position.done:
         typer.echo(f"resuming {file.name} after line {position.done} (--from-start: all again)")
     if dialect not in ("native", "segment"):

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from eventline.cli_gateway import Account, InFlight, Key, Url, gateway_url
 from eventline.cli_progress import progress_bar
 from eventline.settings import get_settings
 from producers.redrive import Redriver, RedriveStopped
@@ -38,18 +39,10 @@ def redrive(
     since: Annotated[
         str | None, typer.Option(help="Only those that failed since: ISO-8601 time or 30m/6h/7d.")
     ] = None,
-    key: Annotated[
-        str | None,
-        typer.Option(envvar="EVENTLINE_API_KEY", help="API key of the events' account."),
-    ] = None,
-    account: Annotated[
-        str | None,
-        typer.Option(help="The account, where the gateway runs without keys (open access)."),
-    ] = None,
-    url: Annotated[
-        str | None, typer.Option(help="The gateway (default: this home's, from settings).")
-    ] = None,
-    in_flight: Annotated[int, typer.Option(min=1, max=64, help="Requests at once.")] = 8,
+    key: Key = None,
+    account: Account = None,
+    url: Url = None,
+    in_flight: InFlight = 8,
 ) -> None:
     """Send every failed event through the pipeline again, once its cause is fixed.
 
@@ -61,7 +54,7 @@ def redrive(
         raise typer.BadParameter("only failed events can be re-driven", param_hint="--status")
     settings = get_settings()
     after = since_time(since, datetime.now(UTC)) if since else None
-    gateway = url or f"http://{settings.gateway_host}:{settings.gateway_port}"
+    gateway = gateway_url(url, settings)
     redriver = Redriver(gateway, key, account=account, in_flight=in_flight)
     try:
         event_ids = asyncio.run(redriver.failed(after))
