@@ -289,3 +289,23 @@ def _serve_queries() -> None:
 
 if __name__ == "__main__":
     _serve_queries()
+
+
+def processes_of(home: Path) -> list[int]:
+    """Pids of live processes started with this home (the broker, the worker, gateways)."""
+    mark = f"EVENTLINE_HOME={home}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if (
+                mark in (entry / "environ").read_bytes()
+                or str(home).encode() in (entry / "cmdline").read_bytes()
+            ):
+                state = (entry / "stat").read_text().split(") ", 1)[1][0]
+                if state != "Z":
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found

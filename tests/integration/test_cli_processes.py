@@ -19,7 +19,7 @@ import pytest
 
 from eventline.local_kafka import LocalKafka
 from eventline.settings import Settings
-from tests.integration.processes import free_port
+from tests.integration.processes import free_port, processes_of
 
 pytestmark = pytest.mark.integration
 
@@ -65,26 +65,6 @@ def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def _processes_of(home: Path) -> list[int]:
-    """Pids of live processes started with this home (the broker, the worker, gateways)."""
-    mark = f"EVENTLINE_HOME={home}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if (
-                mark in (entry / "environ").read_bytes()
-                or str(home).encode() in (entry / "cmdline").read_bytes()
-            ):
-                state = (entry / "stat").read_text().split(") ", 1)[1][0]
-                if state != "Z":
-                    found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
 def test_a_second_up_is_refused_and_an_interrupted_start_leaves_nothing_running(
     tmp_path: Path,
 ) -> None:
@@ -111,7 +91,7 @@ def test_a_second_up_is_refused_and_an_interrupted_start_leaves_nothing_running(
         if first.poll() is None:
             first.kill()
     assert broker.pid() is None and not broker.answers()
-    _wait(lambda: not _processes_of(tmp_path), 10, "no process of this home left")
+    _wait(lambda: not processes_of(tmp_path), 10, "no process of this home left")
     assert _eventline(env, "kafka", "status").stdout.strip() == "stopped"
 
 

@@ -28,7 +28,7 @@ import pytest
 
 from eventline.local_kafka import LocalKafka
 from eventline.settings import Settings
-from tests.integration.processes import PROJECT_ROOT, free_port
+from tests.integration.processes import PROJECT_ROOT, free_port, processes_of
 
 pytestmark = pytest.mark.integration
 
@@ -224,21 +224,4 @@ def test_the_installed_command_runs_the_demo_from_outside_the_repository(
     assert len(rows) == 4 and all(row[1] == "processed" for row in rows), shown
     assert "after re-drive: processed" in demo.stdout, shown
     assert "abandoned-cart has 1 members" in demo.stdout, shown
-    assert not _processes_of(home), "the demo left processes running"
-
-
-def _processes_of(home: Path) -> list[int]:
-    """Live processes started with this home (a broker, worker or gateway left behind)."""
-    mark = f"EVENTLINE_HOME={home}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            ours = mark in (entry / "environ").read_bytes()
-            alive = (entry / "stat").read_text().split(") ", 1)[1][0] != "Z"
-        except OSError:  # gone meanwhile, or not ours to read
-            continue
-        if ours and alive:
-            found.append(int(entry.name))
-    return found
+    assert not processes_of(home), "the demo left processes running"
