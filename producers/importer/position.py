@@ -22,6 +22,9 @@ class Position:
     file: Path
     store: Path
     done: int = 0  # leading lines answered for
+    # (bytes hashed, hash) of the file's head: hashed once, not at every save, unless the
+    # file was still shorter than the head when it was hashed
+    head: tuple[int, str] | None = None
 
     @classmethod
     def of(cls, file: Path, home: Path) -> Position:
@@ -48,7 +51,9 @@ class Position:
         self.done = done
         self.store.parent.mkdir(parents=True, exist_ok=True)
         size = self.file.stat().st_size
-        body = {"file": str(self.file), "size": size, "done": done, "head": _head(self.file, size)}
+        if self.head is None or self.head[0] != min(size, HEAD_BYTES):
+            self.head = (min(size, HEAD_BYTES), _head(self.file, size))
+        body = {"file": str(self.file), "size": size, "done": done, "head": self.head[1]}
         temporary = self.store.with_suffix(".tmp")
         temporary.write_bytes(orjson.dumps(body))
         os.replace(temporary, self.store)  # a crash leaves the old position or the new one
