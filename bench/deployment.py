@@ -1,5 +1,5 @@
-"""eventline under test, seen only through its public surfaces: eventline.pipeline (whatever
-processes it starts), the gateway's URL, Kafka topics and groups, ClickHouse.
+"""eventline under test, seen only through its public surfaces: eventline.processes.pipeline
+(whatever processes it starts), the gateway's URL, Kafka topics and groups, ClickHouse.
 
 The one place that knows how the pipeline is started and how its worker is stopped, killed
 and restarted, so the benchmark follows when those internals change."""
@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import group_lag, wait_until
-from eventline.pipeline import Pipeline, WorkerProcess
-from eventline.settings import Settings
-from eventline.topics import Topics
+from eventline.core.settings import Settings
+from eventline.core.topics import Topics
+from eventline.processes.pipeline import Pipeline, WorkerProcess
 
 
 class Deployment:

@@ -16,7 +16,7 @@ from bench.common import high_watermarks
 from bench.deployment import Deployment
 from bench.report import Row, Target
 from bench.topics_read import ends, records
-from schemas.codec import codec
+from eventline.schemas.codec import codec
 
 SIZE = 100
 CLIENTS = 8

@@ -17,7 +17,7 @@ from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 from bench import bodies, loadgen
 from bench.deployment import Deployment
 from bench.report import Row, Target
-from schemas.codec import codec
+from eventline.schemas.codec import codec
 
 ROW_POLL_S = 0.05
 ROW_ACCOUNT = "bench-latency"

@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from eventline.local_kafka import LocalKafka
-from eventline.settings import Settings
+from eventline.core.settings import Settings
+from eventline.processes.broker import LocalKafka
 
 
 def free_port() -> int:

@@ -1,6 +1,7 @@
 """``python -m bench``: eventline's figures beside their anchors, measured in the same run.
 
-Starts its own broker (free ports, temporary data) and a local pipeline (eventline.pipeline)
+Starts its own broker (free ports, temporary data) and a local pipeline
+(eventline.processes.pipeline)
 on it, runs each anchor in a process of its own right before the figure it anchors, drives
 every HTTP server with the same load generator (processes of its own), and ends with one
 table: figure | eventline | anchor | ratio | target. bench/README.md says what each line is.
@@ -25,7 +26,7 @@ from bench.common import run_id
 from bench.deployment import Deployment
 from bench.procs import free_port, local_broker
 from bench.report import Row, table
-from eventline.settings import Settings
+from eventline.core.settings import Settings
 
 PARTS = ("pipeline", "automation", "kill", "memory", "import")
 

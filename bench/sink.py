@@ -18,8 +18,8 @@ from bench.deployment import Deployment
 from bench.procs import call
 from bench.report import Row, Target
 from bench.topics_read import records
-from eventline.settings import settings_env
-from eventline.topics import Topics, ensure_topics
+from eventline.core.settings import settings_env
+from eventline.core.topics import Topics, ensure_topics
 
 
 def copy_topics(bootstrap: str, pairs: list[tuple[str, str]]) -> int:

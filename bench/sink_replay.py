@@ -33,14 +33,14 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from bench.procs import local_broker
-from eventline.settings import Settings
-from eventline.topics import Topics, ensure_topics
-from producers.validation import parse_event
-from schemas.codec import codec
-from schemas.model import contact_key, minted_contact_id, now, routing_key
-from sinks import rows
-from sinks.sink import ClickHouseSink
-from sinks.store import Store, open_store
+from eventline.core.settings import Settings
+from eventline.core.topics import Topics, ensure_topics
+from eventline.producers.validation import parse_event
+from eventline.schemas.codec import codec
+from eventline.schemas.model import contact_key, minted_contact_id, now, routing_key
+from eventline.sinks import rows
+from eventline.sinks.sink import ClickHouseSink
+from eventline.sinks.store import Store, open_store
 
 BATCH = 10_000
 EVENTS_PER_CONTACT = 10

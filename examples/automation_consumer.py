@@ -28,8 +28,10 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError
 
-from eventline.errors import InvalidEvent
-from schemas.codec import codec  # eventline's decoder: pip install eventline, or this checkout
+from eventline.core.errors import InvalidEvent
+from eventline.schemas.codec import (
+    codec,  # eventline's decoder: pip install eventline, or this checkout
+)
 
 SCHEMAS = {"workflows": "WorkflowTrigger", "segments": "SegmentTransition", "tags": "TagChange"}
 TEMPLATES = {

@@ -1,6 +1,6 @@
 """A small typed client for upstream services that write straight to Kafka, not over HTTP.
 
-    from producers.client import EventlineProducer
+    from eventline.producers.client import EventlineProducer
     with EventlineProducer("127.0.0.1:19092") as producer:
         event_id = producer.send_event(name="purchase", email="ada@example.com", value=12.5,
                                        idempotency_key="order-1001")
@@ -15,11 +15,11 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from producers.kafka import KafkaWriter
-from producers.members import ENTRY, is_member_key
-from producers.validation import parse_contact, parse_event
-from schemas.codec import codec
-from schemas.model import alias_claims, now, routing_key
+from eventline.core.kafka import KafkaWriter
+from eventline.producers.members import ENTRY, is_member_key
+from eventline.producers.validation import parse_contact, parse_event
+from eventline.schemas.codec import codec
+from eventline.schemas.model import alias_claims, now, routing_key
 
 DEFAULT_ACCOUNT = "default"
 
@@ -96,7 +96,7 @@ class EventlineProducer:
             source="kafka",
             received_at=now(),
         )
-        # Aliases first, as the gateway does: see schemas.model.alias_claims.
+        # Aliases first, as the gateway does: see eventline.schemas.model.alias_claims.
         claims = alias_claims(record)
         for key, claim in claims:
             self._write(key, claim)

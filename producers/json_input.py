@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
-from producers.problems import InputRejected, Problem
-from schemas.limits import MAX_DEPTH, json_depth
+from eventline.producers.problems import InputRejected, Problem
+from eventline.schemas.limits import MAX_DEPTH, json_depth
 
 # A whole body may nest a few levels deeper than the properties inside it (Segment's batch:
 # body -> batch -> call -> properties); the per-field bound is MAX_DEPTH.

@@ -23,10 +23,10 @@ from collections.abc import Callable
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
-from eventline.settings import Settings
-from eventline.topics import Topics
-from producers.kafka import producer_config
-from producers.members import ENTRY, MARKER, is_member_key
+from eventline.core.kafka import producer_config
+from eventline.core.settings import Settings
+from eventline.core.topics import Topics
+from eventline.producers.members import ENTRY, MARKER, is_member_key
 
 log = logging.getLogger(__name__)
 

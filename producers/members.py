@@ -4,8 +4,8 @@ once (Mailchimp's clients rely on "on 404, add the member, then retry").
 
 Why a topic of its own, written by whoever registers a contact, rather than the worker's
 ``contacts`` topic: a hash names a contact exactly when a registration with its email wrote
-the ``account/md5/<hash>`` alias claim to ``incoming`` (schemas.model.alias_claims); nothing
-else makes the worker resolve a hash. The gateway (and the producer client) write each such
+the ``account/md5/<hash>`` alias claim to ``incoming`` (eventline.schemas.model.alias_claims);
+nothing else makes the worker resolve a hash. The gateway (and the producer client) write each such
 claim's key to the compacted ``<prefix>.members`` topic as well, after the claim itself is
 acknowledged and before the registration is answered. So:
 
@@ -45,10 +45,10 @@ from typing import Any
 import numpy as np
 from prometheus_client import Gauge
 
-from eventline.follow import TopicFollower
-from eventline.settings import Settings
-from eventline.topics import Topics
-from schemas.model import identity_key
+from eventline.core.follow import TopicFollower
+from eventline.core.settings import Settings
+from eventline.core.topics import Topics
+from eventline.schemas.model import identity_key
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class MemberIndex:
         threading.Thread(target=self._start, name="members-start", daemon=True).start()
 
     def _start(self) -> None:
-        from producers.member_backfill import backfill
+        from eventline.producers.member_backfill import backfill
 
         try:
             self._follower.start(timeout_s=3600)

@@ -21,9 +21,9 @@ from typing import Any
 
 import orjson
 
-from producers.ids import random_uuid
-from producers.validation import EventIn, plain_email, within_limits
-from schemas.limits import (
+from eventline.producers.ids import random_uuid
+from eventline.producers.validation import EventIn, plain_email, within_limits
+from eventline.schemas.limits import (
     EARLIEST,
     EARLIEST_RECEIPT,
     MAX_DEPTH,
@@ -31,7 +31,7 @@ from schemas.limits import (
     MAX_PROPERTIES_BYTES,
     TEXT_LIMITS,
 )
-from schemas.model import EVENT, event_id_for
+from eventline.schemas.model import EVENT, event_id_for
 
 # What pydantic's str_strip_whitespace strips (Unicode's White_Space, as Rust's trim): a text
 # ending in one of these is left to pydantic. A unit test checks the set on every code point.

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from producers.patient import GatewayUnavailable, request_patiently
+from eventline.producers.patient import GatewayUnavailable, request_patiently
 
 PAGE = 1000
 RETRIES = 6

@@ -22,11 +22,11 @@ from pydantic import (
 )
 from pydantic.networks import validate_email
 
-from producers import json_input
-from producers.ids import random_uuid
-from producers.problems import TOO_LARGE, InputRejected, Problem, prefixed
-from schemas import limits
-from schemas.model import CONTACT, EVENT, bare_record, event_id_for, normalize_email
+from eventline.producers import json_input
+from eventline.producers.ids import random_uuid
+from eventline.producers.problems import TOO_LARGE, InputRejected, Problem, prefixed
+from eventline.schemas import limits
+from eventline.schemas.model import CONTACT, EVENT, bare_record, event_id_for, normalize_email
 
 __all__ = ["InputRejected", "Problem"]  # re-exported: the dialects import them from here
 
@@ -263,8 +263,8 @@ def _utc(value: datetime | None, field: str, problems: list[Problem]) -> datetim
 
 
 def within_limits(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``record`` when it is within every bound of ``schemas.limits`` (what the worker would
-    otherwise fail); else InputRejected naming each field as the client named it, 413 for a
+    """``record`` when it is within every bound of ``eventline.schemas.limits`` (what the worker
+    would otherwise fail); else InputRejected naming each field as the client named it, 413 for a
     size bound."""
     if limits.certainly_within(record, record["received_at"]):
         return record

@@ -28,8 +28,8 @@ from typing import Any, cast
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from eventline.errors import InvalidEvent
-from schemas import fastread, fastwrite
+from eventline.core.errors import InvalidEvent
+from eventline.schemas import fastread, fastwrite
 
 MAGIC = b"\xc3\x01"
 HEADER_LEN = len(MAGIC) + 8
@@ -60,7 +60,7 @@ Record = dict[str, Any]
 
 def load_schema_json(name: str) -> dict[str, Any]:
     """The raw JSON of one schema, as stored in ``schemas/avro``."""
-    text = (resources.files("schemas") / "avro" / SCHEMA_FILES[name]).read_text()
+    text = (resources.files("eventline.schemas") / "avro" / SCHEMA_FILES[name]).read_text()
     loaded: dict[str, Any] = json.loads(text)
     return loaded
 

@@ -1,10 +1,10 @@
 """Avro record bodies written by encoders generated once per schema: a fifth of fastavro's
 cost per record, byte for byte fastavro's output (tests/unit/schemas/test_fastwrite.py
-compares them). ``schemas.codec`` encodes with them where it can.
+compares them). ``eventline.schemas.codec`` encodes with them where it can.
 
 The encoder is straight-line Python generated once from the schema, as the readers of
-``schemas.fastread`` are (a call per field cost as much as the field's own work). Only what
-flat records need is generated (string, bytes, enum, boolean, int, long, double, timestamps
+``eventline.schemas.fastread`` are (a call per field cost as much as the field's own work). Only
+what flat records need is generated (string, bytes, enum, boolean, int, long, double, timestamps
 in millis or micros, arrays of strings, and unions of null with one of those); a schema with
 anything else gets no encoder, and a value the encoder cannot take (a wrong type, a long past
 64 bits) raises one of ``REFUSALS``, so that the codec hands the record to fastavro, which

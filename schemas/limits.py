@@ -38,7 +38,7 @@ TEXT_LIMITS: dict[str, int] = {
     "contact_id": 128,
     "name": 200,
     # Shorter than a name: an account keeps up to 1,000 Emma types, and 1,000 deleted ones, in
-    # one Kafka message (producers.accounts.ledger's byte bounds are sized for this length).
+    # one Kafka message (eventline.schemas.accounts.ledger's byte bounds are sized for this length).
     "event_type": 100,
     "route_key": 512,
 }

@@ -7,9 +7,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from eventline import clock
-from eventline.errors import InvalidEvent
-from schemas import limits
+from eventline.core import clock
+from eventline.core.errors import InvalidEvent
+from eventline.schemas import limits
 
 # Fixed namespace: ids derived from it are stable across processes, restarts and versions.
 NAMESPACE = uuid.UUID("6f1d1c7e-5b0e-4d4e-9a57-2a0c5d9e7b11")
@@ -21,7 +21,8 @@ IDENTITY = "IDENTITY"
 
 
 def now() -> datetime:
-    """The deployment's time (``eventline.clock``): system time unless the clock is adjustable."""
+    """The deployment's time (``eventline.core.clock``): system time unless the clock is
+    adjustable."""
     return clock.now()
 
 
@@ -109,7 +110,7 @@ def alias_claims(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 def claims_to(record: dict[str, Any], keys: list[str]) -> list[tuple[str, dict[str, Any]]]:
     """IDENTITY records that point each of ``keys`` at ``record``'s primary key. A key that
     had a contact of its own (an anonymous visitor's) merges it into the record's contact
-    (streams.merge): Segment's identify with both ids, and its alias."""
+    (eventline.streams.merge): Segment's identify with both ids, and its alias."""
     primary = routing_key(record)
     return [
         (key, {**record, "kind": IDENTITY, "route_key": primary}) for key in keys if key != primary
@@ -157,7 +158,7 @@ def contact_key(account_id: str, contact_id: str) -> str:
 
 def check_record(record: dict[str, Any]) -> None:
     """Re-check a decoded incoming record (it may come straight from Kafka, not the gateway):
-    identity, name, and every bound of ``schemas.limits``. Raises InvalidEvent naming the
+    identity, name, and every bound of ``eventline.schemas.limits``. Raises InvalidEvent naming the
     first field at fault (and the others in its reason)."""
     if not record.get("account_id"):
         raise InvalidEvent("account_id", "is required")

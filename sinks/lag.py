@@ -1,4 +1,4 @@
-"""The sink's lag and stall per partition, as Prometheus gauges (eventline.progress).
+"""The sink's lag and stall per partition, as Prometheus gauges (eventline.core.progress).
 
 Progress is a commit: a partition whose records wait while no batch of it was committed for
 a while (ClickHouse away, a batch retried) shows a growing ``eventline_sink_partition_
@@ -13,7 +13,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from eventline.progress import Part, PartitionProgress, gauges, publish
+from eventline.core.progress import Part, PartitionProgress, gauges, publish
 
 log = logging.getLogger(__name__)
 LAG, STALLED = gauges("eventline_sink", "sink")

@@ -9,8 +9,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from schemas import limits
-from sinks.store import Store
+from eventline.schemas import limits
+from eventline.sinks.store import Store
 
 _INCOMING_COLUMNS = (
     "event_id, receipt_id, kind, status, process_error, source, idempotency_key, email, "
@@ -274,7 +274,7 @@ def _stored_text(shown: dict[str, Any] | str) -> str:
 
 
 # A contact's member number (Emma's member_id): its id's first 13 hex digits as a number, as
-# producers.dialects.emma.member_number computes it.
+# eventline.producers.dialects.emma.member_number computes it.
 _MEMBER_NUMBER = (
     "reinterpretAsUInt64(reverse(unhex(concat('000', "
     "substring(replaceAll(contact_id, '-', ''), 1, 13)))))"

@@ -2,8 +2,8 @@
 
 A record is decoded with its times as the integers Avro carries (ClickHouse takes them as the
 ticks of its DateTime64 columns), and its row is built from that, unless it is near or past a
-bound of schemas.limits: then it is decoded again with datetimes and takes the full test, as
-the worker does (``row_of``).
+bound of eventline.schemas.limits: then it is decoded again with datetimes and takes the full test,
+as the worker does (``row_of``).
 """
 
 from __future__ import annotations
@@ -12,17 +12,17 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from eventline.topics import Topics
-from schemas.codec import codec
-from schemas.limits import certainly_storable, storable
-from sinks import queries, rows
+from eventline.core.topics import Topics
+from eventline.schemas.codec import codec
+from eventline.schemas.limits import certainly_storable, storable
+from eventline.sinks import queries, rows
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Row = tuple[Any, ...]
 Mapper = Callable[[dict[str, Any]], Row | None]
 
 
-# The incoming record a record of each schema carries, for the bounds of schemas.limits.
+# The incoming record a record of each schema carries, for the bounds of eventline.schemas.limits.
 _BOUNDED: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "IncomingRecord": lambda record: record,
     "EventStatus": lambda status: status["record"],
@@ -33,7 +33,7 @@ class Route(NamedTuple):
     """How the records of one topic become rows: their schema, table and row function (which
     takes times as datetimes or as the integers on the wire), the schema's reader with raw
     times (``Codec.raw_reader``) and the incoming record its records carry, if any (for the
-    bounds of schemas.limits)."""
+    bounds of eventline.schemas.limits)."""
 
     schema: str
     table: str
@@ -69,7 +69,8 @@ def row_of(
 ) -> Row | None:
     """The row of a record, or None when it makes none. Its times stay epoch milliseconds
     (microseconds for a status's), as on the wire, unless it is near or past a bound of
-    schemas.limits: then the full test decides, on the times as datetimes (``at``: now)."""
+    eventline.schemas.limits: then the full test decides, on the times as datetimes (``at``:
+    now)."""
     schema, table, mapper, read, bounded, read_row = route  # one unpacking, not six reads
     if read_row is not None and not (erased and table == "events"):
         return read_row(data)
@@ -92,7 +93,7 @@ COLUMNS = {
 
 
 def _within_bounds(schema: str, record: dict[str, Any], at: datetime) -> dict[str, Any]:
-    """An incoming record (or a status's) past a bound of schemas.limits, as the worker
+    """An incoming record (or a status's) past a bound of eventline.schemas.limits, as the worker
     reports it: those fields emptied. The worker's failed status says why."""
     if schema == "IncomingRecord":
         return storable(record, at, ahead=False)

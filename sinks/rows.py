@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from schemas.limits import storable
-from schemas.model import bare_record
+from eventline.schemas.limits import storable
+from eventline.schemas.model import bare_record
 
 EVENT_COLUMNS = (
     "account_id",

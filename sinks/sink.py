@@ -21,16 +21,16 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from prometheus_client import Counter, Histogram
 
-from eventline.errors import EventlineError
-from eventline.instance import instance_id
-from eventline.settings import Settings
-from eventline.topics import Topics
-from schemas.codec import codec
-from schemas.model import now
-from sinks import queries, rows
-from sinks.lag import SinkProgress
-from sinks.routes import COLUMNS, Row, routes, row_of
-from sinks.store import RowsRefused, Store
+from eventline.core.errors import EventlineError
+from eventline.core.instance import instance_id
+from eventline.core.settings import Settings
+from eventline.core.topics import Topics
+from eventline.schemas.codec import codec
+from eventline.schemas.model import now
+from eventline.sinks import queries, rows
+from eventline.sinks.lag import SinkProgress
+from eventline.sinks.routes import COLUMNS, Row, routes, row_of
+from eventline.sinks.store import RowsRefused, Store
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
 
-from eventline.errors import ConfigurationError, EventlineError, TransientError
-from eventline.settings import Settings
-from sinks.arrow import arrow_table
+from eventline.core.errors import ConfigurationError, EventlineError, TransientError
+from eventline.core.settings import Settings
+from eventline.sinks.arrow import arrow_table
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ def _ticks(value: datetime, scale: int) -> int:
 
 def _migrations() -> list[tuple[int, str, str]]:
     """(version, file name, SQL) of every migration file, by version."""
-    folder = resources.files("sinks") / "migrations"
+    folder = resources.files("eventline.sinks") / "migrations"
     found = []
     for entry in folder.iterdir():
         if entry.name.endswith(".sql"):

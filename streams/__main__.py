@@ -8,12 +8,12 @@ import sys
 
 from prometheus_client import start_http_server
 
-from eventline.children import WATCH_PARENT, exit_with_parent
-from eventline.clock import follow_clock
-from eventline.settings import get_settings
-from eventline.topics import ensure_topics
-from streams.agents import attach_agents
-from streams.app import create_worker
+from eventline.core.children import WATCH_PARENT, exit_with_parent
+from eventline.core.clock import follow_clock
+from eventline.core.settings import get_settings
+from eventline.core.topics import ensure_topics
+from eventline.streams.agents import attach_agents
+from eventline.streams.app import create_worker
 
 _LEVELS = {
     "crit": logging.CRITICAL,
@@ -39,7 +39,7 @@ def main() -> None:
     # Faust's worker filters by level at its handler only: without a level on the loggers,
     # every record of every debug call was built and then dropped (a tenth of the agents' time).
     level = _LEVELS[settings.worker_log_level]
-    for name in ("streams", "eventline", "schemas", "aiokafka", "faust", "mode"):
+    for name in ("eventline", "aiokafka", "faust", "mode"):
         logging.getLogger(name).setLevel(level)
     start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
     sys.argv = [sys.argv[0], "worker", "--loglevel", settings.worker_log_level, "--without-web"]

@@ -6,8 +6,8 @@ Faust rules we follow (docs/architecture.md, pitfalls):
   errors block the partition and retry; everything else marks the record ``failed``.
 - batches without Faust's acks (``noack_take``): a batch's records are acked (so committable)
   only after Kafka acknowledged all their outputs and table changes, sent at once
-  (streams.sending, streams.table); Faust's own ack-in-finally would commit a record whose
-  processing was cancelled.
+  (eventline.streams.sending, eventline.streams.table); Faust's own ack-in-finally would commit a
+  record whose processing was cancelled.
 - every effect is idempotent, because replays re-apply table updates (faust #273) and the
   changelog may be ahead of the committed offset: a replayed record (same receipt) is
   processed again and re-emits the same outputs, keyed by event id, which every consumer
@@ -30,11 +30,11 @@ from confluent_kafka import KafkaException
 from faust.types import EventT
 from prometheus_client import Counter, Histogram
 
-from eventline import clock
-from eventline.errors import InvalidEvent
-from schemas.codec import codec
-from schemas.limits import emptied_excerpt, storable
-from schemas.model import (
+from eventline.core import clock
+from eventline.core.errors import InvalidEvent
+from eventline.schemas.codec import codec
+from eventline.schemas.limits import emptied_excerpt, storable
+from eventline.schemas.model import (
     CONTACT,
     IDENTITY,
     bare_record,
@@ -43,16 +43,16 @@ from schemas.model import (
     now,
     routing_key,
 )
-from streams import automate, merger
-from streams.app import Worker
-from streams.canonical import apply_registration, canonical_event, new_contact
-from streams.continuity import IDLE_AFTER_S, ContinuityGuard
-from streams.failures import heals, reason
-from streams.idempotency import classify, entry
-from streams.resolve import resolve, why_fail
-from streams.sending import AckChain, Delivery, Output, begin_record, discard, keep, send
-from streams.table import Tables
-from streams.timers import SegmentClock
+from eventline.streams import automate, merger
+from eventline.streams.app import Worker
+from eventline.streams.canonical import apply_registration, canonical_event, new_contact
+from eventline.streams.continuity import IDLE_AFTER_S, ContinuityGuard
+from eventline.streams.failures import heals, reason
+from eventline.streams.idempotency import classify, entry
+from eventline.streams.resolve import resolve, why_fail
+from eventline.streams.sending import AckChain, Delivery, Output, begin_record, discard, keep, send
+from eventline.streams.table import Tables
+from eventline.streams.timers import SegmentClock
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +99,9 @@ def attach_agents(w: Worker) -> None:
     """Register the agents of the worker on its Faust app."""
 
     # Batches without Faust's acks (noack_take), acked once Kafka has the batch's outputs and
-    # table changes (streams.sending): Faust acks in a `finally`, so a batch whose processing
-    # was cancelled (shutdown, rebalance) would be committed without its outputs.
-    # Each agent also checks that no offset was skipped (streams.continuity).
+    # table changes (eventline.streams.sending): Faust acks in a `finally`, so a batch whose
+    # processing was cancelled (shutdown, rebalance) would be committed without its outputs.
+    # Each agent also checks that no offset was skipped (eventline.streams.continuity).
     bootstrap = w.settings.bootstrap()
     guards = [
         ContinuityGuard(w.app, w.names.incoming, bootstrap),
@@ -253,7 +253,8 @@ async def _guarded(
     escape the agent.
 
     Errors that heal block the partition and are retried; any other error fails the record
-    (a ``failed`` status with the reason) and the partition moves on (streams.failures)."""
+    (a ``failed`` status with the reason) and the partition moves on
+    (eventline.streams.failures)."""
     started = time.perf_counter()
     msg = event.message
     where = f"{msg.topic}[{msg.partition}]@{msg.offset}"

@@ -7,13 +7,13 @@ from typing import Any
 
 import faust
 
-from eventline.instance import instance_id
-from eventline.settings import Settings
-from eventline.topics import Topics
-from producers.accounts.service import Accounts
-from streams.rules.catalog import RuleCatalog
-from streams.sending import Sender
-from streams.table import Table, Tables
+from eventline.core.instance import instance_id
+from eventline.core.settings import Settings
+from eventline.core.topics import Topics
+from eventline.schemas.accounts.service import Accounts
+from eventline.schemas.rules.catalog import RuleCatalog
+from eventline.streams.sending import Sender
+from eventline.streams.table import Table, Tables
 
 
 @dataclass
@@ -45,7 +45,8 @@ class Worker:
 
 
 def create_worker(settings: Settings) -> Worker:
-    """Build the Faust app for ``settings`` (agents are attached by ``streams.agents``)."""
+    """Build the Faust app for ``settings`` (agents are attached by
+    ``eventline.streams.agents``)."""
     names = Topics(settings.topic_prefix)
     app = faust.App(
         names.worker_app_id,
@@ -53,20 +54,20 @@ def create_worker(settings: Settings) -> Worker:
         # at-least-once, with idempotent effects: exactly_once is unreliable (faust #517, #323).
         processing_guarantee="at_least_once",
         producer_acks=-1,
-        # aiokafka's own default, above schemas.limits.MAX_MESSAGE_BYTES (what an output may
-        # be, checked before it is sent) by more than a batch's overhead.
+        # aiokafka's own default, above eventline.schemas.limits.MAX_MESSAGE_BYTES (what an output
+        # may be, checked before it is sent) by more than a batch's overhead.
         producer_max_request_size=1_048_576,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
-        # Topics and changelogs are created by eventline.topics with our settings.
+        # Topics and changelogs are created by eventline.core.topics with our settings.
         topic_allow_declare=False,
         datadir=str(settings.home.resolve() / "worker"),
         web_enabled=False,  # metrics are served by prometheus-client instead
         key_serializer="raw",
         value_serializer="raw",
         stream_wait_empty=False,
-        # Outputs are sent by streams.sending; a batch is acked (and so committable) only when
-        # Kafka has acknowledged its outputs. Faust's attachments (stream_publish_on_commit)
+        # Outputs are sent by eventline.streams.sending; a batch is acked (and so committable) only
+        # when Kafka has acknowledged its outputs. Faust's attachments (stream_publish_on_commit)
         # are not used: at shutdown they can be dropped while the offset is committed.
         stream_publish_on_commit=False,
         broker_commit_interval=settings.worker_commit_interval_s,
@@ -82,9 +83,9 @@ def create_worker(settings: Settings) -> Worker:
             name, key_serializer="raw", value_serializer="raw", partitions=settings.partitions
         )
 
-    # Tables of our own (streams.table), on the changelogs Faust's tables had: written once
-    # per batch. The contact holds its automation state (tags, history, segments:
-    # streams.automation) in one value, so one changelog write keeps them consistent.
+    # Tables of our own (eventline.streams.table), on the changelogs Faust's tables had: written
+    # once per batch. The contact holds its automation state (tags, history, segments:
+    # eventline.streams.automation) in one value, so one changelog write keeps them consistent.
     bootstrap = settings.bootstrap()
     identities = Table("identities", names.changelog("identities"))
     contacts = Table("contacts", names.changelog("contacts"))

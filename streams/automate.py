@@ -1,7 +1,7 @@
 """The worker's automation stage: rules applied to a contact on each event, contact update and
 segment check, and the outcome published on the tags, segments and workflows topics.
 
-The logic is ``streams.automation`` (pure); this module feeds it the rules in effect, the
+The logic is ``eventline.streams.automation`` (pure); this module feeds it the rules in effect, the
 account's tracking switches and the deployment's clock, and sends what it decided, keyed by
 contact so that automation services see each contact's messages in order.
 """
@@ -16,17 +16,17 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from eventline import clock
-from producers.dialects import activecampaign as ac
-from schemas.codec import codec
-from schemas.model import contact_key
-from streams import automation
-from streams.app import Worker
-from streams.failures import heals
-from streams.messages import Outcome
-from streams.rules.book import AccountRules
-from streams.rules.triggers import Context
-from streams.sending import send
+from eventline.core import clock
+from eventline.producers.dialects import activecampaign as ac
+from eventline.schemas.codec import codec
+from eventline.schemas.model import contact_key
+from eventline.schemas.rules.book import AccountRules
+from eventline.streams import automation
+from eventline.streams.app import Worker
+from eventline.streams.failures import heals
+from eventline.streams.messages import Outcome
+from eventline.streams.rules.triggers import Context
+from eventline.streams.sending import send
 
 log = logging.getLogger(__name__)
 

@@ -33,12 +33,12 @@ from typing import Any
 
 import orjson
 
-from eventline.errors import InvalidEvent
-from streams.messages import Outcome, messages
-from streams.rules.book import AccountRules
-from streams.rules.match import tag_changes
-from streams.rules.segments import ContactState, Fact, evaluate, next_change
-from streams.rules.triggers import Context, decide
+from eventline.core.errors import InvalidEvent
+from eventline.schemas.rules.book import AccountRules
+from eventline.streams.messages import Outcome, messages
+from eventline.streams.rules.match import tag_changes
+from eventline.streams.rules.segments import ContactState, Fact, evaluate, next_change
+from eventline.streams.rules.triggers import Context, decide
 
 log = logging.getLogger(__name__)
 MEMO_SIZE = 32  # events per contact whose outputs are remembered for replays
@@ -311,5 +311,6 @@ def fit(contact: dict[str, Any], budget: int = STATE_MAX_BYTES) -> tuple[dict[st
 
 
 def _json_size(value: Any) -> int:
-    """Bytes of ``value`` as the contact table writes it (streams.table: orjson, UTF-8)."""
+    """Bytes of ``value`` as the contact table writes it (eventline.streams.table: orjson,
+    UTF-8)."""
     return len(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))

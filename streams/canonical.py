@@ -6,8 +6,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from eventline.errors import InvalidEvent
-from schemas.limits import MAX_ATTRIBUTES_BYTES
+from eventline.core.errors import InvalidEvent
+from eventline.schemas.limits import MAX_ATTRIBUTES_BYTES
 
 
 def new_contact(record: dict[str, Any], now_ms: int) -> dict[str, Any]:

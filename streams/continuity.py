@@ -42,7 +42,7 @@ from confluent_kafka import Consumer, TopicPartition
 from faust.types import TP, Message
 from prometheus_client import Counter
 
-from eventline.progress import PartitionProgress, gauges, publish
+from eventline.core.progress import PartitionProgress, gauges, publish
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from aiokafka.errors import (
 )
 from faust.exceptions import ProducerSendError
 
-from eventline.errors import InvalidEvent
+from eventline.core.errors import InvalidEvent
 
 # Kafka's answers that are about the record sent, not the cluster: the same record always
 # gets the same answer.

@@ -22,9 +22,10 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from schemas.limits import MAX_ATTRIBUTES_BYTES
-from schemas.model import NAMESPACE, SEP, name_id
-from streams.automation import (
+from eventline.schemas.limits import MAX_ATTRIBUTES_BYTES
+from eventline.schemas.model import NAMESPACE, SEP, name_id
+from eventline.schemas.rules.book import AccountRules
+from eventline.streams.automation import (
     Limits,
     _auto,
     _memorize,
@@ -34,8 +35,7 @@ from streams.automation import (
     _segments,
     _state,
 )
-from streams.messages import Outcome, messages
-from streams.rules.book import AccountRules
+from eventline.streams.messages import Outcome, messages
 
 GIVE, FOLD = "give", "fold"
 MERGE_RULE = "merge"  # the rule_id of tag changes a merge made, and the cause of transitions

@@ -1,5 +1,5 @@
 """The worker's side of an identity merge: the records that carry it from the claim to the
-source's agent and on to the target's (the logic is ``streams.merge``, pure).
+source's agent and on to the target's (the logic is ``eventline.streams.merge``, pure).
 
 1. resolve, on the claimed key's partition: the key had a contact of its own, so the claim
    goes on to ``incoming`` keyed by its route key, ``merge_from`` set (``request``);
@@ -10,7 +10,7 @@ source's agent and on to the target's (the logic is ``streams.merge``, pure).
    state goes to ``by-contact`` keyed by the target (``handle``);
 4. process, the target's partition: the state is folded in, segments evaluated again.
 
-Each step is at least once and repeats itself when replayed (streams.merge).
+Each step is at least once and repeats itself when replayed (eventline.streams.merge).
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from eventline import clock
-from eventline.errors import InvalidEvent
-from schemas.codec import codec
-from schemas.model import contact_key
-from streams import automate, merge
-from streams.app import Worker
-from streams.resolve import MAX_HOPS
-from streams.sending import send
+from eventline.core import clock
+from eventline.core.errors import InvalidEvent
+from eventline.schemas.codec import codec
+from eventline.schemas.model import contact_key
+from eventline.streams import automate, merge
+from eventline.streams.app import Worker
+from eventline.streams.resolve import MAX_HOPS
+from eventline.streams.sending import send
 
 log = logging.getLogger(__name__)
 

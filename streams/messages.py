@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from producers.dialects.activecampaign import eventdata_of
-from schemas.model import name_id
+from eventline.producers.dialects.activecampaign import eventdata_of
+from eventline.schemas.model import name_id
 
 _TRANSITIONS = uuid.UUID("9d3c1b9e-52a4-4f0e-8c55-0e7f3b1d2a64")
 # personalization_json holds at most this much; merge tags are for the text of a message.

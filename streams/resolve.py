@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.model import EVENT, IDENTITY, SEP, minted_contact_id
+from eventline.schemas.model import EVENT, IDENTITY, SEP, minted_contact_id
 
 Lookup = Callable[[str], str | None]
 ALIAS = "@"  # identity table values starting with it point at another identity key
@@ -17,7 +17,9 @@ MERGED = SEP + "merged"
 # Forwards along aliases before a record fails: aliases between user ids (Segment's alias,
 # an anonymous id claimed for a user) can form a loop, which would forward a record forever.
 MAX_HOPS = 16
-SUBSCRIBER_HASH = re.compile(r"^[0-9a-f]{32}$")  # as schemas.model.subscriber_hash writes it
+SUBSCRIBER_HASH = re.compile(
+    r"^[0-9a-f]{32}$"
+)  # as eventline.schemas.model.subscriber_hash writes it
 
 
 @dataclass
@@ -117,7 +119,7 @@ def claim(record: dict[str, Any], key: str, lookup: Lookup) -> Resolution:
     before its registration) gives that contact up: it merges into the route key's contact.
     Once only: the key is an alias afterwards, and a later claim finds the alias; a replay of
     this very claim (same receipt) finds the merge it started remembered, and starts it
-    again (every step of a merge repeats itself, streams.merge)."""
+    again (every step of a merge repeats itself, eventline.streams.merge)."""
     route = record["route_key"]
     if route == key:  # a key aliased to itself would forward its records forever
         return Resolution()

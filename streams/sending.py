@@ -27,8 +27,8 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Producer
 from prometheus_client import Counter
 
-from eventline.errors import InvalidEvent
-from schemas.limits import MAX_MESSAGE_BYTES
+from eventline.core.errors import InvalidEvent
+from eventline.schemas.limits import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,8 @@ class Sender:
                 "linger.ms": linger_ms,
                 "compression.type": "lz4",
                 "partitioner": "murmur2_random",
-                # above schemas.limits.MAX_MESSAGE_BYTES (checked before a record is staged)
+                # above eventline.schemas.limits.MAX_MESSAGE_BYTES (checked before a record is
+                # staged)
                 "message.max.bytes": 1_048_576,
                 "queue.buffering.max.messages": 1_000_000,
                 "logger": logging.getLogger("librdkafka"),

@@ -1,8 +1,8 @@
 """The segment clock: contacts whose segments time alone may change get a ContactCheck.
 
 A contact leaves "active in the last 7 days" on day 8 although nothing happens. Each contact's
-state says when its segments may next change (``auto.next``, see ``streams.automation``) and
-which segment definitions it was evaluated with (``auto.digest``). A Faust timer finds the
+state says when its segments may next change (``auto.next``, see ``eventline.streams.automation``)
+and which segment definitions it was evaluated with (``auto.digest``). A Faust timer finds the
 contacts that are due on the partitions this worker owns and writes a ContactCheck to the
 by-contact topic under the contact's key: the check is handled by the same agent, in order
 with the contact's events, and its table write goes through the changelog. (A timer cannot
@@ -26,9 +26,9 @@ from typing import Any
 from aiokafka.partitioner import murmur2
 from prometheus_client import Counter
 
-from eventline import clock
-from schemas.codec import codec
-from streams.automation import is_due
+from eventline.core import clock
+from eventline.schemas.codec import codec
+from eventline.streams.automation import is_due
 
 log = logging.getLogger(__name__)
 

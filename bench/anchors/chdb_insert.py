@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import clickhouse_connect
 
-from sinks.rows import EVENT_COLUMNS, event_row
-from sinks.store import Store
+from eventline.sinks.rows import EVENT_COLUMNS, event_row
+from eventline.sinks.store import Store
 
 
 def _row(i: int, at: datetime) -> tuple[object, ...]:

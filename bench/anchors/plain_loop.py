@@ -11,7 +11,7 @@ from typing import Any
 from confluent_kafka import Consumer, Producer
 
 from bench.anchors.records import producer_config
-from schemas.codec import codec
+from eventline.schemas.codec import codec
 
 
 def _contact(key: str, record: dict[str, Any], at: datetime) -> dict[str, Any]:

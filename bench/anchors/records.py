@@ -7,8 +7,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from schemas.codec import codec
-from schemas.model import bare_record
+from eventline.schemas.codec import codec
+from eventline.schemas.model import bare_record
 
 ACCOUNT = "anchor"
 

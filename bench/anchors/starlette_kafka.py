@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bench.anchors.records import ACCOUNT, incoming, producer_config
-from schemas.codec import codec
+from eventline.schemas.codec import codec
 
 
 def _app(bootstrap: str, topic: str) -> Starlette:

@@ -1,5 +1,5 @@
 """Vendor dialects: each module maps one vendor's request shapes onto the native event, as pure
-functions; the HTTP routes that use them are in ``producers.gateway``.
+functions; the HTTP routes that use them are in ``eventline.producers.gateway``.
 
 ``event_type`` (what rules match with ``when.event_type``) is the vendor's own type where it
 has one (MailerPath's ``event_type``, Emma's type); where the vendor's only word for the kind
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from schemas import limits
+from eventline.schemas import limits
 
 VALUE_PROPERTY = "value"
 EVENT_TYPE = "event_type"

@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from producers import json_input
-from producers.dialects import split_value, type_from_name
-from producers.validation import InputRejected, Problem
+from eventline.producers import json_input
+from eventline.producers.dialects import split_value, type_from_name
+from eventline.producers.validation import InputRejected, Problem
 
 SPAWNED = {"success": 1, "message": "Event spawned"}
 EVENTDATA = "eventdata"

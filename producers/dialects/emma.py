@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from producers.validation import InputRejected, Problem
-from schemas import limits
+from eventline.producers.validation import InputRejected, Problem
+from eventline.schemas import limits
 
 TYPES = "emma_event_types"
 MAX_EVENTS = 10

@@ -15,9 +15,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from producers.dialects import split_value, type_from_name
-from producers.validation import InputRejected, Problem
-from schemas.model import identity_key, normalize_email, subscriber_hash
+from eventline.producers.dialects import split_value, type_from_name
+from eventline.producers.validation import InputRejected, Problem
+from eventline.schemas.model import identity_key, normalize_email, subscriber_hash
 
 ERRORS_URL = "https://mailchimp.com/developer/marketing/docs/errors/"
 # Mailchimp's rule for event names (API reference, "Add event").

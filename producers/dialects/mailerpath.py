@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from producers.validation import InputRejected, Problem
+from eventline.producers.validation import InputRejected, Problem
 
 EVENT_TYPES = (
     "signup",

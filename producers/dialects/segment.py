@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from producers.dialects import type_from_name
-from producers.validation import InputRejected, Problem
-from schemas import limits
+from eventline.producers.dialects import type_from_name
+from eventline.producers.validation import InputRejected, Problem
+from eventline.schemas import limits
 
 TYPES = ("identify", "track", "page", "screen", "group", "alias")
 EVENT_TYPES = frozenset({"track", "page", "screen"})

@@ -8,13 +8,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from pydantic import BaseModel, Field
 
-from producers.accounts.ledger import MAX_ACCOUNT_NAME
-from producers.accounts.registry import ACCOUNT, API_KEY, shape_of
-from producers.accounts.service import AccountConflict
-from producers.gateway.answers import error_responses
-from producers.gateway.bodies import StrictRoute
-from producers.gateway.deps import GatewayDep
-from producers.validation import ACCOUNT_PATTERN
+from eventline.producers.gateway.answers import error_responses
+from eventline.producers.gateway.bodies import StrictRoute
+from eventline.producers.gateway.deps import GatewayDep
+from eventline.producers.validation import ACCOUNT_PATTERN
+from eventline.schemas.accounts.ledger import MAX_ACCOUNT_NAME
+from eventline.schemas.accounts.registry import ACCOUNT, API_KEY, shape_of
+from eventline.schemas.accounts.service import AccountConflict
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
 

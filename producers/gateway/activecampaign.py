@@ -14,17 +14,17 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from producers.accounts import ledger
-from producers.accounts.registry import AuthError
-from producers.dialects import activecampaign as ac
-from producers.gateway.answers import error_responses, refusal_body
-from producers.gateway.bodies import StrictRoute
-from producers.gateway.deps import BodyDep, DialectAnswer, GatewayDep
-from producers.problems import status_of
-from producers.validation import InputRejected, Problem, parse_event, rejected_record
-from schemas.limits import TEXT_LIMITS
-from schemas.model import now
-from sinks import queries
+from eventline.producers.dialects import activecampaign as ac
+from eventline.producers.gateway.answers import error_responses, refusal_body
+from eventline.producers.gateway.bodies import StrictRoute
+from eventline.producers.gateway.deps import BodyDep, DialectAnswer, GatewayDep
+from eventline.producers.problems import status_of
+from eventline.producers.validation import InputRejected, Problem, parse_event, rejected_record
+from eventline.schemas.accounts import ledger
+from eventline.schemas.accounts.registry import AuthError
+from eventline.schemas.limits import TEXT_LIMITS
+from eventline.schemas.model import now
+from eventline.sinks import queries
 
 router = APIRouter(
     route_class=StrictRoute,

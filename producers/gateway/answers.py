@@ -10,10 +10,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from eventline.errors import InvalidEvent, TransientError
-from producers.dialects import activecampaign as ac
-from producers.dialects import mailchimp, segment
-from producers.problems import Problem
+from eventline.core.errors import InvalidEvent, TransientError
+from eventline.producers.dialects import activecampaign as ac
+from eventline.producers.dialects import mailchimp, segment
+from eventline.producers.problems import Problem
 
 SEGMENT_PATHS = frozenset(
     {"/v1/track", "/v1/identify", "/v1/page", "/v1/screen", "/v1/group", "/v1/alias", "/v1/batch"}

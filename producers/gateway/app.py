@@ -15,13 +15,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from eventline import __version__
-from eventline.clock import follow_clock
-from eventline.errors import InvalidEvent, TransientError
-from eventline.settings import Settings
-from eventline.topics import Topics
-from producers.accounts.service import Accounts
-from producers.gateway import accounts as accounts_api
-from producers.gateway import (
+from eventline.core.clock import follow_clock
+from eventline.core.errors import InvalidEvent, TransientError
+from eventline.core.kafka import KafkaWriter
+from eventline.core.settings import Settings
+from eventline.core.topics import Topics
+from eventline.producers.gateway import accounts as accounts_api
+from eventline.producers.gateway import (
     activecampaign,
     answers,
     contacts,
@@ -34,14 +34,14 @@ from producers.gateway import (
     segment,
     status,
 )
-from producers.gateway.deps import DialectAnswer, Gateway
-from producers.gateway.fast_path import EventsFastPath
-from producers.gateway.limits import RequestLimits
-from producers.gateway.serving import announce_exposure, check_exposure
-from producers.kafka import KafkaWriter
-from producers.members import MemberIndex
-from sinks.store import Store
-from streams.rules.catalog import RuleCatalog
+from eventline.producers.gateway.deps import DialectAnswer, Gateway
+from eventline.producers.gateway.fast_path import EventsFastPath
+from eventline.producers.gateway.limits import RequestLimits
+from eventline.producers.gateway.serving import announce_exposure, check_exposure
+from eventline.producers.members import MemberIndex
+from eventline.schemas.accounts.service import Accounts
+from eventline.schemas.rules.catalog import RuleCatalog
+from eventline.sinks.store import Store
 
 DESCRIPTION = """
 eventline accepts events and contact registrations, writes them to Kafka, and answers once Kafka

@@ -1,5 +1,5 @@
-"""Request bodies: JSON or form-data, decoded strictly (``producers.json_input``); a body that
-cannot be decoded comes back with the problem, so each route answers it in its own shape and
+"""Request bodies: JSON or form-data, decoded strictly (``eventline.producers.json_input``); a body
+that cannot be decoded comes back with the problem, so each route answers it in its own shape and
 can still record the rejected request."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import python_multipart
 from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
 
-from producers import json_input
-from producers.problems import InputRejected, Problem
-from producers.validation import form_to_dict
+from eventline.producers import json_input
+from eventline.producers.problems import InputRejected, Problem
+from eventline.producers.validation import form_to_dict
 
 RAW_KEPT = 65536  # characters of a refused body kept with its status, to show what came
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
@@ -32,7 +32,7 @@ class Body:
     raw: str
     error: Problem | None = None
     # data is a document json_input decoded (dicts, lists, text, finite numbers, booleans,
-    # null and nothing else): what producers.quick_event may take
+    # null and nothing else): what eventline.producers.quick_event may take
     decoded_json: bool = False
 
 

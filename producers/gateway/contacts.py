@@ -7,12 +7,12 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
 
-from producers.gateway.answers import error_responses
-from producers.gateway.bodies import StrictRoute
-from producers.gateway.deps import AccountDep, BodyDep, GatewayDep
-from producers.validation import ContactIn, InputRejected, parse_contact, rejected_record
-from schemas.model import CONTACT, alias_claims, normalize_email, now
-from sinks import queries
+from eventline.producers.gateway.answers import error_responses
+from eventline.producers.gateway.bodies import StrictRoute
+from eventline.producers.gateway.deps import AccountDep, BodyDep, GatewayDep
+from eventline.producers.validation import ContactIn, InputRejected, parse_contact, rejected_record
+from eventline.schemas.model import CONTACT, alias_claims, normalize_email, now
+from eventline.sinks import queries
 
 router = APIRouter(
     route_class=StrictRoute,

@@ -14,18 +14,18 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, HTTPException, Request
 from prometheus_client import Counter, Histogram
 
-from eventline.settings import Settings
-from eventline.topics import Topics
-from producers.accounts.registry import AuthError
-from producers.accounts.service import Accounts
-from producers.gateway.bodies import Body, BodyDep, read_body
-from producers.kafka import KafkaWriter
-from producers.members import ENTRY, MemberIndex, is_member_key
-from producers.validation import ACCOUNT_PATTERN, Problem
-from schemas.codec import codec
-from schemas.model import now, routing_key
-from sinks.store import Store
-from streams.rules.catalog import RuleCatalog
+from eventline.core.kafka import KafkaWriter
+from eventline.core.settings import Settings
+from eventline.core.topics import Topics
+from eventline.producers.gateway.bodies import Body, BodyDep, read_body
+from eventline.producers.members import ENTRY, MemberIndex, is_member_key
+from eventline.producers.validation import ACCOUNT_PATTERN, Problem
+from eventline.schemas.accounts.registry import AuthError
+from eventline.schemas.accounts.service import Accounts
+from eventline.schemas.codec import codec
+from eventline.schemas.model import now, routing_key
+from eventline.schemas.rules.catalog import RuleCatalog
+from eventline.sinks.store import Store
 
 ACCEPTED = Counter("eventline_gateway_accepted_total", "Records accepted", ["kind", "source"])
 REJECTED = Counter("eventline_gateway_rejected_total", "Records rejected", ["field", "reason"])
@@ -42,7 +42,7 @@ __all__ = ["Body", "BodyDep", "read_body"]  # re-exported: every route module re
 
 class DialectAnswer(Exception):
     """An answer in a vendor dialect's own shape (status and body), raised from anywhere in a
-    dialect's handlers; ``producers.gateway.app`` turns it into the response."""
+    dialect's handlers; ``eventline.producers.gateway.app`` turns it into the response."""
 
     def __init__(self, status: int, content: dict[str, Any]) -> None:
         super().__init__(str(content))

@@ -15,13 +15,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header
 from fastapi.responses import JSONResponse
 
-from producers.accounts import ledger
-from producers.accounts.ledger import Outcome
-from producers.accounts.registry import AuthError
-from producers.dialects import emma
-from producers.gateway.answers import error_responses
-from producers.gateway.bodies import StrictRoute
-from producers.gateway.deps import (
+from eventline.producers.dialects import emma
+from eventline.producers.gateway.answers import error_responses
+from eventline.producers.gateway.bodies import StrictRoute
+from eventline.producers.gateway.deps import (
     Body,
     BodyDep,
     DialectAnswer,
@@ -29,10 +26,13 @@ from producers.gateway.deps import (
     GatewayDep,
     presented_key,
 )
-from producers.problems import status_of
-from producers.validation import InputRejected, Problem, parse_event, rejected_record
-from schemas.model import now
-from sinks import queries
+from eventline.producers.problems import status_of
+from eventline.producers.validation import InputRejected, Problem, parse_event, rejected_record
+from eventline.schemas.accounts import ledger
+from eventline.schemas.accounts.ledger import Outcome
+from eventline.schemas.accounts.registry import AuthError
+from eventline.schemas.model import now
+from eventline.sinks import queries
 
 router = APIRouter(
     route_class=StrictRoute,

@@ -1,12 +1,12 @@
 """Content-Encoding of request bodies: gzip (what Segment's SDKs send with ``gzip=True``) is
 inflated before any route reads the body, within the route's size limit; any other coding is
-refused. Pure: no I/O, used by ``producers.gateway.limits``."""
+refused. Pure: no I/O, used by ``eventline.producers.gateway.limits``."""
 
 from __future__ import annotations
 
 import zlib
 
-from producers.problems import Problem
+from eventline.producers.problems import Problem
 
 GZIP = frozenset({"gzip", "x-gzip"})
 IDENTITY = "identity"

@@ -10,13 +10,19 @@ import orjson
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
-from producers.gateway.answers import error_responses
-from producers.gateway.bodies import RAW_KEPT, StrictRoute
-from producers.gateway.deps import AccountDep, Body, BodyDep, Gateway, GatewayDep
-from producers.problems import prefixed, status_of
-from producers.quick_event import quick_event
-from producers.validation import EventIn, InputRejected, Problem, parse_event, rejected_record
-from schemas.model import now
+from eventline.producers.gateway.answers import error_responses
+from eventline.producers.gateway.bodies import RAW_KEPT, StrictRoute
+from eventline.producers.gateway.deps import AccountDep, Body, BodyDep, Gateway, GatewayDep
+from eventline.producers.problems import prefixed, status_of
+from eventline.producers.quick_event import quick_event
+from eventline.producers.validation import (
+    EventIn,
+    InputRejected,
+    Problem,
+    parse_event,
+    rejected_record,
+)
+from eventline.schemas.model import now
 
 router = APIRouter(
     route_class=StrictRoute, responses=error_responses("native"), prefix="/v1", tags=["events"]

@@ -1,8 +1,8 @@
 """``POST /v1/events`` with a JSON body, served without FastAPI's router and dependency
 injection: for a single event they cost about as much as the rest of the request together.
 
-Same answers as the FastAPI route (``producers.gateway.events``), which stays for the OpenAPI
-page and serves form-data: the same key and account rules (``resolve_account``), the same
+Same answers as the FastAPI route (``eventline.producers.gateway.events``), which stays for the
+OpenAPI page and serves form-data: the same key and account rules (``resolve_account``), the same
 strict JSON decoding (``json_body``), the same handler (``accept_events``) and the same error
 shapes (``answers``). Bodies come bounded by ``RequestLimits``, which runs first.
 """
@@ -14,12 +14,12 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from eventline.errors import InvalidEvent, TransientError
-from producers.accounts.registry import AuthError
-from producers.gateway import answers
-from producers.gateway.bodies import FORM_TYPES, json_body
-from producers.gateway.deps import Gateway, auth_refusal, presented_key, resolve_account
-from producers.gateway.events import accept_events
+from eventline.core.errors import InvalidEvent, TransientError
+from eventline.producers.gateway import answers
+from eventline.producers.gateway.bodies import FORM_TYPES, json_body
+from eventline.producers.gateway.deps import Gateway, auth_refusal, presented_key, resolve_account
+from eventline.producers.gateway.events import accept_events
+from eventline.schemas.accounts.registry import AuthError
 
 PATH = "/v1/events"
 

@@ -11,9 +11,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from eventline.groups import GroupWatch
-from eventline.topics import admin_client
-from producers.gateway.deps import Gateway
+from eventline.core.groups import GroupWatch
+from eventline.core.topics import admin_client
+from eventline.producers.gateway.deps import Gateway
 
 router = APIRouter(tags=["operations"])
 LOOK_TIMEOUT_S = 3.0

@@ -1,7 +1,7 @@
 """Bounds on requests, applied before any route reads a body: its size per route (413,
 refused before reading when Content-Length says so, else as soon as the bytes received pass
 it) and the time to receive it (408). A body within both is handed to the app whole, gzip
-inflated (``producers.gateway.encoding``: the size bound applies to the inflated body; a
+inflated (``eventline.producers.gateway.encoding``: the size bound applies to the inflated body; a
 corrupt one is 400, an unknown Content-Encoding 415)."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import asyncio
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from eventline.settings import Settings
-from producers.dialects import segment
-from producers.gateway import encoding
-from producers.gateway.answers import refusal
-from producers.problems import Problem
+from eventline.core.settings import Settings
+from eventline.producers.dialects import segment
+from eventline.producers.gateway import encoding
+from eventline.producers.gateway.answers import refusal
+from eventline.producers.problems import Problem
 
 SEGMENT_CALL_PATHS = frozenset(f"/v1/{kind}" for kind in segment.TYPES)
 BULK_PATHS = frozenset({"/v1/events", "/api/v1/client/events/bulk"})

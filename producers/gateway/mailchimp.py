@@ -16,12 +16,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
 
-from eventline.errors import TransientError
-from producers.accounts.registry import AuthError, key_id_of
-from producers.dialects import mailchimp
-from producers.gateway.answers import error_responses
-from producers.gateway.bodies import StrictRoute
-from producers.gateway.deps import (
+from eventline.core.errors import TransientError
+from eventline.producers.dialects import mailchimp
+from eventline.producers.gateway.answers import error_responses
+from eventline.producers.gateway.bodies import StrictRoute
+from eventline.producers.gateway.deps import (
     Body,
     BodyDep,
     DialectAnswer,
@@ -29,14 +28,15 @@ from producers.gateway.deps import (
     presented_key,
     resolve_account,
 )
-from producers.validation import (
+from eventline.producers.validation import (
     InputRejected,
     parse_contact,
     parse_event,
     rejected_record,
 )
-from schemas.model import CONTACT, alias_claims, now
-from sinks import queries
+from eventline.schemas.accounts.registry import AuthError, key_id_of
+from eventline.schemas.model import CONTACT, alias_claims, now
+from eventline.sinks import queries
 
 router = APIRouter(
     route_class=StrictRoute,

@@ -11,13 +11,13 @@ from typing import Any, Literal
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
-from producers.dialects import mailerpath
-from producers.gateway.answers import error_responses
-from producers.gateway.bodies import StrictRoute
-from producers.gateway.deps import AccountDep, Body, BodyDep, GatewayDep
-from producers.gateway.events import accept_events
-from producers.validation import InputRejected
-from sinks import queries
+from eventline.producers.dialects import mailerpath
+from eventline.producers.gateway.answers import error_responses
+from eventline.producers.gateway.bodies import StrictRoute
+from eventline.producers.gateway.deps import AccountDep, Body, BodyDep, GatewayDep
+from eventline.producers.gateway.events import accept_events
+from eventline.producers.validation import InputRejected
+from eventline.sinks import queries
 
 router = APIRouter(
     route_class=StrictRoute,

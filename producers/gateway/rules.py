@@ -1,7 +1,7 @@
 """Rules API: tag, segment and workflow rules of the request's account, and segment members.
 
-Rules live on the compacted rules topic (``streams.rules.catalog``); a write answers once it
-is applied in order with every other write of the rule, from any gateway (its version is the
+Rules live on the compacted rules topic (``eventline.schemas.rules.catalog``); a write answers once
+it is applied in order with every other write of the rule, from any gateway (its version is the
 one stored), and applies to the events received after the answer, on every worker. Reads
 first read the topic up to now, so they show every write answered before them.
 """
@@ -13,12 +13,12 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
 
-from producers.gateway.answers import error_responses
-from producers.gateway.bodies import StrictRoute
-from producers.gateway.deps import AccountDep, BodyDep, GatewayDep
-from sinks import queries
-from streams.rules.catalog import RuleConflict, RuleRejected, rule_view
-from streams.rules.model import KINDS, RULE_ID_PATTERN
+from eventline.producers.gateway.answers import error_responses
+from eventline.producers.gateway.bodies import StrictRoute
+from eventline.producers.gateway.deps import AccountDep, BodyDep, GatewayDep
+from eventline.schemas.rules.catalog import RuleConflict, RuleRejected, rule_view
+from eventline.schemas.rules.model import KINDS, RULE_ID_PATTERN
+from eventline.sinks import queries
 
 router = APIRouter(
     route_class=StrictRoute, responses=error_responses("native"), prefix="/v1", tags=["rules"]

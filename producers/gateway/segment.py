@@ -12,11 +12,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
-from producers.accounts.registry import AuthError
-from producers.dialects import segment
-from producers.gateway.answers import error_responses
-from producers.gateway.bodies import StrictRoute
-from producers.gateway.deps import (
+from eventline.producers.dialects import segment
+from eventline.producers.gateway.answers import error_responses
+from eventline.producers.gateway.bodies import StrictRoute
+from eventline.producers.gateway.deps import (
     Body,
     BodyDep,
     DialectAnswer,
@@ -25,15 +24,16 @@ from producers.gateway.deps import (
     presented_key,
     resolve_account,
 )
-from producers.problems import TOO_LARGE, status_of
-from producers.validation import (
+from eventline.producers.problems import TOO_LARGE, status_of
+from eventline.producers.validation import (
     InputRejected,
     Problem,
     parse_contact,
     parse_event,
     rejected_record,
 )
-from schemas.model import CONTACT, EVENT, alias_claims, claims_to, identity_key, now
+from eventline.schemas.accounts.registry import AuthError
+from eventline.schemas.model import CONTACT, EVENT, alias_claims, claims_to, identity_key, now
 
 router = APIRouter(
     route_class=StrictRoute, responses=error_responses("segment"), prefix="/v1", tags=["segment"]

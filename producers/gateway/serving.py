@@ -6,8 +6,8 @@ import ipaddress
 import logging
 from typing import Any
 
-from eventline.errors import ConfigurationError
-from eventline.settings import Settings
+from eventline.core.errors import ConfigurationError
+from eventline.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

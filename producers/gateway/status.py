@@ -8,13 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 from starlette.concurrency import run_in_threadpool
 
-from producers.gateway.answers import error_responses
-from producers.gateway.bodies import StrictRoute
-from producers.gateway.deps import AccountDep, GatewayDep
-from schemas import limits
-from schemas.codec import codec
-from schemas.model import now, routing_key
-from sinks import queries
+from eventline.producers.gateway.answers import error_responses
+from eventline.producers.gateway.bodies import StrictRoute
+from eventline.producers.gateway.deps import AccountDep, GatewayDep
+from eventline.schemas import limits
+from eventline.schemas.codec import codec
+from eventline.schemas.model import now, routing_key
+from eventline.sinks import queries
 
 router = APIRouter(
     route_class=StrictRoute, responses=error_responses("native"), prefix="/v1", tags=["status"]
@@ -22,7 +22,7 @@ router = APIRouter(
 
 # Which receipt speaks for the event: a success anywhere beats an earlier failed try.
 PRECEDENCE = ("processed", "received", "failed", "rejected", "duplicate")
-SINK_RECEIPT = "sink:"  # sinks.rows.refusal_row's receipt for a row of another table
+SINK_RECEIPT = "sink:"  # eventline.sinks.rows.refusal_row's receipt for a row of another table
 
 
 @router.get("/events/{event_id}")

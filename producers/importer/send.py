@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 import orjson
 
-from producers.importer.lines import Line
-from producers.importer.routes import Native, Route
-from producers.patient import GatewayUnavailable, request_patiently
+from eventline.producers.importer.lines import Line
+from eventline.producers.importer.routes import Native, Route
+from eventline.producers.patient import GatewayUnavailable, request_patiently
 
 RETRIES = 8
 Sent = tuple["asyncio.Task[None]", int]  # a batch in flight and its count of lines

@@ -1,5 +1,4 @@
-"""Rules: what automation services want to hear about (tags, segments, workflow triggers).
-
-``model`` defines rules as data; ``match`` evaluates them against canonical events. Both are
-pure: the agents that apply them live in ``streams.agents``.
+"""The worker's rule engine: which rules an event meets (``match``), which segments a contact
+is in (``segments``) and which workflows it triggers (``triggers``). Pure functions; the rules
+themselves (their model, the catalog every process follows) are in ``eventline.schemas.rules``.
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from streams.rules.model import EventMatch, PropertyCondition, TagRule, as_number
+from eventline.schemas.rules.model import EventMatch, PropertyCondition, TagRule, as_number
 
 _MISSING = object()
 

@@ -1,6 +1,6 @@
 """Segment membership over a contact's history, and when passing time may change it. Pure.
 
-Conditions are data (``streams.rules.model.Condition``) and combine with ``all``/``any``.
+Conditions are data (``eventline.schemas.rules.model.Condition``) and combine with ``all``/``any``.
 Windows count back from *now* over ``occurred_at``. ``next_change`` tells the
 caller when to look again although no event arrives (a contact leaves "active in the last
 7 days" on day 8): the earliest instant after now at which a time-bound condition may flip.
@@ -17,8 +17,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from streams.rules.match import condition_holds
-from streams.rules.model import (
+from eventline.schemas.rules.model import (
     AllOf,
     AnyOf,
     Attribute,
@@ -30,6 +29,7 @@ from streams.rules.model import (
     ThenNot,
     ValueSum,
 )
+from eventline.streams.rules.match import condition_holds
 
 __all__ = ["Condition", "ContactState", "Fact", "evaluate", "next_change"]
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from schemas.model import name_id
-from streams.rules.match import event_matches
-from streams.rules.model import WorkflowRule
+from eventline.schemas.model import name_id
+from eventline.schemas.rules.model import WorkflowRule
+from eventline.streams.rules.match import event_matches
 
 _TRIGGERS = uuid.UUID("0b8f5b0e-3f0a-4d7e-9b7a-6c1f2d9e4a21")
 

@@ -13,8 +13,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from eventline.settings import Settings
-from producers.gateway import app as gateway_app
+from eventline.core.settings import Settings
+from eventline.producers.gateway import app as gateway_app
 from tests.unit.producers.gateway.conftest import FakeStore, FakeWriter, use_fakes
 from tests.unit.producers.gateway.test_reads import POISON, _contact, _event, _incoming
 

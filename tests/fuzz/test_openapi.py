@@ -16,8 +16,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from eventline.settings import Settings
-from producers.gateway.app import create_app
+from eventline.core.settings import Settings
+from eventline.producers.gateway.app import create_app
 from tests.fuzz.conftest import Fuzzed, authenticated
 
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]

@@ -1,6 +1,7 @@
 """Property-based tests of every dialect's parser (producers/dialects/*.py) and the native
 validation (producers/validation.py): whatever a client sends, each either refuses it with
-InputRejected or builds a record that is within schemas.limits and encodes; nothing else."""
+InputRejected or builds a record that is within eventline.schemas.limits and encodes; nothing
+else."""
 
 from __future__ import annotations
 
@@ -11,18 +12,18 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from producers import json_input
-from producers.dialects import activecampaign as ac
-from producers.dialects import emma, mailchimp, mailerpath, segment
-from producers.validation import (
+from eventline.producers import json_input
+from eventline.producers.dialects import activecampaign as ac
+from eventline.producers.dialects import emma, mailchimp, mailerpath, segment
+from eventline.producers.validation import (
     InputRejected,
     form_to_dict,
     parse_contact,
     parse_event,
     rejected_record,
 )
-from schemas import limits
-from schemas.codec import codec
+from eventline.schemas import limits
+from eventline.schemas.codec import codec
 
 PROFILE = settings.get_profile("eventline-fuzz")
 RECEIVED = datetime(2026, 3, 14, 12, 0, tzinfo=UTC)

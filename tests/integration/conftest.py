@@ -17,10 +17,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from eventline.local_kafka import LocalKafka
-from eventline.pipeline import Pipeline
-from eventline.settings import Settings
-from sinks.store import Store
+from eventline.core.settings import Settings
+from eventline.processes.broker import LocalKafka
+from eventline.processes.pipeline import Pipeline
+from eventline.sinks.store import Store
 from tests.integration.processes import free_port
 
 STRICT = "strict"  # an account whose unknown-contact policy is 'fail'

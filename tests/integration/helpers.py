@@ -10,10 +10,10 @@ from typing import Any, TypeVar
 import httpx
 from confluent_kafka import Consumer, TopicPartition
 
-from eventline.errors import InvalidEvent
-from eventline.settings import Settings
-from eventline.topics import Topics
-from schemas.codec import codec
+from eventline.core.errors import InvalidEvent
+from eventline.core.settings import Settings
+from eventline.core.topics import Topics
+from eventline.schemas.codec import codec
 
 T = TypeVar("T")
 DEADLINE_S = 90.0

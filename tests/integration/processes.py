@@ -4,7 +4,7 @@ them again, and watch their consumer groups.
 - ``OwnBroker``: a local Kafka broker of a test's own (free ports, a tmp folder) that can be
   killed and started again on the same data and ports without disturbing other tests.
 - ``CliProcess`` (``SinkProcess``, ``GatewayProcess``): ``eventline sink`` / ``gateway`` run as
-  users run them; the worker is ``eventline.pipeline.WorkerProcess``.
+  users run them; the worker is ``eventline.processes.pipeline.WorkerProcess``.
 - ``GroupProbe``: committed offsets of a consumer group against the log ends: the lag that
   proves a process has work in hand, and that it has caught up.
 - ``query_clickhouse``: read ClickHouse from a process of its own. chDB allows one engine per
@@ -29,8 +29,8 @@ from typing import Any
 import httpx
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from eventline.local_kafka import LocalKafka
-from eventline.settings import Settings, settings_env
+from eventline.core.settings import Settings, settings_env
+from eventline.processes.broker import LocalKafka
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _HANDED_OUT: set[int] = set()
@@ -277,7 +277,7 @@ def _wait_for(check: Any, timeout_s: float, what: str) -> None:
 def _serve_queries() -> None:
     """The child side of ``query_clickhouse``: settings from the environment, queries on stdin,
     one JSON line of rows on stdout."""
-    from sinks.store import open_store
+    from eventline.sinks.store import open_store
 
     request = json.load(sys.stdin)
     store = open_store(Settings(), migrate=False)

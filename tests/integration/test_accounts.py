@@ -15,15 +15,15 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ConfigResource,
 )
 
-from eventline.pipeline import Pipeline
-from eventline.settings import Settings
-from eventline.topics import ACCOUNTS_COMPACTION_LAG_MS, Topics, admin_client, ensure_topics
-from producers.accounts.registry import account_entry
-from producers.accounts.service import Accounts
-from producers.kafka import KafkaWriter
-from schemas.codec import codec
-from schemas.model import now
-from sinks.store import Store
+from eventline.core.kafka import KafkaWriter
+from eventline.core.settings import Settings
+from eventline.core.topics import ACCOUNTS_COMPACTION_LAG_MS, Topics, admin_client, ensure_topics
+from eventline.processes.pipeline import Pipeline
+from eventline.schemas.accounts.registry import account_entry
+from eventline.schemas.accounts.service import Accounts
+from eventline.schemas.codec import codec
+from eventline.schemas.model import now
+from eventline.sinks.store import Store
 from tests.integration.helpers import eventually, unique_email, wait_status
 
 

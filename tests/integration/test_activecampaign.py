@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from eventline.pipeline import Pipeline
+from eventline.processes.pipeline import Pipeline
 from tests.integration.helpers import eventually, unique_email, wait_status
 
 

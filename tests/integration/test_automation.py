@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 
-from eventline.clock import advance
-from eventline.settings import Settings
-from sinks.store import Store
+from eventline.core.clock import advance
+from eventline.core.settings import Settings
+from eventline.sinks.store import Store
 from tests.integration.helpers import (
     automation_messages,
     eventually,
@@ -43,7 +43,7 @@ def _triggers(settings: Settings, account: str, **wait: Any) -> list[dict[str, A
 
 def _ago(delta: timedelta) -> str:
     """An occurred_at ``delta`` before the deployment's now."""
-    from eventline.clock import now
+    from eventline.core.clock import now
 
     return (now() - delta).isoformat()
 
@@ -478,7 +478,7 @@ def test_invalid_rules_are_refused_with_the_field_and_reason(http: httpx.Client)
 
 def test_occurred_at_defaults_follow_the_deployment_clock(http: httpx.Client) -> None:
     # guards the tests above: events without occurred_at get the (advanced) deployment time
-    from eventline.clock import now
+    from eventline.core.clock import now
 
     account = _account()
     event_id = send_event(http, account, email=unique_email("clock"), name="tick")

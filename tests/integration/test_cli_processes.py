@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from eventline.local_kafka import LocalKafka
-from eventline.settings import Settings
+from eventline.core.settings import Settings
+from eventline.processes.broker import LocalKafka
 from tests.integration.processes import free_port, processes_of
 
 pytestmark = pytest.mark.integration

@@ -14,11 +14,11 @@ from typing import Any
 import httpx
 from confluent_kafka import Consumer, TopicPartition
 
-from eventline.pipeline import Pipeline
-from eventline.settings import Settings
-from eventline.topics import Topics
-from schemas.codec import codec
-from streams.rules.catalog import RuleCatalog, rule_view
+from eventline.core.settings import Settings
+from eventline.core.topics import Topics
+from eventline.processes.pipeline import Pipeline
+from eventline.schemas.codec import codec
+from eventline.schemas.rules.catalog import RuleCatalog, rule_view
 from tests.integration.test_concurrent_settings import _all, second_gateway
 
 __all__ = ["second_gateway"]  # the fixture: a second gateway process on the same topics

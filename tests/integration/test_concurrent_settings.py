@@ -20,10 +20,10 @@ import httpx
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from eventline.pipeline import Pipeline
-from eventline.settings import Settings, settings_env
-from eventline.topics import Topics
-from schemas.codec import codec
+from eventline.core.settings import Settings, settings_env
+from eventline.core.topics import Topics
+from eventline.processes.pipeline import Pipeline
+from eventline.schemas.codec import codec
 from tests.integration.helpers import eventually
 from tests.integration.processes import free_port
 

@@ -10,9 +10,9 @@ from typing import Any
 from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic
 
-from eventline.settings import Settings
-from eventline.topics import admin_client
-from streams.continuity import ContinuityGuard
+from eventline.core.settings import Settings
+from eventline.core.topics import admin_client
+from eventline.streams.continuity import ContinuityGuard
 
 
 class FakeConsumer:

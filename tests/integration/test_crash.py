@@ -27,10 +27,10 @@ import httpx
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from eventline.pipeline import WorkerProcess
-from eventline.settings import Settings
-from eventline.topics import Topics, ensure_topics
-from schemas.codec import codec
+from eventline.core.settings import Settings
+from eventline.core.topics import Topics, ensure_topics
+from eventline.processes.pipeline import WorkerProcess
+from eventline.schemas.codec import codec
 from tests.integration.load import Load, plan_load
 from tests.integration.processes import (
     GatewayProcess,

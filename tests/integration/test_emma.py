@@ -10,12 +10,12 @@ from typing import Any
 import httpx
 from confluent_kafka import Consumer, TopicPartition
 
-from eventline.pipeline import Pipeline
-from eventline.settings import Settings
-from eventline.topics import Topics
-from producers.dialects.emma import member_number
-from sinks.sink import ClickHouseSink
-from sinks.store import Store
+from eventline.core.settings import Settings
+from eventline.core.topics import Topics
+from eventline.processes.pipeline import Pipeline
+from eventline.producers.dialects.emma import member_number
+from eventline.sinks.sink import ClickHouseSink
+from eventline.sinks.store import Store
 from tests.integration.helpers import eventually, unique_email
 
 

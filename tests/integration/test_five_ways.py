@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from eventline.pipeline import Pipeline
-from sinks.store import Store
+from eventline.processes.pipeline import Pipeline
+from eventline.sinks.store import Store
 from tests.integration.helpers import eventually, unique_email
 
 SKU = {"sku": "MUG-1"}
@@ -37,7 +37,7 @@ def documented_rule() -> dict[str, Any]:
 def test_one_purchase_five_ways_is_one_canonical_event_shape(
     pipeline: Pipeline, http: httpx.Client, store: Store
 ) -> None:
-    from eventline.clock import now  # the deployment's (adjustable) clock
+    from eventline.core.clock import now  # the deployment's (adjustable) clock
 
     # An hour ago: recent enough to trigger workflows (a late event never does).
     occurred = (now() - timedelta(hours=1)).replace(microsecond=0)

@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 
-from eventline.pipeline import Pipeline
-from eventline.settings import Settings
-from sinks.sink import ClickHouseSink
+from eventline.core.settings import Settings
+from eventline.processes.pipeline import Pipeline
+from eventline.sinks.sink import ClickHouseSink
 from tests.integration.helpers import eventually, unique_email, wait_status
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from eventline.pipeline import Pipeline
-from sinks.store import Store
+from eventline.processes.pipeline import Pipeline
+from eventline.sinks.store import Store
 from tests.integration.helpers import eventually
 
 pytestmark = pytest.mark.integration

@@ -26,21 +26,23 @@ from pathlib import Path
 
 import pytest
 
-from eventline.local_kafka import LocalKafka
-from eventline.settings import Settings
+from eventline.core.settings import Settings
+from eventline.processes.broker import LocalKafka
 from tests.integration.processes import PROJECT_ROOT, free_port, processes_of
 
 pytestmark = pytest.mark.integration
 
-PACKAGES = ("eventline", "producers", "streams", "schemas", "sinks")
-# Package data the code reads at run time (schemas.codec, sinks.store, eventline.local_kafka),
-# and the schema history the evolution check reads: each pattern must match in the wheel.
+# One import name: a user's own `schemas.py` (or PyPI's `schemas`) cannot shadow ours.
+PACKAGES = ("eventline",)
+# Package data the code reads at run time (eventline.schemas.codec, eventline.sinks.store,
+# eventline.processes.broker), and the schema history the evolution check reads: each pattern
+# must match in the wheel.
 DATA = (
-    "schemas/avro/*.avsc",
-    "schemas/avro/history/*/*.avsc",
-    "sinks/migrations/*.sql",
-    "eventline/kafka/pom.xml",
-    "eventline/kafka/log4j2.properties",
+    "eventline/schemas/avro/*.avsc",
+    "eventline/schemas/avro/history/*/*.avsc",
+    "eventline/sinks/migrations/*.sql",
+    "eventline/processes/kafka/pom.xml",
+    "eventline/processes/kafka/log4j2.properties",
 )
 # Not part of a source tree as a clean clone has it (the build must not depend on them).
 _NOT_SOURCE = shutil.ignore_patterns(
@@ -139,16 +141,26 @@ def test_the_wheel_builds_without_warnings_and_carries_every_module_and_data_fil
     names = set(zipfile.ZipFile(installed.wheel).namelist())
     for pattern in DATA:
         assert any(Path(n).match(pattern) for n in names), f"no {pattern} in the wheel"
+    tops = {name.split("/")[0] for name in names if not name.startswith("eventline-")}
+    assert tops == set(PACKAGES), f"import names other than eventline in the wheel: {tops}"
     missing = [
-        str(path.relative_to(PROJECT_ROOT))
+        wheel_name
         for package in PACKAGES
-        for path in sorted((PROJECT_ROOT / package).rglob("*"))
-        if path.is_file()
-        and "__pycache__" not in path.parts
-        and path.suffix not in (".pyc", ".md")
-        and str(path.relative_to(PROJECT_ROOT)) not in names
+        for wheel_name in _source_files(package)
+        if wheel_name not in names
     ]
     assert not missing, f"not in the wheel: {missing}"
+
+
+def _source_files(package: str) -> list[str]:
+    """Every file the wheel must carry for ``package``, by its name in the wheel. The roles'
+    folders are linked into eventline/ (the links are followed, as the build follows them)."""
+    found = []
+    for folder, dirs, files in os.walk(PROJECT_ROOT / package, followlinks=True):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        relative = Path(folder).relative_to(PROJECT_ROOT)
+        found += [str(relative / f) for f in files if Path(f).suffix not in (".pyc", ".md")]
+    return sorted(found)
 
 
 _PROBE = """

@@ -9,7 +9,7 @@ import uuid
 
 import httpx
 
-from eventline.pipeline import Pipeline
+from eventline.processes.pipeline import Pipeline
 from tests.integration.helpers import eventually, unique_email, wait_status
 
 

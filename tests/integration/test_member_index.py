@@ -10,10 +10,10 @@ import uuid
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from eventline.settings import Settings
-from eventline.topics import ensure_topics
-from producers.kafka import producer_config
-from producers.members import MARKER, MemberIndex, member_key
+from eventline.core.kafka import producer_config
+from eventline.core.settings import Settings
+from eventline.core.topics import ensure_topics
+from eventline.producers.members import MARKER, MemberIndex, member_key
 from tests.integration.helpers import eventually
 
 

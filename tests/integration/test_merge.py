@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 
-from eventline.settings import Settings
-from eventline.topics import Topics
-from schemas.model import event_id_for, minted_contact_id
-from sinks.store import Store
+from eventline.core.settings import Settings
+from eventline.core.topics import Topics
+from eventline.schemas.model import event_id_for, minted_contact_id
+from eventline.sinks.store import Store
 from tests.integration.helpers import (
     automation_messages,
     eventually,

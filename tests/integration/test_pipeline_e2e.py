@@ -7,10 +7,10 @@ from typing import Any
 
 import httpx
 
-from eventline.pipeline import Pipeline
-from eventline.settings import Settings
-from eventline.topics import Topics
-from sinks.store import Store
+from eventline.core.settings import Settings
+from eventline.core.topics import Topics
+from eventline.processes.pipeline import Pipeline
+from eventline.sinks.store import Store
 from tests.integration.conftest import STRICT
 from tests.integration.helpers import eventually, read_topic, unique_email, wait_status
 
@@ -214,7 +214,7 @@ def test_garbage_written_straight_to_kafka_is_a_failed_incoming_event(
 def test_typed_producer_client_writes_straight_to_kafka(
     http: httpx.Client, settings: Settings, store: Store
 ) -> None:
-    from producers.client import EventlineProducer
+    from eventline.producers.client import EventlineProducer
 
     email = unique_email("direct")
     with EventlineProducer(settings.bootstrap(), topic_prefix=settings.topic_prefix) as client:

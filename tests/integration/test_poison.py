@@ -17,13 +17,13 @@ import pytest
 from aiokafka.partitioner import murmur2
 from confluent_kafka import Producer
 
-from eventline.settings import Settings
-from eventline.topics import Topics, ensure_topics
-from producers.validation import parse_event
-from schemas.codec import codec
-from schemas.model import contact_key, event_id_for, minted_contact_id, now
-from sinks.sink import ClickHouseSink
-from sinks.store import Store
+from eventline.core.settings import Settings
+from eventline.core.topics import Topics, ensure_topics
+from eventline.producers.validation import parse_event
+from eventline.schemas.codec import codec
+from eventline.schemas.model import contact_key, event_id_for, minted_contact_id, now
+from eventline.sinks.sink import ClickHouseSink
+from eventline.sinks.store import Store
 from tests.integration.helpers import eventually, put_rule, wait_status
 
 pytestmark = pytest.mark.integration

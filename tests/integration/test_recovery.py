@@ -10,13 +10,13 @@ from typing import Any
 import httpx
 from confluent_kafka import Consumer, TopicPartition
 
-from eventline.clock import advance
-from eventline.pipeline import Pipeline, WorkerProcess
-from eventline.settings import Settings
-from eventline.topics import Topics
-from schemas.codec import codec
-from sinks.sink import ClickHouseSink
-from sinks.store import Store
+from eventline.core.clock import advance
+from eventline.core.settings import Settings
+from eventline.core.topics import Topics
+from eventline.processes.pipeline import Pipeline, WorkerProcess
+from eventline.schemas.codec import codec
+from eventline.sinks.sink import ClickHouseSink
+from eventline.sinks.store import Store
 from tests.integration.helpers import (
     automation_messages,
     eventually,
@@ -126,7 +126,7 @@ def test_a_retried_insert_with_the_same_token_is_dropped_by_clickhouse(store: St
     # (a merge would keep the newer one), so this proves the dedup window is on.
     from datetime import UTC, datetime
 
-    from sinks.rows import CONTACT_COLUMNS
+    from eventline.sinks.rows import CONTACT_COLUMNS
 
     contact_id = f"token-probe-{uuid.uuid4()}"
     first = (

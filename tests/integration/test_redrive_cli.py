@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from eventline.pipeline import Pipeline
+from eventline.processes.pipeline import Pipeline
 from tests.integration.conftest import STRICT
 from tests.integration.helpers import eventually, status_of, unique_email, wait_status
 

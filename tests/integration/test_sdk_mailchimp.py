@@ -24,7 +24,7 @@ from mailchimp3 import MailChimp
 from mailchimp3.mailchimpclient import MailChimpError
 from mailchimp_marketing.api_client import ApiClientError
 
-from eventline.pipeline import Pipeline
+from eventline.processes.pipeline import Pipeline
 from tests.integration.helpers import eventually, unique_email
 
 LIST_ID = "57afe96172"

@@ -17,7 +17,7 @@ from segment.analytics import Client
 from segment.analytics import request as sdk_request
 from segment.analytics.request import APIError
 
-from eventline.pipeline import Pipeline
+from eventline.processes.pipeline import Pipeline
 from tests.integration.helpers import eventually, unique_email
 
 

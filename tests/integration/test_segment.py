@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from eventline.pipeline import Pipeline
-from sinks.store import Store
+from eventline.processes.pipeline import Pipeline
+from eventline.sinks.store import Store
 from tests.integration.helpers import eventually, unique_email
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import yaml
 from prometheus_client import REGISTRY
 
-import sinks.sink  # noqa: F401 (registers the sink's metrics)
-import streams.agents  # noqa: F401 (registers the worker's metrics)
+import eventline.sinks.sink
+import eventline.streams.agents  # noqa: F401 (registers the worker's metrics)
 
 ALERTS = Path(__file__).resolve().parents[2] / "docs" / "alerts.yml"
 

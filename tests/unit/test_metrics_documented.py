@@ -2,7 +2,7 @@
 
 The metrics are read from the source (no module is imported, so no registry or app is built):
 each ``Counter``/``Gauge``/``Histogram``/``Summary`` call with a literal name, and the pair of
-gauges ``eventline.progress.gauges(prefix, ...)`` makes for each prefix it is called with.
+gauges ``eventline.core.progress.gauges(prefix, ...)`` makes for each prefix it is called with.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def defined_metrics() -> dict[str, list[str]]:
                 elif kind in kinds and isinstance(first, ast.Constant):
                     found[str(first.value)] = _labels(node)
                 elif kind in kinds and isinstance(first, ast.JoinedStr):
-                    # f"{prefix}_partition_lag": only eventline.progress.gauges builds names so
+                    # f"{prefix}_partition_lag": only eventline.core.progress.gauges builds names so
                     tail = first.values[-1]
                     assert path.name == "progress.py" and isinstance(tail, ast.Constant), (
                         f"{path}: a metric whose name this test cannot read; teach it the name"

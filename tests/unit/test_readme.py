@@ -2,14 +2,14 @@
 
 from pathlib import Path
 
-from eventline.settings import markdown_table
+from eventline.core.settings import markdown_table
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_readme_configuration_table_matches_the_settings() -> None:
     assert markdown_table() in README.read_text(), (
-        "README's configuration table is stale: paste `python -m eventline.settings` into it"
+        "README's configuration table is stale: paste `python -m eventline.core.settings` into it"
     )
 
 

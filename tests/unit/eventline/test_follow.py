@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from eventline.follow import TopicFollower
+from eventline.core.follow import TopicFollower
 
 
 def _follower() -> TopicFollower:

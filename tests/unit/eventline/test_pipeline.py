@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from eventline import pipeline as pipeline_module
-from eventline.home_lock import AlreadyRunning, HomeLock
-from eventline.local_kafka import LocalKafka
-from eventline.pipeline import Pipeline, WorkerProcess
-from eventline.settings import Settings
+from eventline.core.settings import Settings
+from eventline.processes import pipeline as pipeline_module
+from eventline.processes.broker import LocalKafka
+from eventline.processes.home_lock import AlreadyRunning, HomeLock
+from eventline.processes.pipeline import Pipeline, WorkerProcess
 
 
 def test_a_worker_that_exited_is_started_again(
@@ -67,7 +67,7 @@ def test_backoff_doubles_up_to_a_minute_and_forgets_after_a_good_run() -> None:
 def test_a_taken_gateway_port_fails_before_anything_starts_and_frees_the_home(
     tmp_path: Path,
 ) -> None:
-    from eventline.errors import ConfigurationError
+    from eventline.core.errors import ConfigurationError
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -1,8 +1,8 @@
-"""Lag and stall of consumed partitions (eventline.progress)."""
+"""Lag and stall of consumed partitions (eventline.core.progress)."""
 
 from __future__ import annotations
 
-from eventline.progress import PartitionProgress, gauges, publish
+from eventline.core.progress import PartitionProgress, gauges, publish
 
 LAG, STALLED = gauges("eventline_unit", "test")
 

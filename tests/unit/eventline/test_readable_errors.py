@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from eventline import cli
-from eventline.errors import KafkaUnreachable
-from eventline.settings import Settings, get_settings
-from eventline.topics import ensure_topics
+from eventline.core.errors import KafkaUnreachable
+from eventline.core.settings import Settings, get_settings
+from eventline.core.topics import ensure_topics
 
 
 def _run(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:

@@ -1,4 +1,4 @@
-"""eventline.settings: EVENTLINE_* variables, policies and the bootstrap default."""
+"""eventline.core.settings: EVENTLINE_* variables, policies and the bootstrap default."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from eventline.settings import Settings
+from eventline.core.settings import Settings
 
 
 def test_defaults() -> None:

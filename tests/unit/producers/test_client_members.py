@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from producers import client as client_module
-from schemas.model import subscriber_hash
+from eventline.producers import client as client_module
+from eventline.schemas.model import subscriber_hash
 
 
 class RecordingWriter:

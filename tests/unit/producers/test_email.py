@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from pydantic.networks import validate_email
 from pydantic_core import PydanticCustomError
 
-from producers.validation import _PLAIN_EMAIL, _email
+from eventline.producers.validation import _PLAIN_EMAIL, _email
 
 ATEXT = string.ascii_letters + string.digits + "_+-."
 LABEL = string.ascii_letters + string.digits + "-"

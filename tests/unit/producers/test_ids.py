@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from producers.ids import _fresh, random_uuid
+from eventline.producers.ids import _fresh, random_uuid
 
 
 def test_canonical_version_4_text() -> None:

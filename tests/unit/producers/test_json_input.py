@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from producers import json_input
-from producers.problems import InputRejected
+from eventline.producers import json_input
+from eventline.producers.problems import InputRejected
 
 values = st.recursive(
     st.none()
@@ -66,7 +66,7 @@ answers = st.recursive(
 def test_answers_render_as_starlette_renders_them(content: Any) -> None:
     from fastapi.responses import JSONResponse
 
-    from producers.gateway.events import Answer
+    from eventline.producers.gateway.events import Answer
 
     try:
         expected = JSONResponse(content).body
@@ -78,7 +78,7 @@ def test_answers_render_as_starlette_renders_them(content: Any) -> None:
 @settings(max_examples=500, deadline=None)
 @given(values)
 def test_the_depth_of_a_decoded_document_is_json_depth(value: Any) -> None:
-    from schemas.limits import json_depth
+    from eventline.schemas.limits import json_depth
 
     assert json_input._decoded_depth(value) == json_depth(value)
 

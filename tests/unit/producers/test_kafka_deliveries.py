@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError
 
-from eventline.errors import InvalidEvent, TransientError
-from producers.kafka import _Deliveries
+from eventline.core.errors import InvalidEvent, TransientError
+from eventline.core.kafka import _Deliveries
 
 
 class Msg:
@@ -100,7 +100,7 @@ class FakeProducer:
 def test_a_waiting_loop_serves_reports_and_a_busy_one_is_not_starved() -> None:
     import time
 
-    from producers.kafka import KafkaWriter
+    from eventline.core.kafka import KafkaWriter
 
     writer = KafkaWriter("127.0.0.1:1", timeout_s=5)
     fake = FakeProducer()

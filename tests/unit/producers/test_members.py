@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from eventline.settings import Settings
-from producers import members
-from producers.members import ENTRY, DigestSet, MemberIndex, is_member_key, member_key
+from eventline.core.settings import Settings
+from eventline.producers import members
+from eventline.producers.members import ENTRY, DigestSet, MemberIndex, is_member_key, member_key
 
 
 def test_the_digest_set_finds_every_digest_added_and_no_other() -> None:

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from producers import json_input, quick_event, validation
-from producers.problems import InputRejected
-from producers.quick_event import STRIPPED, stored_json
-from producers.validation import EventIn, parse_event
+from eventline.producers import json_input, quick_event, validation
+from eventline.producers.problems import InputRejected
+from eventline.producers.quick_event import STRIPPED, stored_json
+from eventline.producers.validation import EventIn, parse_event
 
 RECEIVED = datetime(2026, 3, 14, 12, 0, tzinfo=UTC)
 KW: dict[str, Any] = {"account": "acme", "source": "http:json", "received_at": RECEIVED}

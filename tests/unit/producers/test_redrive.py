@@ -1,5 +1,5 @@
-"""Re-driving many failed events (producers.redrive, eventline.cli_redrive), against a fake
-gateway that answers as the status routes do."""
+"""Re-driving many failed events (eventline.producers.redrive, eventline.cli.redrive), against a
+fake gateway that answers as the status routes do."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import httpx
 import pytest
 import typer
 
-from eventline.cli_redrive import since_time
-from producers import redrive
-from producers.redrive import Redriver, RedriveStopped
+from eventline.cli.redrive import since_time
+from eventline.producers import redrive
+from eventline.producers.redrive import Redriver, RedriveStopped
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 

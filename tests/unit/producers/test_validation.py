@@ -1,4 +1,5 @@
-"""producers.validation: native API input -> incoming records, or field-by-field problems."""
+"""eventline.producers.validation: native API input -> incoming records, or field-by-field
+problems."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from producers.validation import (
+from eventline.producers.validation import (
     InputRejected,
     Problem,
     form_to_dict,
@@ -16,9 +17,9 @@ from producers.validation import (
     parse_event,
     rejected_record,
 )
-from schemas.codec import codec
-from schemas.limits import TEXT_LIMITS
-from schemas.model import CONTACT, EVENT, event_id_for
+from eventline.schemas.codec import codec
+from eventline.schemas.limits import TEXT_LIMITS
+from eventline.schemas.model import CONTACT, EVENT, event_id_for
 
 RECEIVED = datetime(2026, 3, 14, 12, 0, tzinfo=UTC)
 KW: dict[str, Any] = {"account": "default", "source": "http:json", "received_at": RECEIVED}

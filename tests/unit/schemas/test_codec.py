@@ -1,4 +1,4 @@
-"""schemas.codec: every schema round-trips; bad input raises InvalidEvent."""
+"""eventline.schemas.codec: every schema round-trips; bad input raises InvalidEvent."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 import fastavro
 import pytest
 
-from eventline.errors import InvalidEvent
-from schemas.codec import (
+from eventline.core.errors import InvalidEvent
+from eventline.schemas.codec import (
     EMBEDDED,
     HEADER_LEN,
     MAGIC,

@@ -16,9 +16,9 @@ from typing import Any
 import fastavro
 import pytest
 
-import schemas
-from eventline.errors import InvalidEvent
-from schemas.codec import (
+import eventline.schemas
+from eventline.core.errors import InvalidEvent
+from eventline.schemas.codec import (
     EMBEDDED,
     MAGIC,
     SCHEMA_FILES,
@@ -32,7 +32,7 @@ from .test_codec import as_stored
 
 NAMES = list(SCHEMA_FILES)
 ADDED = {"name": "added_later", "type": ["null", "string"], "default": None}
-HISTORY = Path(schemas.__file__).parent / "avro" / "history"
+HISTORY = Path(eventline.schemas.__file__).parent / "avro" / "history"
 
 
 def parse(schema: dict[str, Any], name: str) -> Any:

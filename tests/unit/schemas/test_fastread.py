@@ -1,4 +1,4 @@
-"""schemas.fastread: the generated readers give what fastavro gives, or step aside, with
+"""eventline.schemas.fastread: the generated readers give what fastavro gives, or step aside, with
 times as integers (the sink) or as datetimes (the worker).
 
 Random records of every schema decode the same through both; random damage to their bytes
@@ -15,9 +15,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas import fastread
-from schemas.codec import HEADER_LEN, SCHEMA_FILES, Codec, _plain_times, codec, load_schema_json
-from schemas.fastread import Unsupported
+from eventline.schemas import fastread
+from eventline.schemas.codec import (
+    HEADER_LEN,
+    SCHEMA_FILES,
+    Codec,
+    _plain_times,
+    codec,
+    load_schema_json,
+)
+from eventline.schemas.fastread import Unsupported
 
 NAMES = list(SCHEMA_FILES)
 LONG = st.integers(-(2**63), 2**63 - 1)

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.codec import SCHEMA_FILES, Codec, codec
-from schemas.model import bare_record
+from eventline.schemas.codec import SCHEMA_FILES, Codec, codec
+from eventline.schemas.model import bare_record
 from tests.unit.schemas.test_fastread import records as plain_records
 from tests.unit.schemas.test_fastread import same
 

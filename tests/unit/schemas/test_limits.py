@@ -1,4 +1,5 @@
-"""Bounds on incoming records (schemas.limits): what breaks them, and the storable copy."""
+"""Bounds on incoming records (eventline.schemas.limits): what breaks them, and the storable
+copy."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from schemas.limits import (
+from eventline.schemas.limits import (
     MAX_ATTEMPT,
     MAX_DEPTH,
     MAX_PROPERTIES_BYTES,

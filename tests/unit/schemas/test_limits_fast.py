@@ -1,4 +1,4 @@
-"""The cheap tests of schemas.limits (certainly_within_json, certainly_storable,
+"""The cheap tests of eventline.schemas.limits (certainly_within_json, certainly_storable,
 certainly_within): they never pass what the full test refuses, and they pass the plain records
 a pipeline carries."""
 
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.limits import (
+from eventline.schemas.limits import (
     EARLIEST,
     EARLIEST_RECEIPT,
     LATEST_STORABLE_RECEIPT,

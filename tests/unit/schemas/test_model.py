@@ -1,4 +1,4 @@
-"""schemas.model: ids, keys, alias claims and record checks."""
+"""eventline.schemas.model: ids, keys, alias claims and record checks."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from eventline.errors import InvalidEvent
-from schemas.model import (
+from eventline.core.errors import InvalidEvent
+from eventline.schemas.model import (
     CONTACT,
     EVENT,
     IDENTITY,

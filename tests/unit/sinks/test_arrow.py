@@ -1,5 +1,5 @@
-"""sinks.arrow: rows inserted as Arrow are stored as the client's Native writer stores them, and
-refused where it refuses them (so a refused row is still bisected and reported failed)."""
+"""eventline.sinks.arrow: rows inserted as Arrow are stored as the client's Native writer stores
+them, and refused where it refuses them (so a refused row is still bisected and reported failed)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import pyarrow as pa
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 
-from sinks.arrow import arrow_table, arrow_type
-from sinks.store import RowsRefused, Store
+from eventline.sinks.arrow import arrow_table, arrow_type
+from eventline.sinks.store import RowsRefused, Store
 
 
 @pytest.mark.parametrize(
@@ -110,9 +110,9 @@ _SAME_AS_NATIVE = textwrap.dedent(
     """
     import json, sys
     from pathlib import Path
-    from eventline.settings import Settings
-    from sinks import arrow, store
-    from sinks.routes import COLUMNS
+    from eventline.core.settings import Settings
+    from eventline.sinks import arrow, store
+    from eventline.sinks.routes import COLUMNS
 
     cases = json.loads(sys.stdin.read())
     base = store.open_store(Settings(home=Path(sys.argv[1])), migrate=False)

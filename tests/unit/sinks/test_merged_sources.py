@@ -1,10 +1,10 @@
-"""sinks.queries.merged_sources: a timeline's contacts, the merged ones followed back."""
+"""eventline.sinks.queries.merged_sources: a timeline's contacts, the merged ones followed back."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sinks.queries import MERGE_DEPTH, merged_sources
+from eventline.sinks.queries import MERGE_DEPTH, merged_sources
 
 
 class MergedStore:

@@ -1,4 +1,5 @@
-"""sinks.routes.row_of: a record's row from its times as on the wire is the row its datetimes
+"""eventline.sinks.routes.row_of: a record's row from its times as on the wire is the row its
+datetimes
 make (each in its column's ticks), and a record near or past a bound takes the full test."""
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventline.topics import Topics
-from schemas.codec import codec
-from schemas.limits import EARLIEST_RECEIPT, MAX_ATTEMPT
-from sinks.routes import COLUMNS, Route, _within_bounds, routes, row_of
-from sinks.rows import INCOMING_COLUMNS
+from eventline.core.topics import Topics
+from eventline.schemas.codec import codec
+from eventline.schemas.limits import EARLIEST_RECEIPT, MAX_ATTEMPT
+from eventline.sinks.routes import COLUMNS, Route, _within_bounds, routes, row_of
+from eventline.sinks.rows import INCOMING_COLUMNS
 from tests.unit.schemas.test_fastread import DAMAGE, _with_times, damaged, records, same
 
 AT = datetime(2026, 11, 30, 12, tzinfo=UTC)

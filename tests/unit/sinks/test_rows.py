@@ -1,4 +1,4 @@
-"""sinks.rows: records as ClickHouse rows, one column per value."""
+"""eventline.sinks.rows: records as ClickHouse rows, one column per value."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from sinks import rows
-from sinks.routes import _received_row
+from eventline.sinks import rows
+from eventline.sinks.routes import _received_row
 
 
 def test_event_row_matches_columns(canonical_record: dict[str, Any]) -> None:

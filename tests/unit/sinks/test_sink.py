@@ -1,4 +1,4 @@
-"""sinks.sink: batch tokens and committed offsets, with fake Kafka messages."""
+"""eventline.sinks.sink: batch tokens and committed offsets, with fake Kafka messages."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import gc
 from dataclasses import dataclass
 from typing import Any
 
-from sinks.sink import _batch_token, _collector_paused, _next_offsets
+from eventline.sinks.sink import _batch_token, _collector_paused, _next_offsets
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""sinks.store: which insert errors are about the rows (the sink reports them failed) and which
-heal (the sink retries the batch): a good row must never be reported failed for an outage."""
+"""eventline.sinks.store: which insert errors are about the rows (the sink reports them failed) and
+which heal (the sink retries the batch): a good row must never be reported failed for an outage."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from clickhouse_connect.datatypes.registry import get_from_name
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
 
-from eventline.errors import TransientError
-from sinks.store import RowsRefused, Store, _as_ticks
+from eventline.core.errors import TransientError
+from eventline.sinks.store import RowsRefused, Store, _as_ticks
 
 
 class FakeClient:

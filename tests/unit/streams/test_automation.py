@@ -6,11 +6,11 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from streams.automation import Limits, is_due, on_check, on_event
-from streams.messages import personalization
-from streams.rules.book import AccountRules
-from streams.rules.model import parse_rule
-from streams.rules.triggers import Context
+from eventline.schemas.rules.book import AccountRules
+from eventline.schemas.rules.model import parse_rule
+from eventline.streams.automation import Limits, is_due, on_check, on_event
+from eventline.streams.messages import personalization
+from eventline.streams.rules.triggers import Context
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

@@ -1,6 +1,6 @@
 """Every output and every table value of the worker stays within Kafka's message size by
-design, for the largest input the limits admit (schemas.limits): no record can make the worker
-produce a message Kafka refuses."""
+design, for the largest input the limits admit (eventline.schemas.limits): no record can make the
+worker produce a message Kafka refuses."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ from typing import Any
 import orjson
 import pytest
 
-from eventline.errors import InvalidEvent
-from schemas.codec import codec
-from schemas.limits import MAX_ATTRIBUTES_BYTES, MAX_MESSAGE_BYTES, MAX_PROPERTIES_BYTES
-from streams.automation import STATE_MAX_BYTES, Limits, fit, on_event
-from streams.canonical import apply_registration, canonical_event
-from streams.messages import PERSONALIZATION_MAX_BYTES
-from streams.rules.book import AccountRules
-from streams.rules.model import parse_rule
-from streams.rules.triggers import Context
+from eventline.core.errors import InvalidEvent
+from eventline.schemas.codec import codec
+from eventline.schemas.limits import MAX_ATTRIBUTES_BYTES, MAX_MESSAGE_BYTES, MAX_PROPERTIES_BYTES
+from eventline.schemas.rules.book import AccountRules
+from eventline.schemas.rules.model import parse_rule
+from eventline.streams.automation import STATE_MAX_BYTES, Limits, fit, on_event
+from eventline.streams.canonical import apply_registration, canonical_event
+from eventline.streams.messages import PERSONALIZATION_MAX_BYTES
+from eventline.streams.rules.triggers import Context
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
 NAME = "n" * 200
@@ -107,7 +107,7 @@ def test_a_contact_state_fed_the_largest_events_stays_within_its_budget() -> Non
         at = NOW + timedelta(seconds=i)
         event = {**_largest_event(f"e-{i}"), "occurred_at": at}
         contact, _dropped = fit(on_event(contact, event, rules, Context(), Limits(), at).contact)
-    # as the contact table writes it (streams.table): orjson, UTF-8
+    # as the contact table writes it (eventline.streams.table): orjson, UTF-8
     assert len(orjson.dumps(contact)) <= STATE_MAX_BYTES < MAX_MESSAGE_BYTES
 
 

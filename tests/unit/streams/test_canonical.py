@@ -1,4 +1,4 @@
-"""streams.canonical: contact state and the canonical event join."""
+"""eventline.streams.canonical: contact state and the canonical event join."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.canonical import apply_registration, canonical_event, new_contact
+from eventline.streams.canonical import apply_registration, canonical_event, new_contact
 
 T0 = 1_773_496_800_000
 PROCESSED = datetime(2026, 3, 14, 15, 0, tzinfo=UTC)
@@ -96,7 +96,7 @@ def test_canonical_event_falls_back_to_received_at(incoming_record: dict[str, An
 
 
 def test_canonical_event_encodes(incoming_record: dict[str, Any]) -> None:
-    from schemas.codec import codec
+    from eventline.schemas.codec import codec
 
     contact = new_contact({**incoming_record, "contact_id": "c-1"}, T0)
     event = canonical_event(incoming_record, contact, PROCESSED)

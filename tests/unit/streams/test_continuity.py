@@ -4,7 +4,7 @@ from collections import defaultdict
 
 import pytest
 
-from streams.continuity import IDLE_AFTER_S, HeldReadOffsets, OffsetGuard
+from eventline.streams.continuity import IDLE_AFTER_S, HeldReadOffsets, OffsetGuard
 
 TP = ("eventline.incoming", 0)
 
@@ -76,8 +76,8 @@ def test_the_faust_internals_the_guard_uses_are_there() -> None:
     """A Faust upgrade that renames them must fail here, not silently lose the guard."""
     from faust.types import Message
 
-    from eventline.settings import Settings
-    from streams.app import create_worker
+    from eventline.core.settings import Settings
+    from eventline.streams.app import create_worker
 
     worker = create_worker(Settings())
     worker.sender.close(0)  # no broker here: its producer would complain at exit
@@ -136,7 +136,7 @@ def _event(offset: int) -> object:
 
 
 async def test_a_partition_never_committed_starts_at_its_earliest_offset() -> None:
-    from streams.continuity import ContinuityGuard
+    from eventline.streams.continuity import ContinuityGuard
 
     guard = ContinuityGuard(_App(_Consumer(None)), "eventline.incoming", "x:1")
     reader = guard.reader = _Reader()  # type: ignore[assignment]
@@ -146,7 +146,7 @@ async def test_a_partition_never_committed_starts_at_its_earliest_offset() -> No
 
 
 async def test_a_hole_that_cannot_be_read_yet_stays_open_for_the_next_try() -> None:
-    from streams.continuity import ContinuityGuard
+    from eventline.streams.continuity import ContinuityGuard
 
     guard = ContinuityGuard(_App(_Consumer(10)), "eventline.incoming", "x:1")
     reader = guard.reader = _Reader()  # type: ignore[assignment]

@@ -1,5 +1,6 @@
 """Which errors of a record heal (retry, the partition waits) and which never will (fail the
-record, move on): streams.failures, and the staging of outputs in streams.sending."""
+record, move on): eventline.streams.failures, and the staging of outputs in
+eventline.streams.sending."""
 
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ from aiokafka.errors import (
 )
 from faust.exceptions import ProducerSendError
 
-from eventline.errors import InvalidEvent
-from schemas.limits import MAX_MESSAGE_BYTES
-from streams import sending
-from streams.failures import heals, reason
+from eventline.core.errors import InvalidEvent
+from eventline.schemas.limits import MAX_MESSAGE_BYTES
+from eventline.streams import sending
+from eventline.streams.failures import heals, reason
 
 
 def _wrapped(inner: Exception) -> Exception:

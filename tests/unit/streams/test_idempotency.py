@@ -1,6 +1,6 @@
 """The idempotency window: replay, resend, and expiry."""
 
-from streams.idempotency import classify, entry
+from eventline.streams.idempotency import classify, entry
 
 HOUR_MS = 3600 * 1000
 WINDOW = 168 * HOUR_MS

@@ -1,16 +1,16 @@
-"""streams.merge: a contact's state folded into another's, once, within the bounds (no broker);
-and the identity claim that starts a merge (streams.resolve)."""
+"""eventline.streams.merge: a contact's state folded into another's, once, within the bounds (no
+broker); and the identity claim that starts a merge (eventline.streams.resolve)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
-from schemas.model import IDENTITY
-from streams import merge
-from streams.automation import Limits, is_due, on_event
-from streams.resolve import ALIAS, MAX_HOPS, MERGED, resolve
-from streams.rules.triggers import Context
+from eventline.schemas.model import IDENTITY
+from eventline.streams import merge
+from eventline.streams.automation import Limits, is_due, on_event
+from eventline.streams.resolve import ALIAS, MAX_HOPS, MERGED, resolve
+from eventline.streams.rules.triggers import Context
 from tests.unit.streams.test_automation import (
     DAY,
     MUGS_TAG,
@@ -130,7 +130,7 @@ def test_fired_workflow_rules_keep_the_latest_of_each() -> None:
     assert folded["auto"]["fired"] == {"w1": [200, "e-b"], "w2": [50, "e-c"]}
 
 
-# --- the claim that starts it (streams.resolve) ---------------------------------------------
+# --- the claim that starts it (eventline.streams.resolve) -----------------------------------------
 
 ANON, USER = "acme/user/anonymous:a-1", "acme/user/u-1"
 NOTHING: dict[str, str] = {}

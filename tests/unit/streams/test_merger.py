@@ -1,5 +1,5 @@
-"""streams.merger: the records a merge sends and the state it writes, with a fake worker (no
-broker): a replayed step sends the very same records; a merged contact forwards."""
+"""eventline.streams.merger: the records a merge sends and the state it writes, with a fake worker
+(no broker): a replayed step sends the very same records; a merged contact forwards."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from eventline.errors import InvalidEvent
-from schemas.codec import codec
-from streams import merge, merger
-from streams.resolve import MAX_HOPS
-from streams.sending import begin_record, keep
-from streams.table import Table
+from eventline.core.errors import InvalidEvent
+from eventline.schemas.codec import codec
+from eventline.streams import merge, merger
+from eventline.streams.resolve import MAX_HOPS
+from eventline.streams.sending import begin_record, keep
+from eventline.streams.table import Table
 from tests.unit.streams.test_automation import MUGS_TAG, NOW, REFERRERS, _rules
 from tests.unit.streams.test_merge import _user, _visitor
 
@@ -68,8 +68,8 @@ def _decoded(outputs: list[tuple[str, bytes, bytes]]) -> list[tuple[str, str, di
 
 @pytest.fixture(autouse=True)
 def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("eventline.clock.now", lambda: NOW)
-    monkeypatch.setattr("eventline.clock.now_ms", lambda: int(NOW.timestamp() * 1000))
+    monkeypatch.setattr("eventline.core.clock.now", lambda: NOW)
+    monkeypatch.setattr("eventline.core.clock.now_ms", lambda: int(NOW.timestamp() * 1000))
 
 
 GIVE = {

@@ -1,11 +1,11 @@
-"""streams.resolve: which contact a record belongs to, against a fake identity table."""
+"""eventline.streams.resolve: which contact a record belongs to, against a fake identity table."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from schemas.model import CONTACT, EVENT, IDENTITY, minted_contact_id
-from streams.resolve import ALIAS, resolve
+from eventline.schemas.model import CONTACT, EVENT, IDENTITY, minted_contact_id
+from eventline.streams.resolve import ALIAS, resolve
 
 
 def record(kind: str = EVENT, **fields: Any) -> dict[str, Any]:

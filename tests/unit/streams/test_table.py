@@ -1,11 +1,11 @@
-"""The worker's tables in memory (streams.table): writes seen at once, one changelog record
-per changed key per batch, copies let go or checked again when the assignment changes."""
+"""The worker's tables in memory (eventline.streams.table): writes seen at once, one changelog
+record per changed key per batch, copies let go or checked again when the assignment changes."""
 
 from __future__ import annotations
 
 import orjson
 
-from streams.table import Table, Tables
+from eventline.streams.table import Table, Tables
 
 
 def test_a_write_is_read_back_at_once_as_a_copy() -> None:
@@ -77,7 +77,7 @@ def test_a_stored_value_holds_about_its_own_length_of_memory() -> None:
     """orjson's bytes keep its whole output buffer (4 KiB): a table of small values must not."""
     import tracemalloc
 
-    from streams.table import Table
+    from eventline.streams.table import Table
 
     table = Table("identities", "x-identities-changelog")
     tracemalloc.start()

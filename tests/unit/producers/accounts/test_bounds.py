@@ -1,6 +1,6 @@
 """An account's state is bounded by design (issue 10): a checkpoint holds it whole in one Kafka
 message, so the largest state the fold allows, every field at its limit and the longest,
-costliest names, must encode below schemas.limits.MAX_MESSAGE_BYTES."""
+costliest names, must encode below eventline.schemas.limits.MAX_MESSAGE_BYTES."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from eventline.fold import Outcome
-from producers.accounts import ledger
-from producers.accounts.ledger import AccountState, Change, Ledger
-from producers.accounts.service import change_record
-from producers.dialects.emma import MAX_DISPLAY_NAME
-from schemas.codec import codec
-from schemas.limits import MAX_MESSAGE_BYTES, TEXT_LIMITS
+from eventline.core.fold import Outcome
+from eventline.producers.dialects.emma import MAX_DISPLAY_NAME
+from eventline.schemas.accounts import ledger
+from eventline.schemas.accounts.ledger import AccountState, Change, Ledger
+from eventline.schemas.accounts.service import change_record
+from eventline.schemas.codec import codec
+from eventline.schemas.limits import MAX_MESSAGE_BYTES, TEXT_LIMITS
 
 AT = datetime(2026, 11, 23, tzinfo=UTC)
 ACCOUNT = "a" * TEXT_LIMITS["account_id"]

@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
-from producers.accounts import ledger
-from producers.accounts.ledger import (
+from eventline.producers.dialects import activecampaign as ac
+from eventline.producers.dialects import emma
+from eventline.schemas.accounts import ledger
+from eventline.schemas.accounts.ledger import (
     AccountState,
     Change,
     Ledger,
@@ -21,9 +23,7 @@ from producers.accounts.ledger import (
     apply_change,
     parse_key,
 )
-from producers.accounts.registry import account_entry
-from producers.dialects import activecampaign as ac
-from producers.dialects import emma
+from eventline.schemas.accounts.registry import account_entry
 
 AT = datetime(2026, 11, 23, tzinfo=UTC)
 

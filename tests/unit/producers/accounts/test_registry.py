@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from producers.accounts.registry import (
+from eventline.schemas.accounts.registry import (
     AuthError,
     Registry,
     account_entry,

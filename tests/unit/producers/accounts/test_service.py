@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from eventline.settings import Settings
-from producers.accounts import ledger
-from producers.accounts.registry import account_entry
-from producers.accounts.service import AccountConflict, Accounts, ChangeRefused
-from schemas.codec import codec
+from eventline.core.settings import Settings
+from eventline.schemas.accounts import ledger
+from eventline.schemas.accounts.registry import account_entry
+from eventline.schemas.accounts.service import AccountConflict, Accounts, ChangeRefused
+from eventline.schemas.codec import codec
 
 
 class SharedLog:

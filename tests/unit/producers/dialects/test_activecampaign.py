@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from producers.dialects import activecampaign as ac
-from producers.validation import InputRejected
+from eventline.producers.dialects import activecampaign as ac
+from eventline.producers.validation import InputRejected
 
 FORM = {
     "actid": "123456789",

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from producers.dialects import emma
-from producers.validation import InputRejected, Problem, parse_event
-from schemas.limits import TEXT_LIMITS
+from eventline.producers.dialects import emma
+from eventline.producers.validation import InputRejected, Problem, parse_event
+from eventline.schemas.limits import TEXT_LIMITS
 
 TYPES = [
     {

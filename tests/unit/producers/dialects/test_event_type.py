@@ -1,5 +1,5 @@
 """``event_type`` per dialect: the vendor's own type where it has one, its event name where
-that name is its only word for the kind of event (producers.dialects.type_from_name); and
+that name is its only word for the kind of event (eventline.producers.dialects.type_from_name); and
 one rule matching the same purchase sent six ways (docs/dialects.md, "The same purchase sent
 five ways": its rule is read from there, so the page stays true)."""
 
@@ -13,13 +13,20 @@ from typing import Any
 
 import pytest
 
-from producers.dialects import activecampaign, emma, mailchimp, mailerpath, segment, type_from_name
-from producers.validation import parse_event
-from schemas.limits import TEXT_LIMITS
-from streams.canonical import canonical_event
-from streams.rules.match import event_matches
-from streams.rules.model import WorkflowRule, parse_rule
-from streams.rules.triggers import Context, decide
+from eventline.producers.dialects import (
+    activecampaign,
+    emma,
+    mailchimp,
+    mailerpath,
+    segment,
+    type_from_name,
+)
+from eventline.producers.validation import parse_event
+from eventline.schemas.limits import TEXT_LIMITS
+from eventline.schemas.rules.model import WorkflowRule, parse_rule
+from eventline.streams.canonical import canonical_event
+from eventline.streams.rules.match import event_matches
+from eventline.streams.rules.triggers import Context, decide
 
 DIALECTS = Path(__file__).resolve().parents[4] / "docs" / "dialects.md"
 EMAIL = "ada@example.com"

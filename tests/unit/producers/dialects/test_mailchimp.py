@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
-from producers.dialects import mailchimp
-from producers.validation import InputRejected
+from eventline.producers.dialects import mailchimp
+from eventline.producers.validation import InputRejected
 
 HASH = hashlib.md5(b"ada@example.com").hexdigest()
 
@@ -105,7 +105,7 @@ def test_a_put_of_a_known_member_needs_no_status() -> None:
 
 
 def test_native_contact_problems_are_renamed() -> None:
-    from producers.validation import Problem
+    from eventline.producers.validation import Problem
 
     renamed = mailchimp.renamed(
         [Problem(field="email", reason="r"), Problem(field="attributes.X", reason="r")]

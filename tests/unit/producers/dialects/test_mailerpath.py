@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from producers.dialects import mailerpath
-from producers.validation import InputRejected
+from eventline.producers.dialects import mailerpath
+from eventline.producers.validation import InputRejected
 
 
 @pytest.mark.parametrize("event_type", mailerpath.EVENT_TYPES)

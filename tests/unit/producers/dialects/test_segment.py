@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from producers.dialects import segment
-from producers.validation import InputRejected
+from eventline.producers.dialects import segment
+from eventline.producers.validation import InputRejected
 
 RECEIVED = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -8,16 +8,16 @@ from typing import Any, ClassVar
 import pytest
 from fastapi.testclient import TestClient
 
-from eventline.settings import Settings
-from producers.accounts.service import Accounts
-from producers.gateway import app as gateway_app
-from producers.members import MemberIndex, member_key
-from schemas.codec import codec
-from streams.rules.catalog import RuleCatalog
+from eventline.core.settings import Settings
+from eventline.producers.gateway import app as gateway_app
+from eventline.producers.members import MemberIndex, member_key
+from eventline.schemas.accounts.service import Accounts
+from eventline.schemas.codec import codec
+from eventline.schemas.rules.catalog import RuleCatalog
 
 
 class FakeWriter:
-    """Stands in for producers.kafka.KafkaWriter: every write is acknowledged at once."""
+    """Stands in for eventline.core.kafka.KafkaWriter: every write is acknowledged at once."""
 
     instances: ClassVar[list[FakeWriter]] = []
 
@@ -149,7 +149,7 @@ def writer(client: TestClient) -> FakeWriter:
 
 
 class FakeStore:
-    """Stands in for sinks.store.Store: each query answers the rows of the table it names
+    """Stands in for eventline.sinks.store.Store: each query answers the rows of the table it names
     (as ClickHouse returns them: naive UTC datetimes, JSON columns as text), filtered by
     nothing; ``count()`` queries answer how many rows the table holds."""
 

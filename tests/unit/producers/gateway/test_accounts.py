@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from eventline.settings import Settings
+from eventline.core.settings import Settings
 
 
 def _key(client: TestClient, account: str = "acme") -> str:
@@ -87,7 +87,7 @@ def closed_settings() -> Settings:
 def test_without_open_access_every_request_needs_a_key(
     monkeypatch: pytest.MonkeyPatch, closed_settings: Settings
 ) -> None:
-    from producers.gateway import app as gateway_app
+    from eventline.producers.gateway import app as gateway_app
     from tests.unit.producers.gateway.conftest import use_fakes
 
     use_fakes(monkeypatch)

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
-from producers.accounts import ledger
-from schemas.limits import TEXT_LIMITS
+from eventline.schemas.accounts import ledger
+from eventline.schemas.limits import TEXT_LIMITS
 from tests.unit.producers.gateway.conftest import FakeStore, FakeWriter
 
 

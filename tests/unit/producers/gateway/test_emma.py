@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from producers.accounts import ledger
-from producers.dialects import emma
+from eventline.producers.dialects import emma
+from eventline.schemas.accounts import ledger
 from tests.unit.producers.gateway.conftest import FakeWriter
 
 

@@ -6,7 +6,7 @@ import json
 
 from fastapi.testclient import TestClient
 
-from schemas.model import event_id_for
+from eventline.schemas.model import event_id_for
 
 from .conftest import FakeWriter
 

@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from eventline.cli import app as cli
-from eventline.errors import ConfigurationError
-from eventline.settings import Settings
-from producers.gateway import app as gateway_app
-from producers.gateway.serving import is_loopback
+from eventline.core.errors import ConfigurationError
+from eventline.core.settings import Settings
+from eventline.producers.gateway import app as gateway_app
+from eventline.producers.gateway.serving import is_loopback
 from tests.unit.producers.gateway.conftest import use_fakes
 
 
@@ -37,7 +37,7 @@ def test_the_cli_exits_with_the_reason_before_starting_anything(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("EVENTLINE_GATEWAY_HOST", "0.0.0.0")
-    from eventline import settings as settings_module
+    from eventline.core import settings as settings_module
 
     settings_module.get_settings.cache_clear()
     try:

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from eventline.settings import Settings
-from producers.dialects import segment
-from producers.gateway import encoding
+from eventline.core.settings import Settings
+from eventline.producers.dialects import segment
+from eventline.producers.gateway import encoding
 from tests.unit.producers.gateway.conftest import FakeWriter
 
 LIMIT = 1000

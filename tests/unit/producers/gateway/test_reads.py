@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from producers.dialects.emma import member_number
-from schemas.limits import MAX_DEPTH
+from eventline.producers.dialects.emma import member_number
+from eventline.schemas.limits import MAX_DEPTH
 from tests.unit.producers.gateway.conftest import FakeStore, FakeWriter
 
 CONTACT = "7c1d4c55-0f4e-5b8e-8a3a-3e3f1f2f9a01"

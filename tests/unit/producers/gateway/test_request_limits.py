@@ -16,12 +16,12 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from eventline.settings import Settings
-from producers.dialects import segment
-from producers.gateway import app as gateway_app
-from producers.gateway.limits import RequestLimits, body_limit
-from producers.gateway.serving import uvicorn_options
-from schemas.limits import MAX_PROPERTIES_BYTES
+from eventline.core.settings import Settings
+from eventline.producers.dialects import segment
+from eventline.producers.gateway import app as gateway_app
+from eventline.producers.gateway.limits import RequestLimits, body_limit
+from eventline.producers.gateway.serving import uvicorn_options
+from eventline.schemas.limits import MAX_PROPERTIES_BYTES
 from tests.unit.producers.gateway.conftest import FakeWriter, use_fakes
 
 EVENT = {"email": "ada@example.com", "name": "purchase"}
@@ -201,7 +201,7 @@ def test_kafka_refusing_a_record_as_too_large_is_413_not_a_retry(
     # Past every bound we check; still, librdkafka's MSG_SIZE_TOO_LARGE is never a 503.
     from confluent_kafka import KafkaError
 
-    from producers.kafka import refusal
+    from eventline.core.kafka import refusal
 
     async def refuse(records: Any, timeout_s: float) -> None:
         raise refusal("eventline.incoming", "k", KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
@@ -213,8 +213,8 @@ def test_kafka_refusing_a_record_as_too_large_is_413_not_a_retry(
 
 
 def test_the_kafka_writer_names_a_record_too_large_as_permanent() -> None:
-    from eventline.errors import InvalidEvent
-    from producers.kafka import KafkaWriter
+    from eventline.core.errors import InvalidEvent
+    from eventline.core.kafka import KafkaWriter
 
     writer = KafkaWriter("127.0.0.1:1", timeout_s=1, **{"message.max.bytes": 1000})
     try:

@@ -7,8 +7,8 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from schemas.codec import codec
-from streams.rules import catalog
+from eventline.schemas.codec import codec
+from eventline.schemas.rules import catalog
 from tests.unit.producers.gateway.conftest import FakeWriter
 
 ACME = {"X-Eventline-Account": "acme"}

@@ -1,5 +1,5 @@
 """Segment's identify with both ids claims the anonymous id for the user (Kafka faked): the
-worker merges the visitor's contact into the user's (streams.merge)."""
+worker merges the visitor's contact into the user's (eventline.streams.merge)."""
 
 from __future__ import annotations
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from eventline.errors import TransientError
-from producers.gateway.store_link import LinkedStore, StoreLinkError, StoreServer
+from eventline.core.errors import TransientError
+from eventline.sinks.store_link import LinkedStore, StoreLinkError, StoreServer
 
 
 class OwnedStore:

@@ -1,4 +1,4 @@
-"""Export lines as native backfill events with stable keys (producers.importer.lines)."""
+"""Export lines as native backfill events with stable keys (eventline.producers.importer.lines)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from producers.importer.lines import format_of, read
+from eventline.producers.importer.lines import format_of, read
 
 
 def _jsonl(tmp_path: Path, *lines: str) -> Path:
@@ -82,7 +82,7 @@ def test_the_format_comes_from_the_suffix_unless_given(tmp_path: Path) -> None:
 
 
 def test_a_position_resumes_the_same_export_grown_but_not_another_one(tmp_path: Path) -> None:
-    from producers.importer.position import Position
+    from eventline.producers.importer.position import Position
 
     export = _jsonl(tmp_path, *[f'{{"name": "n{i}", "user_id": "u"}}' for i in range(5)])
     Position.of(export, tmp_path / "home").save(3)

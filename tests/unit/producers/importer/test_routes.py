@@ -1,4 +1,4 @@
-"""Each route's answer read as one outcome per line (producers.importer.routes)."""
+"""Each route's answer read as one outcome per line (eventline.producers.importer.routes)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from producers.importer.lines import read
-from producers.importer.routes import Native, Segment
+from eventline.producers.importer.lines import read
+from eventline.producers.importer.routes import Native, Segment
 
 
 def test_segment_answers_are_read_per_call() -> None:

@@ -1,4 +1,4 @@
-"""Batches to the gateway, answered in order, retried and split (producers.importer.send),
+"""Batches to the gateway, answered in order, retried and split (eventline.producers.importer.send),
 against a fake gateway that answers as the bulk route does."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import httpx
 import orjson
 import pytest
 
-from producers.importer import send
-from producers.importer.lines import Line
-from producers.importer.send import ImportStopped, Sender
+from eventline.producers.importer import send
+from eventline.producers.importer.lines import Line
+from eventline.producers.importer.send import ImportStopped, Sender
 
 
 def _lines(n: int) -> list[Line]:

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from eventline.clock import CLOCK
-from eventline.settings import Settings
-from schemas.codec import codec
-from schemas.limits import MAX_RULE_BYTES
-from streams.rules import catalog as catalog_module
-from streams.rules.catalog import RuleCatalog, RuleConflict, RuleRejected
-from streams.rules.model import TagRule
+from eventline.core.clock import CLOCK
+from eventline.core.settings import Settings
+from eventline.schemas.codec import codec
+from eventline.schemas.limits import MAX_RULE_BYTES
+from eventline.schemas.rules import catalog as catalog_module
+from eventline.schemas.rules.catalog import RuleCatalog, RuleConflict, RuleRejected
+from eventline.schemas.rules.model import TagRule
 from tests.unit.producers.accounts.test_service import SharedLog
 
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from eventline.fold import INVALID, Outcome
-from streams.rules import ledger
-from streams.rules.ledger import (
+from eventline.core.fold import INVALID, Outcome
+from eventline.schemas.rules import ledger
+from eventline.schemas.rules.ledger import (
     CREATE,
     DELETE,
     PUT,

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from streams.rules.match import condition_holds, event_matches, tag_changes
-from streams.rules.model import EventMatch, PropertyCondition, TagRule
+from eventline.schemas.rules.model import EventMatch, PropertyCondition, TagRule
+from eventline.streams.rules.match import condition_holds, event_matches, tag_changes
 
 VIEWED_MUG = {
     "account_id": "shop",

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from streams.rules.segments import Condition, ContactState, Fact, evaluate, next_change
+from eventline.streams.rules.segments import Condition, ContactState, Fact, evaluate, next_change
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from streams.rules.model import WorkflowRule
-from streams.rules.triggers import Context, decide, trigger_id
+from eventline.schemas.rules.model import WorkflowRule
+from eventline.streams.rules.triggers import Context, decide, trigger_id
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 CUTOFF = timedelta(hours=24)
