@@ -36,10 +36,11 @@ test-unit: $(STAMP)  ## unit tests only (no broker)
 fuzz: $(STAMP)  ## fuzz every HTTP operation and dialect parser, 1,000 examples each (no broker)
 	EVENTLINE_FUZZ_EXAMPLES=1000 $(PY) -m pytest tests/fuzz
 
-lint: $(STAMP)  ## ruff and mypy
+lint: $(STAMP)  ## ruff, mypy, and the layers contract (import-linter: imports only run downward)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: kafka  ## throughput and latency figures on this machine (see bench/README.md)
 	$(PY) -m bench

@@ -17,7 +17,7 @@ import json
 import math
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -31,7 +31,7 @@ from eventline.schemas.limits import (
     MAX_PROPERTIES_BYTES,
     TEXT_LIMITS,
 )
-from eventline.schemas.model import EVENT, event_id_for
+from eventline.schemas.model import EVENT, event_id_for, incoming_record
 
 # What pydantic's str_strip_whitespace strips (Unicode's White_Space, as Rust's trim): a text
 # ending in one of these is left to pydantic. A unit test checks the set on every code point.
@@ -97,7 +97,7 @@ def _value(value: Any) -> float | bool | None:
     return False
 
 
-def _occurred(value: Any) -> datetime | bool | None:
+def _occurred(value: Any) -> datetime | Literal[False] | None:
     """The event's time as pydantic gives it; False when left to pydantic."""
     if value is None:
         return None
@@ -158,40 +158,27 @@ def quick_event(
         or type(is_syncing) is not bool
     ):
         return None
-    record = _record(texts, email, account, source, received_at)
-    record.update(properties_json=stored_json(properties), value=value, is_syncing=is_syncing)
-    if occurred is not None:
-        record["occurred_at"] = occurred
-    return record if _surely_within(record) else within_limits(record, prefix)
-
-
-def _record(
-    texts: dict[str, Any], email: str | None, account: str, source: str, received_at: datetime
-) -> dict[str, Any]:
-    """parse_event's record, its fields in the same order."""
     key = texts["idempotency_key"]
     receipt_id = random_uuid()  # in parse_event's order: the receipt's id, then the event's
-    return {
-        "account_id": account,
-        "receipt_id": receipt_id,
-        "received_at": received_at,
-        "source": source,
-        "email": email.lower() if email else None,
-        "user_id": texts["user_id"],
-        "contact_id": texts["contact_id"],
-        "attempt": 0,
-        "kind": EVENT,
-        "event_id": event_id_for(account, key) if key else random_uuid(),
-        "idempotency_key": key,
-        "name": texts["name"],
-        "occurred_at": received_at,
-        "properties_json": "{}",
-        "value": None,
-        "is_syncing": False,
-        "attributes_json": "{}",
-        "event_type": texts["event_type"],
-        "unknown_contact": None,
-    }
+    record = incoming_record(
+        kind=EVENT,
+        account_id=account,
+        event_id=event_id_for(account, key) if key else random_uuid(),
+        receipt_id=receipt_id,
+        received_at=received_at,
+        source=source,
+        idempotency_key=key,
+        email=email.lower() if email else None,
+        user_id=texts["user_id"],
+        contact_id=texts["contact_id"],
+        name=texts["name"],
+        occurred_at=received_at if occurred is None else occurred,
+        properties_json=stored_json(properties),
+        value=value,
+        is_syncing=is_syncing,
+        event_type=texts["event_type"],
+    )
+    return record if _surely_within(record) else within_limits(record, prefix)
 
 
 def _surely_within(record: dict[str, Any]) -> bool:

@@ -26,7 +26,7 @@ from eventline.producers import json_input
 from eventline.producers.ids import random_uuid
 from eventline.producers.problems import TOO_LARGE, InputRejected, Problem, prefixed
 from eventline.schemas import limits
-from eventline.schemas.model import CONTACT, EVENT, bare_record, event_id_for, normalize_email
+from eventline.schemas.model import CONTACT, EVENT, event_id_for, incoming_record, normalize_email
 
 __all__ = ["InputRejected", "Problem"]  # re-exported: the dialects import them from here
 
@@ -150,21 +150,6 @@ def form_to_dict(form: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _base_record(
-    model: _Identified, account: str, source: str, received_at: datetime
-) -> dict[str, Any]:
-    return {
-        "account_id": account,
-        "receipt_id": random_uuid(),
-        "received_at": received_at,
-        "source": source,
-        "email": normalize_email(model.email) if model.email else None,
-        "user_id": model.user_id,
-        "contact_id": model.contact_id,
-        "attempt": 0,
-    }
-
-
 def parse_event(
     data: Any,
     *,
@@ -193,26 +178,28 @@ def parse_event(
     occurred = _utc(event.occurred_at, "occurred_at", problems) or received_at
     if problems:
         raise InputRejected(prefixed(problems, prefix))
-    record = _base_record(event, account, source, received_at)
-    record.update(
+    receipt_id = random_uuid()  # the receipt's id first, then the event's (the quick path too)
+    key = event.idempotency_key
+    record = incoming_record(
         kind=EVENT,
-        event_id=(
-            event_id_for(record["account_id"], event.idempotency_key)
-            if event.idempotency_key
-            else random_uuid()
-        ),
-        idempotency_key=event.idempotency_key,
+        account_id=account,
+        event_id=event_id_for(account, key) if key else random_uuid(),
+        receipt_id=receipt_id,
+        received_at=received_at,
+        source=source,
+        idempotency_key=key,
+        email=normalize_email(event.email) if event.email else None,
+        user_id=event.user_id,
+        contact_id=event.contact_id,
         name=event.name,
         occurred_at=occurred,
         properties_json=_stored_json(event.properties),
         value=event.value,
         is_syncing=event.is_syncing,
-        attributes_json="{}",
+        route_key=route_key,
         event_type=event.event_type,
+        unknown_contact=unknown_contact,
     )
-    if route_key:
-        record["route_key"] = route_key
-    record["unknown_contact"] = unknown_contact
     return within_limits(record, prefix)
 
 
@@ -227,18 +214,19 @@ def parse_contact(data: Any, *, account: str, source: str, received_at: datetime
     problems = _identity_problem(contact)
     if problems:
         raise InputRejected(problems)
-    record = _base_record(contact, account, source, received_at)
-    record.update(
+    receipt_id = random_uuid()
+    record = incoming_record(
         kind=CONTACT,
+        account_id=account,
         event_id=random_uuid(),
-        idempotency_key=None,
-        name=None,
+        receipt_id=receipt_id,
+        received_at=received_at,
+        source=source,
+        email=normalize_email(contact.email) if contact.email else None,
+        user_id=contact.user_id,
+        contact_id=contact.contact_id,
         occurred_at=received_at,
-        properties_json="{}",
-        value=None,
-        is_syncing=False,
         attributes_json=_stored_json(contact.attributes),
-        event_type=None,
     )
     return within_limits(record)
 
@@ -295,7 +283,7 @@ def rejected_record(
 
     idem = text("idempotency_key")
     account_id = account
-    record = bare_record(
+    record = incoming_record(
         kind=kind,
         account_id=account_id,
         event_id=event_id_for(account_id, idem),

@@ -117,37 +117,58 @@ def claims_to(record: dict[str, Any], keys: list[str]) -> list[tuple[str, dict[s
     ]
 
 
-def bare_record(
+def incoming_record(
+    *,
+    kind: str = EVENT,
     account_id: str,
     event_id: str,
     receipt_id: str,
     received_at: datetime,
     source: str,
-    kind: str = EVENT,
-    **fields: Any,
+    idempotency_key: str | None = None,
+    email: str | None = None,
+    user_id: str | None = None,
+    contact_id: str | None = None,
+    name: str | None = None,
+    occurred_at: datetime | None = None,
+    properties_json: str = "{}",
+    value: float | None = None,
+    is_syncing: bool = False,
+    attributes_json: str = "{}",
+    attempt: int = 0,
+    route_key: str | None = None,
+    event_type: str | None = None,
+    unknown_contact: str | None = None,
+    merge_from: str | None = None,
+    hops: int = 0,
 ) -> dict[str, Any]:
-    """An incoming record with nothing but what is given: the stand-in for input that could
-    not become a record (rejected, undecodable, refused), so that it still has a status."""
+    """An incoming record (Avro ``IncomingRecord``): the one place its fields are written out,
+    in the schema's order, with the schema's defaults. Every record is built here: by the
+    gateway's validation and its quick path, by re-drive, and as the stand-in the worker and
+    the sink record for input that could not become a record (rejected, undecodable)."""
     return {
         "kind": kind,
         "account_id": account_id,
         "event_id": event_id,
         "receipt_id": receipt_id,
-        "idempotency_key": None,
+        "idempotency_key": idempotency_key,
         "received_at": received_at,
         "source": source,
-        "email": None,
-        "user_id": None,
-        "contact_id": None,
-        "name": None,
-        "occurred_at": None,
-        "properties_json": "{}",
-        "value": None,
-        "is_syncing": False,
-        "attributes_json": "{}",
-        "attempt": 0,
-        "event_type": None,
-        **fields,
+        "email": email,
+        "user_id": user_id,
+        "contact_id": contact_id,
+        "name": name,
+        "occurred_at": occurred_at,
+        "properties_json": properties_json,
+        "value": value,
+        "is_syncing": is_syncing,
+        "attributes_json": attributes_json,
+        "attempt": attempt,
+        "route_key": route_key,
+        "event_type": event_type,
+        "unknown_contact": unknown_contact,
+        "merge_from": merge_from,
+        "hops": hops,
     }
 
 

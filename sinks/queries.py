@@ -233,46 +233,6 @@ def segment_sizes(store: Store, account: str) -> dict[str, int]:
     return {r["segment_id"]: int(r["n"]) for r in rows}
 
 
-def record_from_row(row: dict[str, Any]) -> dict[str, Any]:
-    """Rebuild an incoming record (for re-drive) from an incoming_events row."""
-
-    def ts(value: Any) -> datetime | None:
-        parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
-        if parsed is not None and parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)  # ClickHouse columns are UTC
-        return parsed
-
-    return {
-        "kind": row["kind"].upper(),
-        "account_id": row["account_id"],
-        "event_id": row["event_id"],
-        "receipt_id": row["receipt_id"],
-        "idempotency_key": row["idempotency_key"],
-        "received_at": ts(row["received_at"]),
-        "source": row["source"],
-        "email": row["email"],
-        "user_id": row["user_id"],
-        "contact_id": row["contact_id"],
-        "name": row["name"],
-        "occurred_at": ts(row["occurred_at"]),
-        "properties_json": _stored_text(row["properties"]),
-        "value": row["value"],
-        "is_syncing": bool(row["is_syncing"]),
-        "attributes_json": _stored_text(row["attributes"]),
-        "attempt": int(row["attempt"]),
-        "event_type": row.get("event_type"),
-        "route_key": row.get("route_key"),
-        "unknown_contact": row.get("unknown_contact"),
-    }
-
-
-def _stored_text(shown: dict[str, Any] | str) -> str:
-    """The JSON text of a column as ``shown_json`` showed it (its text when it was kept)."""
-    if isinstance(shown, str):
-        return shown
-    return json.dumps(shown, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-
-
 # A contact's member number (Emma's member_id): its id's first 13 hex digits as a number, as
 # eventline.producers.dialects.emma.member_number computes it.
 _MEMBER_NUMBER = (

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from eventline.schemas.limits import storable
-from eventline.schemas.model import bare_record
+from eventline.schemas.model import incoming_record
 
 EVENT_COLUMNS = (
     "account_id",
@@ -252,7 +252,7 @@ def _stand_in(
     trigger...) or for bytes that could not be decoded."""
     partition, offset = position
     where = f"{topic}:{partition}:{offset}"
-    stand_in = bare_record(
+    stand_in = incoming_record(
         kind="CONTACT" if "last_change_id" in record else "EVENT",
         account_id=str(record.get("account_id") or "unknown"),
         event_id=str(record.get("event_id") or record.get("last_change_id") or f"kafka:{where}"),

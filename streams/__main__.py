@@ -9,9 +9,9 @@ import sys
 from prometheus_client import start_http_server
 
 from eventline.core.children import WATCH_PARENT, exit_with_parent
-from eventline.core.clock import follow_clock
 from eventline.core.settings import get_settings
 from eventline.core.topics import ensure_topics
+from eventline.schemas.clock_topic import follow_clock
 from eventline.streams.agents import attach_agents
 from eventline.streams.app import create_worker
 

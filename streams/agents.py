@@ -37,9 +37,9 @@ from eventline.schemas.limits import emptied_excerpt, storable
 from eventline.schemas.model import (
     CONTACT,
     IDENTITY,
-    bare_record,
     check_record,
     contact_key,
+    incoming_record,
     now,
     routing_key,
 )
@@ -330,7 +330,7 @@ async def _emit_status(
 
 async def _emit_undecodable(w: Worker, event: EventT[Any], error: str) -> None:
     msg = event.message
-    record = bare_record(
+    record = incoming_record(
         account_id="unknown",
         event_id=f"kafka:{msg.topic}:{msg.partition}:{msg.offset}",
         receipt_id=f"{msg.partition}:{msg.offset}",

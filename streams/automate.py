@@ -17,7 +17,7 @@ from typing import Any
 from prometheus_client import Counter
 
 from eventline.core import clock
-from eventline.producers.dialects import activecampaign as ac
+from eventline.schemas.accounts import tracking
 from eventline.schemas.codec import codec
 from eventline.schemas.model import contact_key
 from eventline.schemas.rules.book import AccountRules
@@ -104,7 +104,8 @@ def context_of(w: Worker, account: str) -> Context:
         return known[1]
     settings = w.accounts.settings_of(account)
     context = Context(
-        tracking_on=ac.tracking_enabled(settings), whitelist=frozenset(ac.whitelist(settings))
+        tracking_on=tracking.tracking_enabled(settings),
+        whitelist=frozenset(tracking.whitelist(settings)),
     )
     _CONTEXTS[account] = (text, context)
     return context

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from eventline.producers.dialects.activecampaign import eventdata_of
+from eventline.schemas.accounts.tracking import eventdata_of
 from eventline.schemas.model import name_id
 
 _TRANSITIONS = uuid.UUID("9d3c1b9e-52a4-4f0e-8c55-0e7f3b1d2a64")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from eventline.schemas.codec import codec
-from eventline.schemas.model import bare_record
+from eventline.schemas.model import incoming_record
 
 ACCOUNT = "anchor"
 
@@ -18,12 +18,12 @@ def incoming(i: int, body: dict[str, Any] | None = None) -> dict[str, Any]:
     body = body or {"email": f"a{i % 1000}@example.com", "name": "viewed_product",
                     "properties": {"sku": f"SKU-{i % 50}", "i": i}, "value": 1.0}  # fmt: skip
     at = datetime.now(UTC)
-    return bare_record(
-        ACCOUNT,
-        str(uuid.uuid4()),
-        str(uuid.uuid4()),
-        at,
-        "api",
+    return incoming_record(
+        account_id=ACCOUNT,
+        event_id=str(uuid.uuid4()),
+        receipt_id=str(uuid.uuid4()),
+        received_at=at,
+        source="api",
         email=body.get("email"),
         name=body.get("name"),
         occurred_at=at,

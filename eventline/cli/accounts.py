@@ -21,10 +21,10 @@ T = TypeVar("T")
 def on_kafka(service: Callable[[Any, Any], Any]) -> Iterator[Any]:
     """``service(settings, writer)`` (Accounts, RuleCatalog) started on its compacted topic,
     read whole, for one command; a clear message and exit 2 when Kafka does not answer."""
-    from eventline.core.clock import follow_clock
     from eventline.core.errors import TransientError
     from eventline.core.kafka import KafkaWriter
     from eventline.core.topics import ensure_topics
+    from eventline.schemas.clock_topic import follow_clock
 
     settings = get_settings()
     try:

@@ -106,7 +106,8 @@ def show_clock() -> None:
     """Print the deployment's time and how far it runs ahead of system time."""
     from datetime import timedelta
 
-    from eventline.core.clock import CLOCK, follow_clock, now
+    from eventline.core.clock import CLOCK, now
+    from eventline.schemas.clock_topic import follow_clock
 
     settings = get_settings()
     follower = follow_clock(settings, announce=False)
@@ -123,7 +124,8 @@ def advance_clock(
     """Move an adjustable clock forward: segment windows close, abandoned carts come due."""
     from datetime import timedelta
 
-    from eventline.core.clock import advance, parse_duration
+    from eventline.core.clock import parse_duration
+    from eventline.schemas.clock_topic import advance
 
     settings = get_settings()
     if settings.clock != "adjustable":

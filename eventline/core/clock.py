@@ -5,6 +5,8 @@ waiting days, a deployment can run with ``EVENTLINE_CLOCK=adjustable``: every pr
 worker, sink) then adds the offset published on the compacted topic ``<prefix>.clock``, which
 ``eventline clock advance 2h`` moves forward. The offset only ever grows, so no process sees
 time go backwards. With the default ``system`` clock the topic is never read.
+
+The topic itself (its record, following it, moving it) is ``eventline.schemas.clock_topic``.
 """
 
 from __future__ import annotations
@@ -12,14 +14,8 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime, timedelta
-from functools import partial
-
-from eventline.core.follow import TopicFollower
-from eventline.core.settings import Settings
-from eventline.core.topics import Topics
 
 log = logging.getLogger(__name__)
-CLOCK_KEY = "clock"
 
 
 class Clock:
@@ -36,20 +32,11 @@ class Clock:
     def now_ms(self) -> int:
         return int(time.time() * 1000) + self.offset_ms
 
-    def apply(self, _key: str, value: bytes | None, announce: bool = True) -> None:
-        """Apply one record of the clock topic (``announce``: log the new offset)."""
-        from eventline.schemas.codec import codec  # eventline.schemas.model imports this module
-
-        if value is None:
-            return
-        try:
-            offset = int(codec().decode("ClockOffset", value)["offset_ms"])
-        except Exception as exc:
-            log.error("clock topic: skipping undecodable record: %s", exc)
-            return
-        if offset > self.offset_ms and announce:
-            log.warning("the deployment clock is %s ahead of system time", _human(offset))
-        self.offset_ms = max(self.offset_ms, offset)
+    def move_to(self, offset_ms: int, announce: bool = True) -> None:
+        """Take a published offset (``announce``: log it). The offset never goes back."""
+        if offset_ms > self.offset_ms and announce:
+            log.warning("the deployment clock is %s ahead of system time", _human(offset_ms))
+        self.offset_ms = max(self.offset_ms, offset_ms)
 
 
 CLOCK = Clock()
@@ -65,43 +52,6 @@ def now_ms() -> int:
     return CLOCK.now_ms()
 
 
-def follow_clock(settings: Settings, announce: bool = True) -> TopicFollower | None:
-    """With an adjustable clock, follow the clock topic (started, caught up); else None.
-    ``announce``: log each move (long-running processes; a command says what it needs)."""
-    if settings.clock != "adjustable":
-        return None
-    apply = partial(CLOCK.apply, announce=announce)
-    follower = TopicFollower(
-        settings.bootstrap(), Topics(settings.topic_prefix).clock, apply, now_ms, "clock"
-    )
-    follower.start()
-    return follower
-
-
-def advance(settings: Settings, by: timedelta, timeout_s: float = 30.0) -> int:
-    """Move the deployment's clock forward by ``by``; return the new offset (ms) once this
-    process's clock shows it. Every process that follows the clock topic moves with it."""
-    from eventline.core.kafka import KafkaWriter
-
-    topic = Topics(settings.topic_prefix).clock
-    quiet = partial(CLOCK.apply, announce=False)  # the command prints the outcome itself
-    follower = TopicFollower(settings.bootstrap(), topic, quiet, now_ms, "clock-advance")
-    follower.start(timeout_s)
-    writer = KafkaWriter(settings.bootstrap(), timeout_s=settings.produce_timeout_s)
-    try:
-        offset = CLOCK.offset_ms + int(by.total_seconds() * 1000)
-        writer.produce_sync(topic, CLOCK_KEY, clock_record(offset), settings.produce_timeout_s)
-        deadline = time.monotonic() + timeout_s
-        while CLOCK.offset_ms < offset:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the clock topic {topic} did not come back in {timeout_s}s")
-            time.sleep(0.01)
-        return offset
-    finally:
-        writer.close()
-        follower.stop()
-
-
 def parse_duration(text: str) -> timedelta:
     """``90s``, ``15m``, ``2h``, ``8d`` or ``1w`` (a plain number is seconds)."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -115,13 +65,6 @@ def parse_duration(text: str) -> timedelta:
     if seconds <= 0:
         raise ValueError(f"the clock only moves forward: {text!r}")
     return timedelta(seconds=seconds)
-
-
-def clock_record(offset_ms: int) -> bytes:
-    """The clock topic's record for a new offset."""
-    from eventline.schemas.codec import codec
-
-    return codec().encode("ClockOffset", {"offset_ms": offset_ms, "set_at": datetime.now(UTC)})
 
 
 def _human(offset_ms: int) -> str:

@@ -180,6 +180,7 @@ class _Server(uvicorn.Server):
 def serve(fd: int, ready_fd: int) -> None:
     """One gateway process: the app on the inherited listening socket ``fd``."""
     from eventline.producers.gateway.app import create_app
+    from eventline.sinks.reads import StoreReads
     from eventline.sinks.store import Store, open_store
     from eventline.sinks.store_link import linked_store
 
@@ -194,7 +195,9 @@ def serve(fd: int, ready_fd: int) -> None:
     else:
         store = open_store(settings, migrate=False)  # the parent migrated
     options: dict[str, Any] = uvicorn_options(settings)
-    config = uvicorn.Config(create_app(settings, store), log_level="warning", **options)
+    config = uvicorn.Config(
+        create_app(settings, StoreReads(store) if store else None), log_level="warning", **options
+    )
     sock = socket.socket(fileno=fd)
     _Server(config, ready_fd).run(sockets=[sock])
 

@@ -6,13 +6,13 @@
 - ``eventdata`` becomes the properties: a JSON object as is, anything else as
   ``{"eventdata": "<text>"}``; tracking logs show it back as ``value``.
 - Account settings: ``event_tracking`` (on unless switched off) and ``event_names`` (the
-  whitelist; deleting a name keeps logged events).
+  whitelist; deleting a name keeps logged events), read by ``eventline.schemas.accounts.tracking``
+  (the worker reads them too).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -20,9 +20,16 @@ from urllib.parse import quote
 from eventline.producers import json_input
 from eventline.producers.dialects import split_value, type_from_name
 from eventline.producers.validation import InputRejected, Problem
+from eventline.schemas.accounts.tracking import (
+    EVENTDATA,
+    eventdata_of,
+    tracking_enabled,
+    whitelist,
+)
+
+__all__ = ["EVENTDATA", "eventdata_of", "tracking_enabled", "whitelist"]  # the dialect's own words
 
 SPAWNED = {"success": 1, "message": "Event spawned"}
-EVENTDATA = "eventdata"
 # Every native field a tracking form's problem can name (to_native's output), as the form
 # names it: the event's name is ``event``, its email the ``visit``'s, its properties (and the
 # monetary value among them) the ``eventdata``.
@@ -37,14 +44,6 @@ NATIVE_TO_FORM = {
 
 def failure(message: str) -> dict[str, Any]:
     return {"success": 0, "message": message}
-
-
-def tracking_enabled(settings: Mapping[str, Any]) -> bool:
-    return bool(settings.get("event_tracking", True))
-
-
-def whitelist(settings: Mapping[str, Any]) -> list[str]:
-    return list(settings.get("event_names", []))
 
 
 def actid_of(form: Mapping[str, Any]) -> int | None:
@@ -101,15 +100,6 @@ def properties_of(eventdata: Any) -> dict[str, Any]:
     except InputRejected:
         parsed = None  # text that is not strict JSON is kept as text
     return parsed if isinstance(parsed, dict) else {EVENTDATA: str(eventdata)}
-
-
-def eventdata_of(properties: Mapping[str, Any]) -> str | None:
-    """The ``value`` a tracking log shows: the eventdata as it was sent."""
-    if not properties:
-        return None
-    if set(properties) == {EVENTDATA}:
-        return str(properties[EVENTDATA])
-    return json.dumps(properties, separators=(",", ":"))
 
 
 def tracking_log(event: Mapping[str, Any], base_url: str) -> dict[str, Any]:

@@ -24,7 +24,6 @@ from eventline.schemas.accounts import ledger
 from eventline.schemas.accounts.registry import AuthError
 from eventline.schemas.limits import TEXT_LIMITS
 from eventline.schemas.model import now
-from eventline.sinks import queries
 
 router = APIRouter(
     route_class=StrictRoute,
@@ -168,7 +167,7 @@ async def delete_name(gateway: GatewayDep, account: ApiAccount, name: str) -> di
 
 
 def _contact(gateway: GatewayDep, account: str, contact_id: str) -> dict[str, Any]:
-    found = queries.find_contacts(gateway.require_store(), account, contact_id=contact_id)
+    found = gateway.require_reads().find_contacts(account, contact_id=contact_id)
     if not found:
         raise DialectAnswer(
             404, {"message": f"No Result found for Subscriber with id {contact_id}"}
@@ -189,7 +188,7 @@ def _logs(
     gateway: GatewayDep, account: str, contact_id: str, request: Request, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
     _contact(gateway, account, contact_id)
-    events, total = queries.timeline(gateway.require_store(), account, contact_id, limit, offset)
+    events, total = gateway.require_reads().timeline(account, contact_id, limit, offset)
     base = str(request.base_url).rstrip("/")
     return [ac.tracking_log(e, base) for e in events], total
 

@@ -15,7 +15,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from eventline import __version__
-from eventline.core.clock import follow_clock
 from eventline.core.errors import InvalidEvent, TransientError
 from eventline.core.kafka import KafkaWriter
 from eventline.core.settings import Settings
@@ -40,8 +39,9 @@ from eventline.producers.gateway.limits import RequestLimits
 from eventline.producers.gateway.serving import announce_exposure, check_exposure
 from eventline.producers.members import MemberIndex
 from eventline.schemas.accounts.service import Accounts
+from eventline.schemas.clock_topic import follow_clock
+from eventline.schemas.reads import Reads
 from eventline.schemas.rules.catalog import RuleCatalog
-from eventline.sinks.store import Store
 
 DESCRIPTION = """
 eventline accepts events and contact registrations, writes them to Kafka, and answers once Kafka
@@ -74,8 +74,8 @@ Keys: `POST /v1/accounts`, then `POST /v1/accounts/{id}/keys` (admin), or
 """
 
 
-def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
-    """The gateway app. ``store`` serves the read endpoints (status, timelines) when given.
+def create_app(settings: Settings, reads: Reads | None = None) -> FastAPI:
+    """The gateway app. ``reads`` serves the read endpoints (status, timelines) when given.
     Raises ConfigurationError for open access on a non-loopback host (unless allowed)."""
     check_exposure(settings)
 
@@ -90,7 +90,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         members = MemberIndex(settings)
         members.start()  # in the background: only Mailchimp's 404 waits for it
         topics = Topics(settings.topic_prefix)
-        app.state.gateway = Gateway(settings, topics, writer, store, accounts, catalog, members)
+        app.state.gateway = Gateway(settings, topics, writer, reads, accounts, catalog, members)
         try:
             yield
         finally:

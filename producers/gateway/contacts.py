@@ -12,7 +12,6 @@ from eventline.producers.gateway.bodies import StrictRoute
 from eventline.producers.gateway.deps import AccountDep, BodyDep, GatewayDep
 from eventline.producers.validation import ContactIn, InputRejected, parse_contact, rejected_record
 from eventline.schemas.model import CONTACT, alias_claims, normalize_email, now
-from eventline.sinks import queries
 
 router = APIRouter(
     route_class=StrictRoute,
@@ -78,9 +77,9 @@ def find_contacts(
     user_id: str | None = None,
 ) -> dict[str, Any]:
     """Find contacts by email (case-insensitive) or user_id."""
-    store = gateway.require_store()
-    found = queries.find_contacts(
-        store, account, email=normalize_email(email) if email else None, user_id=user_id
+    reads = gateway.require_reads()
+    found = reads.find_contacts(
+        account, email=normalize_email(email) if email else None, user_id=user_id
     )
     return {"contacts": found, "total_items": len(found)}
 
@@ -94,9 +93,9 @@ def contact_timeline(
     offset: int = Query(default=0, ge=0),
 ) -> dict[str, Any]:
     """A contact's events, newest first."""
-    store = gateway.require_store()
-    events, total = queries.timeline(store, account, contact_id, count, offset)
-    if total == 0 and not queries.find_contacts(store, account, contact_id=contact_id):
+    reads = gateway.require_reads()
+    events, total = reads.timeline(account, contact_id, count, offset)
+    if total == 0 and not reads.find_contacts(account, contact_id=contact_id):
         raise HTTPException(404, f"no contact {contact_id!r} in account {account!r}")
     return {"contact_id": contact_id, "events": events, "total_items": total}
 

@@ -24,8 +24,8 @@ from eventline.schemas.accounts.registry import AuthError
 from eventline.schemas.accounts.service import Accounts
 from eventline.schemas.codec import codec
 from eventline.schemas.model import now, routing_key
+from eventline.schemas.reads import Reads
 from eventline.schemas.rules.catalog import RuleCatalog
-from eventline.sinks.store import Store
 
 ACCEPTED = Counter("eventline_gateway_accepted_total", "Records accepted", ["kind", "source"])
 REJECTED = Counter("eventline_gateway_rejected_total", "Records rejected", ["field", "reason"])
@@ -52,12 +52,12 @@ class DialectAnswer(Exception):
 
 @dataclass
 class Gateway:
-    """What request handlers need: settings, topic names, the Kafka writer, the read store."""
+    """What request handlers need: settings, topic names, the Kafka writer, ClickHouse reads."""
 
     settings: Settings
     topics: Topics
     writer: KafkaWriter
-    store: Store | None
+    reads: Reads | None
     accounts: Accounts
     rules: RuleCatalog
     members: MemberIndex
@@ -131,14 +131,14 @@ class Gateway:
             for p in problems:
                 REJECTED.labels(p.field, p.reason[:60]).inc()
 
-    def require_store(self) -> Store:
-        if self.store is None:
+    def require_reads(self) -> Reads:
+        if self.reads is None:
             raise HTTPException(
                 503,
                 "this gateway process has no ClickHouse connection: run it with "
                 "'eventline up' (embedded) or set EVENTLINE_CLICKHOUSE_URL",
             )
-        return self.store
+        return self.reads
 
 
 async def get_gateway(request: Request) -> Gateway:

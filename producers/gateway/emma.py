@@ -32,7 +32,6 @@ from eventline.schemas.accounts import ledger
 from eventline.schemas.accounts.ledger import Outcome
 from eventline.schemas.accounts.registry import AuthError
 from eventline.schemas.model import now
-from eventline.sinks import queries
 
 router = APIRouter(
     route_class=StrictRoute,
@@ -157,7 +156,7 @@ async def delete_type(
     gateway: GatewayDep, account: AccountDep, event_type_id: int
 ) -> dict[str, Any]:
     """Delete a type and every event of it from timelines and analytics (not reversible)."""
-    store = gateway.require_store()
+    reads = gateway.require_reads()
     outcome = await gateway.accounts.change(
         account,
         ledger.DELETE_EVENT_TYPE,
@@ -170,9 +169,7 @@ async def delete_type(
     # At once for this answer; the sink erases again, and never rewrites them on a replay.
     # In a thread: a lightweight delete still takes ClickHouse's lock, and the event loop
     # serves every other request meanwhile.
-    await asyncio.to_thread(
-        queries.delete_events_of_type, store, account, outcome.value["event_type"]
-    )
+    await asyncio.to_thread(reads.delete_events_of_type, account, outcome.value["event_type"])
     return {"deleted": True}
 
 
@@ -249,7 +246,7 @@ def _member(gateway: Gateway, account: str, item: dict[str, Any]) -> dict[str, A
     number = emma.integer(item["member_id"])
     if number is None:  # to_native refused it already
         raise InputRejected([Problem(field="member_id", reason="must be an integer")])
-    contact = queries.contact_by_member_number(gateway.require_store(), account, number)
+    contact = gateway.require_reads().contact_by_member_number(account, number)
     if contact is None:
         raise InputRejected([Problem(field="member_id", reason=f"no member {number}")])
     return {"contact_id": contact["contact_id"]}
@@ -261,9 +258,9 @@ def _stored(record: dict[str, Any]) -> dict[str, Any]:
 
 def _member_of(gateway: Gateway, record: dict[str, Any]) -> int | None:
     """The member id of an email, when ClickHouse already knows the contact."""
-    if gateway.store is None or not record.get("email"):
+    if gateway.reads is None or not record.get("email"):
         return None
-    found = queries.find_contacts(gateway.store, record["account_id"], email=record["email"])
+    found = gateway.reads.find_contacts(record["account_id"], email=record["email"])
     return emma.member_number(found[0]["contact_id"]) if found else None
 
 
@@ -272,10 +269,10 @@ def member_events(
     gateway: GatewayDep, account: AccountDep, account_id: int, member_id: int
 ) -> list[dict[str, Any]]:
     """A member's events, newest first (404 when there is no such member)."""
-    store = gateway.require_store()
-    contact = queries.contact_by_member_number(store, account, member_id)
+    reads = gateway.require_reads()
+    contact = reads.contact_by_member_number(account, member_id)
     if contact is None:
         raise DialectAnswer(404, {"error": f"no member {member_id}"})
-    events, _ = queries.timeline(store, account, contact["contact_id"], 1000, 0)
+    events, _ = reads.timeline(account, contact["contact_id"], 1000, 0)
     types = _types(gateway, account)
     return [emma.member_event_view(account_id, e, types) for e in events]

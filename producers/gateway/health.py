@@ -52,8 +52,8 @@ class Health:
                     body[part] = watch.look(stall_after, LOOK_TIMEOUT_S).as_dict()
                 except Exception as exc:
                     body[part] = {"status": "unknown", "error": str(exc)[:300]}
-        if self.gateway.store is not None:
-            ok = self.gateway.store.answers()
+        if self.gateway.reads is not None:
+            ok = self.gateway.reads.answers()
             body["clickhouse"] = {"status": "ok" if ok else "unreachable"}
         parts = [body[k]["status"] for k in ("kafka", "worker", "sink", "clickhouse") if k in body]
         if body["kafka"]["status"] != "ok":

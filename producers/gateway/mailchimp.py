@@ -36,7 +36,6 @@ from eventline.producers.validation import (
 )
 from eventline.schemas.accounts.registry import AuthError, key_id_of
 from eventline.schemas.model import CONTACT, alias_claims, now
-from eventline.sinks import queries
 
 router = APIRouter(
     route_class=StrictRoute,
@@ -171,9 +170,7 @@ def list_events(
 ) -> dict[str, Any]:
     """A member's events, newest first: ``events`` and ``total_items`` (10 by default)."""
     contact = _stored_member(gateway, account, subscriber_hash)
-    events, total = queries.timeline(
-        gateway.require_store(), account, contact["contact_id"], count, offset
-    )
+    events, total = gateway.require_reads().timeline(account, contact["contact_id"], count, offset)
     doc = {
         "events": [mailchimp.event_view(e) for e in events],
         "total_items": total,
@@ -256,9 +253,9 @@ async def _register(
 
 def _stored_member(gateway: GatewayDep, account: str, member: str) -> dict[str, Any]:
     """The member's contact as ClickHouse holds it; 404 in Mailchimp's shape."""
-    store = gateway.require_store()
+    reads = gateway.require_reads()
     hashed = mailchimp.member_hash(member)
-    found = queries.find_contacts(store, account, subscriber_hash=hashed) if hashed else []
+    found = reads.find_contacts(account, subscriber_hash=hashed) if hashed else []
     if not found:
         raise DialectAnswer(404, mailchimp.not_found())
     return found[0]

@@ -17,7 +17,6 @@ from eventline.producers.gateway.bodies import StrictRoute
 from eventline.producers.gateway.deps import AccountDep, Body, BodyDep, GatewayDep
 from eventline.producers.gateway.events import accept_events
 from eventline.producers.validation import InputRejected
-from eventline.sinks import queries
 
 router = APIRouter(
     route_class=StrictRoute,
@@ -100,7 +99,7 @@ def events(
         "event_type": event_type,
         "name": name,
     }
-    rows, total = queries.account_events(gateway.require_store(), account, filters, limit, offset)
+    rows, total = gateway.require_reads().account_events(account, filters, limit, offset)
     return {"events": rows, "total_items": total, "limit": limit, "offset": offset}
 
 
@@ -113,5 +112,5 @@ def incoming_events(
     offset: int = Query(default=0, ge=0),
 ) -> dict[str, Any]:
     """Every incoming event with its ``status`` and ``process_error``, newest first."""
-    rows, total = queries.incoming_list(gateway.require_store(), account, status, limit, offset)
+    rows, total = gateway.require_reads().incoming_list(account, status, limit, offset)
     return {"incoming_events": rows, "total_items": total, "limit": limit, "offset": offset}

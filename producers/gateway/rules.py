@@ -18,7 +18,6 @@ from eventline.producers.gateway.bodies import StrictRoute
 from eventline.producers.gateway.deps import AccountDep, BodyDep, GatewayDep
 from eventline.schemas.rules.catalog import RuleConflict, RuleRejected, rule_view
 from eventline.schemas.rules.model import KINDS, RULE_ID_PATTERN
-from eventline.sinks import queries
 
 router = APIRouter(
     route_class=StrictRoute, responses=error_responses("native"), prefix="/v1", tags=["rules"]
@@ -150,7 +149,7 @@ async def delete_rule(gateway: GatewayDep, account: AccountDep, rule_id: str) ->
 @router.get("/segments")
 def list_segments(gateway: GatewayDep, account: AccountDep) -> dict[str, Any]:
     """The account's segments with their current number of members."""
-    sizes = queries.segment_sizes(gateway.require_store(), account)
+    sizes = gateway.require_reads().segment_sizes(account)
     segments = gateway.rules.entries(account, "segment")
     return {"segments": [{**rule_view(e), "members": sizes.get(e["rule_id"], 0)} for e in segments]}
 
@@ -164,9 +163,7 @@ def segment_members(
     offset: int = Query(default=0, ge=0),
 ) -> dict[str, Any]:
     """The segment's current members, most recent entries first."""
-    members, total = queries.segment_members(
-        gateway.require_store(), account, segment_id, count, offset
-    )
+    members, total = gateway.require_reads().segment_members(account, segment_id, count, offset)
     if total == 0:
         try:
             gateway.rules.entry(account, segment_id)

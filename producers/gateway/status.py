@@ -14,7 +14,7 @@ from eventline.producers.gateway.deps import AccountDep, GatewayDep
 from eventline.schemas import limits
 from eventline.schemas.codec import codec
 from eventline.schemas.model import now, routing_key
-from eventline.sinks import queries
+from eventline.schemas.reads import Reads, record_from_receipt
 
 router = APIRouter(
     route_class=StrictRoute, responses=error_responses("native"), prefix="/v1", tags=["status"]
@@ -31,8 +31,8 @@ def event_status(gateway: GatewayDep, event_id: str, account: AccountDep) -> dic
 
     `receipts` lists every time the event was sent (a resend shows as `duplicate`).
     """
-    store = gateway.require_store()
-    receipts = queries.incoming(store, account, event_id)
+    reads = gateway.require_reads()
+    receipts = reads.incoming(account, event_id)
     if not receipts:
         if gateway.seen_recently(account, event_id):
             return {
@@ -49,7 +49,7 @@ def event_status(gateway: GatewayDep, event_id: str, account: AccountDep) -> dic
     status = primary["status"]
     # The status and the event row reach ClickHouse independently: "processed" promises the
     # row is queryable, so until it is, the event is still in flight.
-    if status == "processed" and not _readable(store, account, event_id, primary):
+    if status == "processed" and not _readable(reads, account, event_id, primary):
         status = "received"
     return {
         "event_id": event_id,
@@ -59,13 +59,13 @@ def event_status(gateway: GatewayDep, event_id: str, account: AccountDep) -> dic
     }
 
 
-def _readable(store: Any, account: str, event_id: str, receipt: dict[str, Any]) -> bool:
+def _readable(reads: Reads, account: str, event_id: str, receipt: dict[str, Any]) -> bool:
     """Whether what a processed record made can be read: an event's row, or (a registration)
     its contact's row, which comes in a batch of its own."""
     if receipt["kind"] == "event":
-        return queries.event_stored(store, account, event_id)
+        return reads.event_stored(account, event_id)
     if receipt["kind"] == "contact" and receipt.get("contact_id"):
-        return queries.contact_stored(store, account, receipt["contact_id"])
+        return reads.contact_stored(account, receipt["contact_id"])
     return True
 
 
@@ -89,24 +89,22 @@ def list_incoming(
     """Incoming records, newest first, optionally filtered by status (the dead-letter view)."""
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    rows, total = queries.incoming_list(
-        gateway.require_store(), account, status, count, offset, since
-    )
+    rows, total = gateway.require_reads().incoming_list(account, status, count, offset, since)
     return {"incoming": rows, "total_items": total}
 
 
 @router.post("/events/{event_id}/redrive", status_code=202)
 async def redrive(gateway: GatewayDep, event_id: str, account: AccountDep) -> dict[str, Any]:
     """Send a failed event through the pipeline again, once its cause is fixed."""
-    store = gateway.require_store()
-    receipts = await run_in_threadpool(queries.incoming, store, account, event_id)
+    reads = gateway.require_reads()
+    receipts = await run_in_threadpool(reads.incoming, account, event_id)
     if not receipts:
         raise HTTPException(404, f"no event {event_id!r} in account {account!r}")
     failed = [r for r in receipts if r["status"] == "failed"]
     if not failed:
         state = receipts[0]["status"]
         raise HTTPException(409, f"event {event_id!r} is {state}, not failed: nothing to re-drive")
-    record = queries.record_from_row(failed[0])
+    record = record_from_receipt(failed[0])
     record["attempt"] += 1
     # Only a record within every bound is written again (the worker would fail it anyway).
     violations = limits.record_violations(record, now())

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, settings
 
 from eventline.core.settings import Settings
 from eventline.producers.gateway import app as gateway_app
+from eventline.sinks.reads import StoreReads
 from tests.unit.producers.gateway.conftest import FakeStore, FakeWriter, use_fakes
 from tests.unit.producers.gateway.test_reads import POISON, _contact, _event, _incoming
 
@@ -54,7 +55,7 @@ def app_schema() -> Iterator[Any]:
     store.tables["events"] = [_event(text) for text in POISON.values()]
     store.tables["incoming_events"] = [_incoming(text) for text in POISON.values()]
     store.tables["contacts"] = [_contact(POISON["deep"])]
-    app = gateway_app.create_app(Settings(), store=store)  # type: ignore[arg-type]
+    app = gateway_app.create_app(Settings(), reads=StoreReads(store))  # type: ignore[arg-type]
     yield schemathesis.openapi.from_asgi("/openapi.json", app)
     patch.undo()
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from eventline.core.clock import advance
 from eventline.core.settings import Settings
+from eventline.schemas.clock_topic import advance
 from eventline.sinks.store import Store
 from tests.integration.helpers import (
     automation_messages,

@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 from confluent_kafka import Consumer, TopicPartition
 
-from eventline.core.clock import advance
 from eventline.core.settings import Settings
 from eventline.core.topics import Topics
 from eventline.processes.pipeline import Pipeline, WorkerProcess
+from eventline.schemas.clock_topic import advance
 from eventline.schemas.codec import codec
 from eventline.sinks.sink import ClickHouseSink
 from eventline.sinks.store import Store

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eventline.schemas.codec import SCHEMA_FILES, Codec, codec
-from eventline.schemas.model import bare_record
+from eventline.schemas.model import incoming_record
 from tests.unit.schemas.test_fastread import records as plain_records
 from tests.unit.schemas.test_fastread import same
 
@@ -88,12 +88,22 @@ def test_every_schema_is_compiled(name: str) -> None:
     assert name in codec()._fast_writers
 
 
+def _record() -> dict[str, Any]:
+    return incoming_record(
+        account_id="acme",
+        event_id="e-1",
+        receipt_id="r-1",
+        received_at=datetime.now(UTC),
+        source="http:json",
+    )
+
+
 WRONG = [{"attempt": "1"}, {"kind": "PARTY"}, {"value": "1.5"}, {"email": 3}, {"name": "\ud800"}]
 
 
 @pytest.mark.parametrize("wrong", WRONG)
 def test_a_record_it_cannot_take_gets_the_codec_answer(wrong: dict[str, Any]) -> None:
-    record = {**bare_record("acme", "e-1", "r-1", datetime.now(UTC), "http:json"), **wrong}
+    record = {**_record(), **wrong}
     try:
         expected: Any = codec().encode("IncomingRecord", record)
     except Exception as exc:
@@ -108,7 +118,7 @@ def test_a_record_it_cannot_take_gets_the_codec_answer(wrong: dict[str, Any]) ->
 @pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 2**100, 2**63 - 1, -(2**63), 2**40])
 @pytest.mark.parametrize("field", ["attempt", "value"])
 def test_numbers_past_a_long_or_a_double_get_fastavro_answer(field: str, value: int) -> None:
-    record = {**bare_record("acme", "e-1", "r-1", datetime.now(UTC), "http:json"), field: value}
+    record = {**_record(), field: value}
     assert outcome(codec(), "IncomingRecord", record) == outcome(SLOW, "IncomingRecord", record)
 
 

@@ -14,6 +14,7 @@ from eventline.producers.members import MemberIndex, member_key
 from eventline.schemas.accounts.service import Accounts
 from eventline.schemas.codec import codec
 from eventline.schemas.rules.catalog import RuleCatalog
+from eventline.sinks.reads import StoreReads
 
 
 class FakeWriter:
@@ -138,7 +139,7 @@ def use_fakes(monkeypatch: pytest.MonkeyPatch) -> None:
 def client(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Iterator[TestClient]:
     use_fakes(monkeypatch)
     FakeWriter.instances.clear()
-    with TestClient(gateway_app.create_app(settings, store=None)) as test_client:
+    with TestClient(gateway_app.create_app(settings, reads=None)) as test_client:
         yield test_client
     assert FakeWriter.instances[-1].closed
 
@@ -186,6 +187,6 @@ def store_client(
 ) -> Iterator[TestClient]:
     """The gateway with a fake ClickHouse behind its read endpoints."""
     use_fakes(monkeypatch)
-    app = gateway_app.create_app(settings, store=store)  # type: ignore[arg-type]
+    app = gateway_app.create_app(settings, reads=StoreReads(store))  # type: ignore[arg-type]
     with TestClient(app) as test_client:
         yield test_client
