@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import orjson
 import typer
@@ -14,7 +14,7 @@ from eventline.cli.progress import progress_bar
 from eventline.core.settings import get_settings
 from eventline.producers.importer.lines import format_of, read
 from eventline.producers.importer.position import Position
-from eventline.producers.importer.routes import route_of
+from eventline.producers.importer.routes import DIALECTS, Dialect, route_of
 from eventline.producers.importer.send import ImportStopped, Sender, Tally
 
 SHOWN_REASONS = 10
@@ -33,7 +33,10 @@ def import_file(
     ] = False,
     dialect: Annotated[
         str,
-        typer.Option(help="native, or segment: a Segment export (one call per JSON line)."),
+        typer.Option(
+            help="native; mailerpath: MailerPath events (JSONL or CSV, named by event_type); "
+            "segment: a Segment export (one call per JSON line)."
+        ),
     ] = "native",
     batch: Annotated[int, typer.Option(min=1, max=1000, help="Events per request.")] = 1000,
     in_flight: InFlight = 8,
@@ -44,8 +47,10 @@ def import_file(
     the columns (name, email, user_id, contact_id, occurred_at, value, event_type,
     idempotency_key; `properties` as a JSON object, any other column a property). Each line
     without an idempotency_key gets a stable one, so running the import again sends nothing
-    twice; an interrupted import goes on where it stopped. --dialect segment: a Segment export,
-    one call per JSON line (each call type as POST /v1/batch takes it; messageId kept).
+    twice; an interrupted import goes on where it stopped. --dialect mailerpath: MailerPath
+    events (the shape its bulk route takes; CSV with an event_type column). --dialect segment:
+    a Segment export, one call per JSON line (each call type as POST /v1/batch takes it;
+    messageId kept).
     """
     settings = get_settings()
     fmt = format_of(file, file_format)
@@ -56,11 +61,11 @@ def import_file(
     gateway = gateway_url(url, settings)
     if position.done:
         typer.echo(f"resuming {file.name} after line {position.done} (--from-start: all again)")
-    if dialect not in ("native", "segment"):
-        raise typer.BadParameter("native or segment", param_hint="--dialect")
+    if dialect not in DIALECTS:
+        raise typer.BadParameter(", ".join(DIALECTS), param_hint="--dialect")
     sender = Sender(
         gateway, key, account=account, batch=batch, in_flight=in_flight,
-        route=route_of("segment" if dialect == "segment" else "native"),
+        route=route_of(cast(Dialect, dialect)),
     )  # fmt: skip
     with progress_bar("lines") as progress:
         task = progress.add_task(file.name, total=total, completed=position.done)

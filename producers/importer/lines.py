@@ -1,5 +1,5 @@
-"""The lines of an export as native events (or Segment calls), each with a stable key. Pure
-logic, no I/O past reading the file.
+"""The lines of an export as native events (or MailerPath events, or Segment calls), each with
+a stable key. Pure logic, no I/O past reading the file.
 
 A line's key is derived from its position and its content (``import-<line>-<hash>``) unless
 the line carries its own ``idempotency_key``: running the same file again, or an export of
@@ -52,13 +52,15 @@ def format_of(path: Path, given: str | None) -> Format:
 
 def read(path: Path, fmt: Format, skip: int = 0, dialect: str = "native") -> Iterator[Line]:
     """The export's lines after the first ``skip`` (a resumed import), in order. ``dialect``
-    ``segment``: each line a Segment call, as Segment's exports hold them."""
+    ``segment``: each line a Segment call, as Segment's exports hold them; ``mailerpath``:
+    each line (or CSV record) a MailerPath event, named by its ``event_type``."""
     if dialect == "segment":
         if fmt != "jsonl":
             raise ValueError("a Segment export is JSON lines: pass --format jsonl")
         lines = _jsonl(path, _segment_call)
     else:
-        lines = _jsonl(path, _backfill) if fmt == "jsonl" else _csv(path)
+        named_by = "event_type" if dialect == "mailerpath" else "name"
+        lines = _jsonl(path, _backfill) if fmt == "jsonl" else _csv(path, named_by)
     for index, line in enumerate(lines):
         if index >= skip:
             yield line
@@ -79,12 +81,12 @@ def _jsonl(path: Path, make: Callable[[int, Any, bytes], Line]) -> Iterator[Line
             yield make(number, data, text)
 
 
-def _csv(path: Path) -> Iterator[Line]:
+def _csv(path: Path, named_by: str = "name") -> Iterator[Line]:
     with open(path, newline="", encoding="utf-8-sig") as export:
         reader = csv.DictReader(export)
-        if not reader.fieldnames or "name" not in reader.fieldnames:
+        if not reader.fieldnames or named_by not in reader.fieldnames:
             raise ValueError(
-                f"{path.name}: the first line must name the columns, 'name' among them"
+                f"{path.name}: the first line must name the columns, {named_by!r} among them"
             )
         for row in reader:
             number = reader.line_num

@@ -1,6 +1,8 @@
 """Where an import's lines go, and how each route's answer tells what became of each line.
 
 - ``native``: a JSON array to ``POST /v1/events``; its answer has a result per event.
+- ``mailerpath``: MailerPath events as ``{"events": [...]}`` to ``POST
+  /api/v1/client/events/bulk``; its answer has a result per event, as the native one.
 - ``segment``: Segment calls (a Segment export: one call per line) as ``{"batch": [...]}``
   to ``POST /v1/batch`` with ``X-Eventline-Backfill: true``; its answer is Segment's (200, or
   400 naming ``batch[i].<field>`` for each refused call, the others recorded).
@@ -14,7 +16,8 @@ from typing import Any, ClassVar, Literal
 import orjson
 
 Outcome = tuple[str, list[tuple[str, str]]]  # (received|duplicate|rejected, [(field, reason)])
-Dialect = Literal["native", "segment"]
+Dialect = Literal["native", "mailerpath", "segment"]
+DIALECTS: tuple[Dialect, ...] = ("native", "mailerpath", "segment")
 
 
 class Route:
@@ -46,6 +49,13 @@ class Native(Route):
         if not isinstance(results, list) or len(results) != count:
             return None
         return [_native(result) for result in results]
+
+
+class MailerPath(Native):
+    path = "/api/v1/client/events/bulk"
+
+    def body(self, items: list[dict[str, Any]]) -> bytes:
+        return orjson.dumps({"events": items})
 
 
 def _native(result: dict[str, Any]) -> Outcome:
@@ -88,4 +98,5 @@ class Segment(Route):
 
 def route_of(dialect: Dialect) -> Route:
     """The route for lines in ``dialect``'s shape."""
-    return Segment() if dialect == "segment" else Native()
+    routes: dict[str, type[Route]] = {"segment": Segment, "mailerpath": MailerPath}
+    return routes.get(dialect, Native)()

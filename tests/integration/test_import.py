@@ -117,3 +117,36 @@ def test_a_segment_export_is_imported_through_the_segment_route_as_backfill(
         {"name": "Order Completed", "is_syncing": True},
         {"name": "Page Viewed", "is_syncing": True},
     ]
+
+
+def test_a_mailerpath_export_is_imported_through_its_bulk_route_as_backfill(
+    pipeline: Pipeline, store: Store, tmp_path: Path
+) -> None:
+    user = f"mp-imported-{uuid.uuid4().hex[:8]}"
+    file = tmp_path / "mailerpath-export.csv"
+    file.write_text(
+        "event_type,name,user_id,occurred_at,value,sku\n"
+        f"signup,,{user},2022-05-01T10:00:00Z,,\n"
+        f"purchase,ordered_mug,{user},2022-05-02T10:00:00Z,12.5,MUG-1\n"
+        f"bought_a_boat,,{user},2022-05-03T10:00:00Z,,\n"  # line 4: not a MailerPath type
+    )
+    done = _import(pipeline, tmp_path, file, "--dialect", "mailerpath")
+    assert done.returncode == 0, done.stderr
+    assert "2 lines accepted, 1 lines rejected" in done.stdout
+    assert "event_type: must be one of" in done.stdout and "(lines 4)" in done.stdout
+
+    def stored() -> list[dict[str, object]] | None:
+        rows = store.query(
+            "SELECT name, event_type, value, is_syncing, source FROM {db}.events FINAL "
+            "WHERE contact_user_id = {u:String} ORDER BY occurred_at",
+            {"u": user},
+        )
+        return rows if len(rows) >= 2 else None
+
+    rows = eventually(stored, what="the MailerPath export's events stored")
+    assert rows == [
+        {"name": "signup", "event_type": "signup", "value": None, "is_syncing": True,
+         "source": "mailerpath"},
+        {"name": "ordered_mug", "event_type": "purchase", "value": 12.5, "is_syncing": True,
+         "source": "mailerpath"},
+    ]  # fmt: skip

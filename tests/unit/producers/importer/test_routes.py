@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from eventline.producers.importer.lines import read
-from eventline.producers.importer.routes import Native, Segment
+from eventline.producers.importer.routes import MailerPath, Native, Segment, route_of
 
 
 def test_segment_answers_are_read_per_call() -> None:
@@ -59,3 +59,29 @@ def test_segment_lines_keep_their_message_id_or_get_a_stable_one(tmp_path: Path)
     assert third.event is None and third.error == "not a JSON object"
     with pytest.raises(ValueError, match="JSON lines"):
         list(read(path, "csv", dialect="segment"))
+
+
+def test_mailerpath_events_go_to_its_bulk_route_as_backfill(tmp_path: Path) -> None:
+    route = route_of("mailerpath")
+    assert isinstance(route, MailerPath) and route.path == "/api/v1/client/events/bulk"
+    event = {"event_type": "purchase", "email": "ada@example.com"}
+    assert orjson.loads(route.body([event])) == {"events": [event]}
+    refused = {"field": "events[1].event_type", "reason": "must be one of signup, purchase"}
+    results = [{"status": "received"}, {"status": "rejected", "errors": [refused]}]
+    assert route.outcomes(202, {"results": results}, 2) == [
+        ("received", []),
+        ("rejected", [("event_type", "must be one of signup, purchase")]),
+    ]
+    jsonl = tmp_path / "mailerpath.jsonl"
+    jsonl.write_text(orjson.dumps(event).decode() + "\n")
+    (line,) = read(jsonl, "jsonl", dialect="mailerpath")
+    assert line.event is not None and line.event["is_syncing"] is True
+    assert line.event["idempotency_key"].startswith("import-1-")
+    csv_file = tmp_path / "mailerpath.csv"
+    csv_file.write_text("event_type,email,sku\nsignup,ada@example.com,MUG-1\n")
+    (row,) = read(csv_file, "csv", dialect="mailerpath")
+    assert row.event is not None
+    assert row.event["event_type"] == "signup" and row.event["properties"] == {"sku": "MUG-1"}
+    assert "name" not in row.event  # MailerPath names an event by its type
+    with pytest.raises(ValueError, match="'name' among them"):  # a native CSV needs a name
+        list(read(tmp_path / "mailerpath.csv", "csv", dialect="native"))
