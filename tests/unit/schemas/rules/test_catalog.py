@@ -19,7 +19,7 @@ from eventline.schemas.limits import MAX_RULE_BYTES
 from eventline.schemas.rules import catalog as catalog_module
 from eventline.schemas.rules.catalog import RuleCatalog, RuleConflict, RuleRejected
 from eventline.schemas.rules.model import TagRule
-from tests.unit.producers.accounts.test_service import SharedLog
+from tests.unit.schemas.accounts.test_service import SharedLog
 
 
 class FedRules(RuleCatalog):
