@@ -25,3 +25,19 @@ def bulk(i: int, run: str, size: int) -> list[dict[str, Any]]:
 def probe(i: int, run: str) -> dict[str, Any]:
     """A new contact's latency probe: the w-probe workflow triggers on every one."""
     return {"email": f"probe{i}.{run}@example.com", "name": "latency_probe"}
+
+
+def history_event(i: int, run: str) -> dict[str, Any]:
+    """Event i of a history as ``eventline import`` sends it: with its time, its key, and
+    marked as backfill."""
+    return {
+        **event(i, run),
+        "occurred_at": f"2021-01-01T00:{(i // 60) % 60:02d}:{i % 60:02d}Z",
+        "is_syncing": True,
+        "idempotency_key": f"history-{run}-{i}",
+    }
+
+
+def history_bulk(i: int, run: str, size: int) -> list[dict[str, Any]]:
+    """Bulk post i of a history: events i*size ... i*size+size-1, as the import sends them."""
+    return [history_event(i * size + j, run) for j in range(size)]

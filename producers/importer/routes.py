@@ -35,6 +35,11 @@ class Route:
         request refused whole)."""
         raise NotImplementedError
 
+    def duplicates_if_all_accepted(self, status: int, answer: Any, count: int) -> int | None:
+        """When the answer accepts every item: how many of them were duplicates (the
+        common answer, told without an outcome per item); else None."""
+        return None
+
 
 class Native(Route):
     path = "/v1/events"
@@ -43,6 +48,17 @@ class Native(Route):
 
     def body(self, items: list[dict[str, Any]]) -> bytes:
         return orjson.dumps(items)
+
+    def duplicates_if_all_accepted(self, status: int, answer: Any, count: int) -> int | None:
+        if (
+            status != 202
+            or not isinstance(answer, dict)
+            or answer.get("accepted") != count
+            or answer.get("rejected") != 0
+            or not isinstance(answer.get("results"), list)
+        ):
+            return None
+        return sum(1 for result in answer["results"] if result.get("status") == "duplicate")
 
     def outcomes(self, status: int, answer: Any, count: int) -> list[Outcome] | None:
         results = answer.get("results") if isinstance(answer, dict) else None
@@ -78,6 +94,9 @@ class Segment(Route):
 
     def body(self, items: list[dict[str, Any]]) -> bytes:
         return orjson.dumps({"batch": items})
+
+    def duplicates_if_all_accepted(self, status: int, answer: Any, count: int) -> int | None:
+        return 0 if status == 200 else None  # Segment's answer names no duplicates
 
     def outcomes(self, status: int, answer: Any, count: int) -> list[Outcome] | None:
         if status == 200:

@@ -128,6 +128,11 @@ class Sender:
     async def _post(self, client: httpx.AsyncClient, lines: list[Line]) -> None:
         answer = await self._answer(client, self.route.body([line.event or {} for line in lines]))
         content = _json(answer)
+        duplicates = self.route.duplicates_if_all_accepted(answer.status_code, content, len(lines))
+        if duplicates is not None:
+            self.tally.accepted += len(lines) - duplicates
+            self.tally.duplicates += duplicates
+            return
         outcomes = self.route.outcomes(answer.status_code, content, len(lines))
         if outcomes is None and answer.status_code == 413 and len(lines) > 1:
             half = len(lines) // 2  # too large as a whole: each half may pass

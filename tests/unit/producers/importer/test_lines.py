@@ -49,6 +49,10 @@ def test_lines_that_cannot_be_sent_say_why_and_where(tmp_path: Path) -> None:
 def test_a_resumed_read_skips_the_lines_already_answered_for(tmp_path: Path) -> None:
     path = _jsonl(tmp_path, *[f'{{"name": "n{i}", "user_id": "u"}}' for i in range(5)])
     assert [line.number for line in read(path, "jsonl", skip=3)] == [4, 5]
+    csv_path = tmp_path / "history.csv"  # a record may span lines: records are counted
+    csv_path.write_text('name,user_id,note\na,u,"two\nlines"\nb,u,x\nc,u,y\n')
+    assert [line.number for line in read(csv_path, "csv", skip=1)] == [4, 5]
+    assert [line.event["name"] for line in read(csv_path, "csv", skip=2) if line.event] == ["c"]
 
 
 def test_csv_columns_are_fields_and_the_rest_properties(tmp_path: Path) -> None:

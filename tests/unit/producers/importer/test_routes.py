@@ -43,6 +43,13 @@ def test_native_answers_are_read_per_event() -> None:
         ("rejected", [("name", "Field required")]),
     ]
     assert Native().outcomes(413, {"error": "too_many_events"}, 3) is None
+    # all accepted: counted without an outcome per event; any refusal: an outcome per event
+    accepted = [{"status": "received"}, {"status": "duplicate"}, {"status": "received"}]
+    whole = {"accepted": 3, "rejected": 0, "results": accepted}
+    assert Native().duplicates_if_all_accepted(202, whole, 3) == 1
+    some = {"accepted": 2, "rejected": 1, "results": results}
+    assert Native().duplicates_if_all_accepted(207, some, 3) is None
+    assert Native().duplicates_if_all_accepted(202, whole, 4) is None
 
 
 def test_segment_lines_keep_their_message_id_or_get_a_stable_one(tmp_path: Path) -> None:
