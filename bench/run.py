@@ -1,10 +1,10 @@
 """``python -m bench``: eventline's figures beside their anchors, measured in the same run.
 
 Starts its own broker (free ports, temporary data) and a local pipeline
-(eventline.processes.pipeline)
-on it, runs each anchor in a process of its own right before the figure it anchors, drives
-every HTTP server with the same load generator (processes of its own), and ends with one
-table: figure | eventline | anchor | ratio | target. bench/README.md says what each line is.
+(eventline.processes.pipeline) on it, runs each anchor in a process of its own right before the
+figure it anchors, drives every HTTP server with the same load generator (processes of its own), and
+ends with one table: figure | eventline | anchor | ratio | target. bench/README.md says what each
+line is.
 """
 
 from __future__ import annotations

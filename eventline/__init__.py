@@ -1,3 +1,5 @@
 """eventline: event tracking for marketing automation (gateway -> Kafka -> Faust -> ClickHouse)."""
 
-__version__ = "0.1.0"
+from eventline.core.version import VERSION as __version__
+
+__all__ = ["__version__"]

@@ -21,8 +21,7 @@ IDENTITY = "IDENTITY"
 
 
 def now() -> datetime:
-    """The deployment's time (``eventline.core.clock``): system time unless the clock is
-    adjustable."""
+    """The deployment's time (``core.clock``): system time unless the clock is adjustable."""
     return clock.now()
 
 

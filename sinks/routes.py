@@ -69,8 +69,7 @@ def row_of(
 ) -> Row | None:
     """The row of a record, or None when it makes none. Its times stay epoch milliseconds
     (microseconds for a status's), as on the wire, unless it is near or past a bound of
-    eventline.schemas.limits: then the full test decides, on the times as datetimes (``at``:
-    now)."""
+    ``limits``: then the full test decides, on the times as datetimes (``at``: now)."""
     schema, table, mapper, read, bounded, read_row = route  # one unpacking, not six reads
     if read_row is not None and not (erased and table == "events"):
         return read_row(data)

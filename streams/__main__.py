@@ -1,4 +1,4 @@
-"""Run the worker: ``python -m streams`` (or ``eventline worker``)."""
+"""Run the worker: ``python -m eventline.streams`` (or ``eventline worker``)."""
 
 from __future__ import annotations
 

@@ -253,8 +253,7 @@ async def _guarded(
     escape the agent.
 
     Errors that heal block the partition and are retried; any other error fails the record
-    (a ``failed`` status with the reason) and the partition moves on
-    (eventline.streams.failures)."""
+    (a ``failed`` status with the reason) and the partition moves on (``failures``)."""
     started = time.perf_counter()
     msg = event.message
     where = f"{msg.topic}[{msg.partition}]@{msg.offset}"

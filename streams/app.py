@@ -41,12 +41,11 @@ class Worker:
     sender: Sender
     rules: RuleCatalog
     accounts: Accounts
-    segment_clock: Any = None  # streams.timers.SegmentClock, set by streams.agents
+    segment_clock: Any = None  # timers.SegmentClock, set by agents
 
 
 def create_worker(settings: Settings) -> Worker:
-    """Build the Faust app for ``settings`` (agents are attached by
-    ``eventline.streams.agents``)."""
+    """Build the Faust app for ``settings`` (agents are attached by ``agents``)."""
     names = Topics(settings.topic_prefix)
     app = faust.App(
         names.worker_app_id,

@@ -311,6 +311,5 @@ def fit(contact: dict[str, Any], budget: int = STATE_MAX_BYTES) -> tuple[dict[st
 
 
 def _json_size(value: Any) -> int:
-    """Bytes of ``value`` as the contact table writes it (eventline.streams.table: orjson,
-    UTF-8)."""
+    """Bytes of ``value`` as the contact table writes it (``table``: orjson, UTF-8)."""
     return len(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))

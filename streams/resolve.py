@@ -17,9 +17,8 @@ MERGED = SEP + "merged"
 # Forwards along aliases before a record fails: aliases between user ids (Segment's alias,
 # an anonymous id claimed for a user) can form a loop, which would forward a record forever.
 MAX_HOPS = 16
-SUBSCRIBER_HASH = re.compile(
-    r"^[0-9a-f]{32}$"
-)  # as eventline.schemas.model.subscriber_hash writes it
+# as eventline.schemas.model.subscriber_hash writes it
+SUBSCRIBER_HASH = re.compile(r"^[0-9a-f]{32}$")
 
 
 @dataclass

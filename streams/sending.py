@@ -202,8 +202,7 @@ class Sender:
                 "linger.ms": linger_ms,
                 "compression.type": "lz4",
                 "partitioner": "murmur2_random",
-                # above eventline.schemas.limits.MAX_MESSAGE_BYTES (checked before a record is
-                # staged)
+                # above MAX_MESSAGE_BYTES (checked before a record is staged)
                 "message.max.bytes": 1_048_576,
                 "queue.buffering.max.messages": 1_000_000,
                 "logger": logging.getLogger("librdkafka"),

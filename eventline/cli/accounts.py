@@ -84,7 +84,7 @@ KEY_COLUMNS = ["key_id", "label", "key_hint", "shape", "enabled", "created_at"]
 @accounts_app.command("create")
 def create_account(account_id: str, name: str = typer.Option("", help="Display name.")) -> None:
     """Create an account."""
-    from eventline.producers.gateway.accounts import account_view
+    from eventline.schemas.accounts.registry import account_view
 
     with _accounts() as accounts:
         entry = run_call(lambda: accounts.create_account(account_id, name))
@@ -94,7 +94,7 @@ def create_account(account_id: str, name: str = typer.Option("", help="Display n
 @accounts_app.command("list")
 def list_accounts() -> None:
     """List the accounts."""
-    from eventline.producers.gateway.accounts import account_view
+    from eventline.schemas.accounts.registry import account_view
 
     with _accounts() as accounts:
         show_table([account_view(a) for a in accounts.accounts()], ACCOUNT_COLUMNS)
@@ -113,8 +113,7 @@ def disable_account(account_id: str) -> None:
 
 
 def _set_account(account_id: str, on: bool) -> None:
-    from eventline.producers.gateway.accounts import account_view
-    from eventline.schemas.accounts.registry import ACCOUNT
+    from eventline.schemas.accounts.registry import ACCOUNT, account_view
 
     with _accounts() as accounts:
         entry = run_call(lambda: accounts.set_enabled(ACCOUNT, account_id, account_id, on))
@@ -145,7 +144,7 @@ def create_key(
 @keys_app.command("list")
 def list_keys(account_id: str) -> None:
     """List an account's keys (a hint of each, never the key)."""
-    from eventline.producers.gateway.accounts import key_view
+    from eventline.schemas.accounts.registry import key_view
 
     with _accounts() as accounts:
         try:
@@ -169,8 +168,7 @@ def disable_key(account_id: str, key_id: str) -> None:
 
 
 def _set_key(account_id: str, key_id: str, on: bool) -> None:
-    from eventline.producers.gateway.accounts import key_view
-    from eventline.schemas.accounts.registry import API_KEY
+    from eventline.schemas.accounts.registry import API_KEY, key_view
 
     with _accounts() as accounts:
         entry = run_call(lambda: accounts.set_enabled(API_KEY, account_id, key_id, on))

@@ -12,7 +12,7 @@ import orjson
 import typer
 
 from eventline.cli.gateway_options import Account, InFlight, Key, Url, gateway_url
-from eventline.cli.progress import progress_bar
+from eventline.cli.progress_bar import progress_bar
 from eventline.core.settings import get_settings
 from eventline.producers.importer.lines import format_of, read
 from eventline.producers.importer.position import Position
@@ -58,6 +58,8 @@ def import_file(
     a Segment export, one call per JSON line (each call type as POST /v1/batch takes it;
     messageId kept).
     """
+    if dialect not in DIALECTS:  # before --from-start forgets anything
+        raise typer.BadParameter(", ".join(DIALECTS), param_hint="--dialect")
     settings = get_settings()
     fmt = format_of(file, file_format)
     position = Position.of(file, settings.home)
@@ -67,8 +69,6 @@ def import_file(
     gateway = gateway_url(url, settings)
     if position.done:
         typer.echo(f"resuming {file.name} after line {position.done} (--from-start: all again)")
-    if dialect not in DIALECTS:
-        raise typer.BadParameter(", ".join(DIALECTS), param_hint="--dialect")
     sender = Sender(
         gateway, key, account=account, batch=batch, in_flight=in_flight,
         route=route_of(dialect),
@@ -89,6 +89,7 @@ def import_file(
 
         # An import makes a few dicts per line and keeps none: the collector's default pace
         # (every 700 allocations) cost an eighth of reading a line, finding nothing to free.
+        pace = gc.get_threshold()
         gc.set_threshold(50_000, 50, 100)
         try:
             lines = read(file, fmt, skip=position.done, dialect=dialect)
@@ -98,6 +99,7 @@ def import_file(
             raise typer.Exit(1) from None
         finally:  # however it ends (Ctrl-C too), the lines answered for are not sent again
             position.save(done)
+            gc.set_threshold(*pace)
     _summary(tally, position)
 
 

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from eventline.cli.gateway_options import Account, InFlight, Key, Url, gateway_url
-from eventline.cli.progress import progress_bar
+from eventline.cli.progress_bar import progress_bar
 from eventline.core.settings import get_settings
 from eventline.producers.redrive import Redriver, RedriveStopped
 

@@ -1,20 +1,18 @@
 """Folding a log of changes on a compacted topic, one fold per key, with checkpoints. Pure.
 
-Accounts (``eventline.schemas.accounts.ledger``) and rules (``eventline.schemas.rules.ledger``)
-keep what several
-processes change this way (issue 10). A whole state computed from a reader's view and written
-back loses whatever another writer changed meanwhile, and under compaction the last write of a
-key survives even when it lost. So a writer appends a *change* under a key of its own, on the
-partition of the thing it changes: the changes to one thing are totally ordered, none is
-compacted away, and every reader folds them in log order with the same pure function, which
-decides each outcome ("exists", an id allocated) the same way for every reader.
-
-Checkpoints keep the topic small: a checkpoint holds a state folded through an offset of its
-partition, under a key naming that offset; once it is written, the changes it holds and the
-older checkpoints are deleted (tombstones). A reader folds from the checkpoint with the
-highest offset plus every change after that offset, which compaction never removes, so a
-fresh reader reaches the state of a reader that saw every record. A checkpoint written late,
-through an older offset, loses to the newer one whatever its place in the log.
+Accounts (``eventline.schemas.accounts.ledger``) and rules (``eventline.schemas.rules.ledger``) keep
+what several processes change this way (issue 10). A whole state computed from a reader's view and
+written back loses whatever another writer changed meanwhile, and under compaction the last write of
+a key survives even when it lost. So a writer appends a *change* under a key of its own, on the
+partition of the thing it changes: the changes to one thing are totally ordered, none is compacted
+away, and every reader folds them in log order with the same pure function, which decides each
+outcome ("exists", an id allocated) the same way for every reader.  Checkpoints keep the topic
+small: a checkpoint holds a state folded through an offset of its partition, under a key naming that
+offset; once it is written, the changes it holds and the older checkpoints are deleted (tombstones).
+A reader folds from the checkpoint with the highest offset plus every change after that offset,
+which compaction never removes, so a fresh reader reaches the state of a reader that saw every
+record. A checkpoint written late, through an older offset, loses to the newer one whatever its
+place in the log.
 
 Compaction removes a record only once it and the tombstone that deletes it are older than
 the topic's ``min.compaction.lag.ms``: a reader less far behind never misses a change whose

@@ -102,7 +102,8 @@ class GatewayProcesses:
             "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
             "PYTHONUNBUFFERED": "1",
         }
-        command = [sys.executable, "-m", "eventline.processes.gateways"]
+        # -P: the working folder is the user's, and a uvicorn.py there must not shadow uvicorn
+        command = [sys.executable, "-P", "-m", "eventline.processes.gateways"]
         command += ["--fd", str(self.sock.fileno()), "--ready-fd", str(write)]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as out:
@@ -203,6 +204,8 @@ def serve(fd: int, ready_fd: int) -> None:
 
 
 def main() -> None:
+    """``python -m eventline.processes.gateways --fd N``: one gateway process, started by
+    ``GatewayProcesses`` on the listening socket it passes down."""
     parser = argparse.ArgumentParser(description="one gateway process (see GatewayProcesses)")
     parser.add_argument("--fd", type=int, required=True, help="inherited listening socket")
     parser.add_argument("--ready-fd", type=int, default=-1, help="pipe to say 'serving' on")

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 
 class WorkerProcess:
-    """The Faust worker as a child process (``python -m streams``)."""
+    """The Faust worker as a child process (``python -m eventline.streams``)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -57,7 +57,12 @@ class WorkerProcess:
         env[WATCH_PARENT] = "1"
         with open(self.log_path, "ab") as out:  # the child keeps its own descriptor
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "eventline.streams"],
+                [
+                    sys.executable,
+                    "-P",
+                    "-m",
+                    "eventline.streams",
+                ],  # -P: not the user's folder first
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

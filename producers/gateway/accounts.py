@@ -13,7 +13,7 @@ from eventline.producers.gateway.bodies import StrictRoute
 from eventline.producers.gateway.deps import GatewayDep
 from eventline.producers.validation import ACCOUNT_PATTERN
 from eventline.schemas.accounts.ledger import MAX_ACCOUNT_NAME
-from eventline.schemas.accounts.registry import ACCOUNT, API_KEY, shape_of
+from eventline.schemas.accounts.registry import ACCOUNT, API_KEY, account_view, key_view
 from eventline.schemas.accounts.service import AccountConflict
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
@@ -68,30 +68,6 @@ class KeyIn(BaseModel):
         description="`mailchimp`: 32 hex digits, a dash, then more of the secret, for SDKs "
         "that check the key's shape (mailchimp3). Either shape works on every route.",
     )
-
-
-def account_view(entry: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "account_id": entry["account_id"],
-        "name": entry["name"],
-        "number": entry["number"],
-        "enabled": entry["enabled"],
-        "created_at": entry["created_at"].isoformat(),
-        "updated_at": entry["updated_at"].isoformat(),
-    }
-
-
-def key_view(entry: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "key_id": entry["entry_id"],
-        "account_id": entry["account_id"],
-        "label": entry["name"],
-        "key_hint": entry["key_hint"],
-        "shape": shape_of(entry["key_hint"]),
-        "enabled": entry["enabled"],
-        "created_at": entry["created_at"].isoformat(),
-        "updated_at": entry["updated_at"].isoformat(),
-    }
 
 
 def _not_found(exc: LookupError) -> HTTPException:

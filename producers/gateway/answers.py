@@ -189,7 +189,7 @@ STATUSES = {
     404: "Not found.",
     408: "The body was not received in time (EVENTLINE_BODY_TIMEOUT_S).",
     409: "Conflicts with the current state.",
-    413: "Too large: the body (its route's limit, inflated) or an event (schemas.limits).",
+    413: "Too large: the body (its route's limit, inflated), or an event past a size bound.",
     415: "A Content-Encoding other than gzip or identity.",
 }
 

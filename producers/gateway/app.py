@@ -14,11 +14,11 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from eventline import __version__
 from eventline.core.errors import InvalidEvent, TransientError
 from eventline.core.kafka import KafkaWriter
 from eventline.core.settings import Settings
 from eventline.core.topics import Topics
+from eventline.core.version import VERSION
 from eventline.producers.gateway import accounts as accounts_api
 from eventline.producers.gateway import (
     activecampaign,
@@ -101,9 +101,7 @@ def create_app(settings: Settings, reads: Reads | None = None) -> FastAPI:
             if clock is not None:
                 clock.stop()
 
-    app = FastAPI(
-        title="eventline", version=__version__, description=DESCRIPTION, lifespan=lifespan
-    )
+    app = FastAPI(title="eventline", version=VERSION, description=DESCRIPTION, lifespan=lifespan)
     app.add_middleware(EventsFastPath)  # inside RequestLimits: it sees bounded bodies only
     app.add_middleware(RequestLimits, settings=settings)
     app.include_router(events.router)

@@ -167,3 +167,29 @@ class Registry:
             number = 100_000_000 + secrets.randbelow(900_000_000)
             if number not in self.by_number:
                 return number
+
+
+def account_view(entry: dict[str, Any]) -> dict[str, Any]:
+    """An account as the API and the CLI show it."""
+    return {
+        "account_id": entry["account_id"],
+        "name": entry["name"],
+        "number": entry["number"],
+        "enabled": entry["enabled"],
+        "created_at": entry["created_at"].isoformat(),
+        "updated_at": entry["updated_at"].isoformat(),
+    }
+
+
+def key_view(entry: dict[str, Any]) -> dict[str, Any]:
+    """An API key as the API and the CLI show it (its hint, never the key)."""
+    return {
+        "key_id": entry["entry_id"],
+        "account_id": entry["account_id"],
+        "label": entry["name"],
+        "key_hint": entry["key_hint"],
+        "shape": shape_of(entry["key_hint"]),
+        "enabled": entry["enabled"],
+        "created_at": entry["created_at"].isoformat(),
+        "updated_at": entry["updated_at"].isoformat(),
+    }

@@ -1,8 +1,7 @@
-"""Accounts and keys on Kafka: every gateway (and the CLI, worker and sink) reads the accounts
-topic into a ``Registry``, folding each account's changes with
-``eventline.schemas.accounts.ledger``,
-so every running process sees a new key or a changed setting within moments, with no database
-of its own.
+"""Accounts and keys on Kafka: every gateway (and the CLI, worker and sink) reads the accounts topic
+into a ``Registry``, folding each account's changes with ``eventline.schemas.accounts.ledger``, so
+every running process sees a new key or a changed setting within moments, with no database of its
+own.
 
 A change is answered only once it is applied: the writer appends it to its account's
 partition, waits until its own follower has read the topic up to it, and answers with the

@@ -15,6 +15,7 @@ PACKAGES = ("producers", "streams", "sinks", "eventline", "schemas")
 PATH = re.compile(
     r"(?<![.\w/])((?:producers|streams|sinks|eventline|schemas|tests|examples|bench)/[\w/.\-]*)"
 )
+# every module is imported as eventline.<...>: a bare `producers.x` is a stale name
 DOTTED = re.compile(r"`((?:producers|streams|sinks|eventline|schemas)(?:\.\w+)+)")
 VARIABLE = re.compile(r"\bEVENTLINE_[A-Z0-9_]*[A-Z0-9]\b")
 
@@ -61,7 +62,8 @@ def test_named_modules_and_attributes_exist() -> None:
         f"{page.name}: {name}"
         for page in PAGES
         for name in DOTTED.findall(page.read_text())
-        if not _resolves(name) and not _clickhouse_table(name)
+        if not name.startswith("eventline.")
+        or (not _resolves(name) and not _clickhouse_table(name))
     ]
     assert not stale, f"module names that do not resolve: {stale}"
 

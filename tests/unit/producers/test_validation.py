@@ -1,5 +1,4 @@
-"""eventline.producers.validation: native API input -> incoming records, or field-by-field
-problems."""
+"""producers/validation.py: native API input -> incoming records, or field-by-field problems."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Bounds on incoming records (eventline.schemas.limits): what breaks them, and the storable
-copy."""
+"""Bounds on incoming records (schemas/limits.py): what breaks them, and the storable copy."""
 
 from __future__ import annotations
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from datetime import UTC, datetime
+from importlib import resources
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from eventline.core.errors import InvalidEvent
+from eventline.schemas.codec import SCHEMA_FILES
 from eventline.schemas.model import (
     CONTACT,
     EVENT,
@@ -21,12 +24,15 @@ from eventline.schemas.model import (
     contact_key,
     event_id_for,
     identity_keys,
+    incoming_record,
     minted_contact_id,
     name_id,
     normalize_email,
     routing_key,
     subscriber_hash,
 )
+from eventline.schemas.reads import record_from_receipt
+from eventline.sinks.queries import shown_json
 
 MD5 = "acme/md5/" + hashlib.md5(b"a@b.c").hexdigest()
 
@@ -180,3 +186,44 @@ def test_check_record_does_not_require_a_name_for_contacts() -> None:
 @given(st.uuids(), st.text())
 def test_name_id_is_uuid5(namespace: uuid.UUID, name: str) -> None:
     assert name_id(namespace, name) == str(uuid.uuid5(namespace, name))
+
+
+def test_the_record_constructor_follows_the_avro_schema() -> None:
+    """incoming_record writes out the schema's fields in its order, with its defaults: a field
+    added to incoming_record.avsc must be added there too."""
+    schema = json.loads(
+        (resources.files("eventline.schemas") / "avro" / SCHEMA_FILES["IncomingRecord"]).read_text()
+    )
+    built = incoming_record(
+        account_id="acme", event_id="e-1", receipt_id="r-1", received_at=RECEIVED_AT, source="s"
+    )
+    assert list(built) == [field["name"] for field in schema["fields"]]
+    required = {"kind": "EVENT", "account_id": "acme", "event_id": "e-1", "receipt_id": "r-1",
+                "received_at": RECEIVED_AT, "source": "s"}  # fmt: skip
+    for field in schema["fields"]:
+        expected = required[field["name"]] if "default" not in field else field["default"]
+        assert built[field["name"]] == expected, field["name"]
+
+
+def test_a_receipt_gives_back_the_record_it_was_stored_from() -> None:
+    """Re-drive reads a receipt (JSON columns shown as objects, or as their text when they are
+    not objects) and rebuilds the record: the JSON text comes back as stored."""
+    stored = incoming_record(
+        account_id="acme", event_id="e-1", receipt_id="r-1", received_at=RECEIVED_AT,
+        source="http:json", email="ada@example.com", name="purchase", occurred_at=RECEIVED_AT,
+        properties_json='{"qty":2,"sku":"MUG-1"}', attributes_json="not json", value=12.5,
+        is_syncing=True, attempt=1, route_key="acme/md5/ab", event_type="purchase",
+    )  # fmt: skip
+    receipt = {
+        **{k: v for k, v in stored.items() if k not in ("properties_json", "attributes_json")},
+        "kind": "event",  # ClickHouse's enum, lower-cased
+        "received_at": RECEIVED_AT.isoformat(),
+        "occurred_at": RECEIVED_AT.replace(tzinfo=None).isoformat(),  # a naive UTC column
+        "properties": shown_json(stored["properties_json"]),
+        "attributes": shown_json(stored["attributes_json"]),
+        "status": "failed",
+    }
+    assert record_from_receipt(receipt) == stored
+
+
+RECEIVED_AT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

@@ -1,6 +1,6 @@
 """eventline.sinks.routes.row_of: a record's row from its times as on the wire is the row its
-datetimes
-make (each in its column's ticks), and a record near or past a bound takes the full test."""
+datetimes make (each in its column's ticks), and a record near or past a bound takes the full
+test."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def precisions() -> dict[tuple[str, str], int]:
     """(table, column) -> the DateTime64 precision the migrations give it."""
     found: dict[tuple[str, str], int] = {}
     table = ""
-    for entry in sorted((resources.files("sinks") / "migrations").iterdir(), key=str):
+    for entry in sorted((resources.files("eventline.sinks") / "migrations").iterdir(), key=str):
         for line in entry.read_text().splitlines():
             named = re.search(r"(?:TABLE|VIEW)(?: IF NOT EXISTS)? \{db\}\.(\w+)", line)
             table = named.group(1) if named else table
