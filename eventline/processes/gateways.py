@@ -102,8 +102,7 @@ class GatewayProcesses:
             "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
             "PYTHONUNBUFFERED": "1",
         }
-        # -P: the working folder is the user's, and a uvicorn.py there must not shadow uvicorn
-        command = [sys.executable, "-P", "-m", "eventline.processes.gateways"]
+        command = [sys.executable, "-m", "eventline.processes.gateways"]
         command += ["--fd", str(self.sock.fileno()), "--ready-fd", str(write)]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as out:

@@ -57,12 +57,7 @@ class WorkerProcess:
         env[WATCH_PARENT] = "1"
         with open(self.log_path, "ab") as out:  # the child keeps its own descriptor
             self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-P",
-                    "-m",
-                    "eventline.streams",
-                ],  # -P: not the user's folder first
+                [sys.executable, "-m", "eventline.streams"],
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
