@@ -1,6 +1,4 @@
 """The worker's two agents: resolve (identity -> contact) and process (join -> canonical event).
-What each stage does to one record is ``eventline.streams.stages``; here: batches, acks,
-retries and the continuity guard.
 
 Faust rules we follow (docs/architecture.md, pitfalls):
 - concurrency=1 per agent: higher concurrency can commit past an in-flight event (faust #606).
@@ -23,6 +21,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from datetime import UTC, datetime
 from functools import cache, partial
 from typing import Any
 
@@ -30,13 +30,27 @@ from confluent_kafka import KafkaException
 from faust.types import EventT
 from prometheus_client import Counter, Histogram
 
+from eventline.core import clock
 from eventline.core.errors import InvalidEvent
 from eventline.schemas.codec import codec
-from eventline.streams import automate, merger, stages
+from eventline.schemas.limits import emptied_excerpt, storable
+from eventline.schemas.model import (
+    CONTACT,
+    IDENTITY,
+    check_record,
+    contact_key,
+    incoming_record,
+    now,
+    routing_key,
+)
+from eventline.streams import automate, merger
 from eventline.streams.app import Worker
+from eventline.streams.canonical import apply_registration, canonical_event, new_contact
 from eventline.streams.continuity import IDLE_AFTER_S, ContinuityGuard
 from eventline.streams.failures import heals, reason
-from eventline.streams.sending import AckChain, Delivery, Output, begin_record, discard, keep
+from eventline.streams.idempotency import classify, entry
+from eventline.streams.resolve import resolve, why_fail
+from eventline.streams.sending import AckChain, Delivery, Output, begin_record, discard, keep, send
 from eventline.streams.table import Tables
 from eventline.streams.timers import SegmentClock
 
@@ -45,6 +59,11 @@ log = logging.getLogger(__name__)
 RECORDS = Counter("eventline_worker_records_total", "Records handled", ["stage", "outcome"])
 PROCESS_SECONDS = Histogram(
     "eventline_worker_process_seconds", "Time to handle one record", ["stage"]
+)
+EVENT_AGE = Histogram(
+    "eventline_worker_event_age_seconds",
+    "Lag: gateway receipt to processing",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
 
 
@@ -59,6 +78,8 @@ RETRIES = Counter(
     "Attempts at a record that failed with an error that heals (the partition waits)",
     ["stage"],
 )
+# The bytes of the record being handled when re-encoding it would give the same bytes.
+_RAW: ContextVar[bytes | None] = ContextVar("eventline_raw_record")
 BATCH_RECORDS = Histogram(
     "eventline_worker_batch_records",
     "Records per batch an agent handled",
@@ -196,15 +217,13 @@ async def _one(w: Worker, stage: str, event: EventT[Any]) -> list[Output]:
     """One record of a batch: its outputs (its status ``failed`` when it cannot be handled)."""
     if stage == "resolve":
         key = event.key.decode("utf-8", "replace") if event.key else ""
-        return await _guarded(
-            w, "resolve", event, partial(stages.resolve_by_identity, w, message_key=key)
-        )
+        return await _guarded(w, "resolve", event, partial(_resolve, w, message_key=key))
     name = codec().name_of(event.value or b"")
     if name == "ContactCheck":
         return await _guarded(w, "check", event, partial(automate.check, w), "ContactCheck")
     if name == "ContactMerge":
         return await _guarded(w, "merge", event, partial(merger.handle, w), "ContactMerge")
-    return await _guarded(w, "process", event, partial(stages.process_by_contact, w))
+    return await _guarded(w, "process", event, partial(_process, w))
 
 
 async def _admitted(guard: ContinuityGuard, delivered: EventT[Any]) -> list[Any]:
@@ -239,11 +258,11 @@ async def _guarded(
     msg = event.message
     where = f"{msg.topic}[{msg.partition}]@{msg.offset}"
     begin_record()
-    stages.RAW_RECORD.set(event.value if codec().is_current(schema, event.value or b"") else None)
+    _RAW.set(event.value if codec().is_current(schema, event.value or b"") else None)
     try:
         record = codec().decode(schema, event.value or b"")
     except Exception as exc:  # whatever the bytes are, the record gets a visible status
-        await stages.emit_undecodable(w, event, str(exc))
+        await _emit_undecodable(w, event, str(exc))
         _child(RECORDS, stage, "failed").inc()
         return keep()
     error: str | None = None
@@ -271,9 +290,141 @@ async def _guarded(
     elif error is not None:
         discard()
         outcome = "failed"
-        await stages.emit_status(w, record, "FAILED", error)
+        await _emit_status(w, record, "FAILED", error)
     if log.isEnabledFor(logging.DEBUG):
         log.debug("%s %s receipt %s: %s", stage, where, record.get("receipt_id"), outcome)
     _child(RECORDS, stage, outcome).inc()
     _child(PROCESS_SECONDS, stage).observe(time.perf_counter() - started)
     return keep()
+
+
+async def _emit_status(
+    w: Worker,
+    record: dict[str, Any],
+    status: str,
+    error: str | None = None,
+    raw: str | None = None,
+) -> None:
+    at = now()
+    embedded: Any = record
+    if status == "FAILED":
+        # A record past a bound is reported with those fields emptied (the error names them,
+        # raw keeps their start), so the status itself fits every topic and table.
+        raw = raw or emptied_excerpt(record, at)
+        record = embedded = storable(record, at)
+    elif status == "PROCESSED" and (unchanged := _RAW.get(None)) is not None:
+        embedded = unchanged  # the record as it came: no need to encode it again
+    value = codec().encode(
+        "EventStatus",
+        {
+            "record": embedded,
+            "status": status,
+            "process_error": error,
+            "raw": raw,
+            "updated_at": at,
+        },
+    )
+    await send(w.status, record["event_id"], value)
+
+
+async def _emit_undecodable(w: Worker, event: EventT[Any], error: str) -> None:
+    msg = event.message
+    record = incoming_record(
+        account_id="unknown",
+        event_id=f"kafka:{msg.topic}:{msg.partition}:{msg.offset}",
+        receipt_id=f"{msg.partition}:{msg.offset}",
+        received_at=datetime.fromtimestamp(msg.timestamp or time.time(), UTC),
+        source="kafka",
+    )
+    raw = (event.value or b"")[:4096].decode("utf-8", "replace")
+    await _emit_status(w, record, "FAILED", error, raw)
+
+
+def _policy(w: Worker, record: dict[str, Any]) -> str:
+    """The record's own unknown-contact rule (a dialect's), else its account's policy."""
+    return record.get("unknown_contact") or w.settings.policy_for(record["account_id"])
+
+
+async def _resolve(w: Worker, record: dict[str, Any], message_key: str) -> str:
+    """Incoming stage, keyed by identity: find the contact, forward keyed by contact."""
+    check_record(record)
+    # An identity claim is about the key it was sent under; any other record (a merge on its
+    # way to its target too) resolves under its own routing key (equal to the message key
+    # when written by eventline's producers).
+    claim = record["kind"] == IDENTITY and not record.get("merge_from")
+    key = message_key if claim else routing_key(record)
+    resolution = resolve(record, key, w.identities.get, _policy(w, record))
+    if resolution.error:
+        await _emit_status(w, record, "FAILED", resolution.error)
+        w.identities.update(resolution.store)  # an undone claim gives its key back
+        return "failed"
+    if resolution.forward_to is not None:
+        hops = record.get("hops", 0) + 1
+        forwarded = {**record, "route_key": resolution.forward_to, "hops": hops}
+        await send(w.incoming, resolution.forward_to, codec().encode("IncomingRecord", forwarded))
+        return "forwarded"
+    outcome = "claimed" if record["kind"] == IDENTITY else "resolved"
+    if resolution.contact_id is not None and record["kind"] == IDENTITY:
+        outcome = await merger.start(w, record, resolution.contact_id)  # the merge's target
+    elif resolution.contact_id is not None:
+        resolved = {**record, "contact_id": resolution.contact_id}
+        await send(
+            w.by_contact,
+            contact_key(record["account_id"], resolution.contact_id),
+            codec().encode("IncomingRecord", resolved),
+        )
+    if resolution.merge_from is not None:
+        await merger.request(w, record, resolution.merge_from)
+    # After the sends: a replay re-sends (deduplicated downstream) and re-stores the same ids.
+    w.identities.update(resolution.store)
+    return outcome
+
+
+async def _process(w: Worker, record: dict[str, Any]) -> str:
+    """By-contact stage: join with the contact table, apply the rules, emit the canonical event,
+    the automation messages and the status."""
+    check_record(record)  # written by our resolver, unless someone wrote it straight to Kafka
+    if not record.get("contact_id") or record["kind"] == IDENTITY:
+        raise InvalidEvent("contact_id", "a resolved event or contact record is required here")
+    key = contact_key(record["account_id"], record["contact_id"])
+    now_ms = clock.now_ms()
+    current = w.contacts.get(key)
+    if current is not None and current.get("merged_into"):
+        return await merger.forward(w, record, current["merged_into"])
+    if record["kind"] == CONTACT:
+        contact = apply_registration(current, record, now_ms)
+        outcome = await automate.on_contact_update(w, contact, record)
+        await automate.publish(w, outcome)
+        await _emit_status(w, record, "PROCESSED")
+        automate.save(w, key, outcome.contact)
+        return "processed"
+    keyed = record["idempotency_key"] is not None
+    window_ms = w.settings.idempotency_window_hours * 3600 * 1000
+    seen = w.seen.get(record["event_id"]) if keyed else None
+    if classify(seen, record["receipt_id"], now_ms, window_ms) == "duplicate":
+        key_text = record["idempotency_key"]
+        error = f"duplicate of event {record['event_id']} (idempotency key {key_text!r})"
+        await _emit_status(w, record, "DUPLICATE", error)
+        return "duplicate"
+    contact = current
+    if contact is None:
+        # Under 'fail' the resolver mints contacts only for registrations, and a registration
+        # precedes its contact's events on this partition: a missing contact is unknown.
+        if _policy(w, record) == "fail":
+            raise InvalidEvent(
+                "contact_id",
+                f"unknown contact: no contact {record['contact_id']!r} in account "
+                f"{record['account_id']!r} ({why_fail(record)})",
+            )
+        contact = new_contact(record, now_ms)
+    processed_at = now()
+    EVENT_AGE.observe(max(0.0, (processed_at - record["received_at"]).total_seconds()))
+    event = canonical_event(record, contact, processed_at)
+    outcome = await automate.on_event(w, contact, event, new_contact=key not in w.contacts)
+    await send(w.events, key, codec().encode("CanonicalEvent", event))
+    await automate.publish(w, outcome)
+    await _emit_status(w, record, "PROCESSED")
+    automate.save(w, key, outcome.contact)
+    if keyed:  # only idempotency keys need remembering: a keyless resend is a new event
+        w.seen[record["event_id"]] = entry(record["receipt_id"], now_ms)
+    return "processed"
